@@ -1,0 +1,89 @@
+// strata/core/expression.hpp — the protocol every expression node follows, the compile-time
+// checks that turn mixed ranks, devices and element types into one named static_assert, and
+// the conversion of operands (tensors, views, scalars, nodes) into nodes.
+//
+// A node is a small value type with:
+//   element_type   the storage type its leaves hold (checked for equality across operands)
+//   value_type     the type it computes in (precision_traits<element_type>::compute)
+//   device_type, rank, shape()
+//   is_complex     true for matrix products and reductions: they are evaluated by kernels and
+//                  cannot be fused into an element-wise loop
+//   collapse_depth how many trailing axes an element-wise loop may treat as one contiguous run
+//   evaluator(k)   a trivially copyable functor v(row, col) giving the element at flat index
+//                  row * inner + col, where inner is the product of the last k extents
+//                  (k <= collapse_depth). Loops hoist per-row work out of the inner column loop.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "strata/core/config.hpp"
+#include "strata/core/shape.hpp"
+#include "strata/device/tags.hpp"
+#include "strata/numeric/precision_traits.hpp"
+
+namespace strata {
+
+// Marks expression nodes (not tensors): derive from it.
+struct expression_node {};
+
+// Marks owning tensors and views; they become leaf nodes when used in an expression.
+struct tensor_like {};
+
+template <class E>
+concept ExpressionNode = std::derived_from<std::remove_cvref_t<E>, expression_node>;
+
+template <class X>
+concept TensorLike = std::derived_from<std::remove_cvref_t<X>, tensor_like>;
+
+// Anything that can take part in an expression.
+template <class X>
+concept Expression = ExpressionNode<X> || TensorLike<X>;
+
+template <class S>
+concept Scalar = std::is_arithmetic_v<std::remove_cvref_t<S>> || std::same_as<std::remove_cvref_t<S>, half>;
+
+// How a destination combines with what is assigned to it.
+enum class assign_mode { set, add, subtract };
+
+namespace detail {
+
+template <class E>
+constexpr std::size_t collapse_depth_of() {
+  return std::remove_cvref_t<E>::collapse_depth;
+}
+
+// Product of the last k extents of s: the length of a contiguous run when k axes collapse.
+template <std::size_t Rank>
+STRATA_HD constexpr std::int64_t inner_extent(const Shape<Rank>& s, std::size_t k) {
+  return s.elements_from(Rank - k);
+}
+
+}  // namespace detail
+
+// Named compile-time checks for combining two operands. Each message says what to do.
+template <class L, class R>
+constexpr bool elementwise_compatible() {
+  static_assert(!L::is_complex && !R::is_complex,
+                "strata: a matrix product or an axis reduction cannot be an operand of an "
+                "element-wise expression; assign it to a tensor first (fusion stops at complex nodes)");
+  static_assert(std::is_same_v<typename L::device_type, typename R::device_type>,
+                "strata: the operands live on different devices (cpu and cuda); copy one explicitly "
+                "with strata::copy(src, dst)");
+  static_assert(L::rank == R::rank,
+                "strata: the operands of an element-wise expression have different ranks; broadcast "
+                "the lower-rank one with strata::broadcast(x, axes<...>, shape)");
+  static_assert(std::is_same_v<typename L::element_type, typename R::element_type>,
+                "strata: the operands have different element types; convert one with strata::cast<T>(x)");
+  return !L::is_complex && !R::is_complex &&
+         std::is_same_v<typename L::device_type, typename R::device_type> && L::rank == R::rank &&
+         std::is_same_v<typename L::element_type, typename R::element_type>;
+}
+
+// A placeholder returned after a failed static_assert, so one mistake gives one message.
+struct invalid_expression {};
+
+}  // namespace strata

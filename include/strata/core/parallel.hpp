@@ -1,0 +1,74 @@
+// strata/core/parallel.hpp — how many CPU threads strata uses and the one parallel loop it
+// splits work with (OpenMP when the build has it, serial otherwise).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace strata {
+
+namespace detail {
+inline std::atomic<int>& thread_setting() {
+  static std::atomic<int> n{0};  // 0: as many as OpenMP offers
+  return n;
+}
+inline std::atomic<std::int64_t>& parallel_threshold_setting() {
+  // Below this many elements an element-wise loop runs on one thread: forking costs a few
+  // microseconds, which is what ~64k floats take to stream through one core.
+  static std::atomic<std::int64_t> n{1 << 16};
+  return n;
+}
+}  // namespace detail
+
+// Threads strata uses for its CPU loops (and asks Eigen/BLAS to use for GEMM).
+inline int num_threads() {
+#if defined(_OPENMP)
+  const int n = detail::thread_setting().load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// n <= 0 restores the default (OpenMP's, i.e. OMP_NUM_THREADS or the number of cores).
+inline void set_num_threads(int n) { detail::thread_setting().store(n > 0 ? n : 0); }
+
+inline std::int64_t parallel_threshold() { return detail::parallel_threshold_setting().load(); }
+inline void set_parallel_threshold(std::int64_t elements) {
+  detail::parallel_threshold_setting().store(std::max<std::int64_t>(elements, 1));
+}
+
+// Splits [0, n) into one contiguous range per thread, boundaries rounded to `align` elements
+// (a cache line of floats by default, so threads never share a line they write), and calls
+// body(begin, end) once per non-empty range. Serial when n is below the threshold.
+template <class Body>
+void parallel_ranges(std::int64_t n, Body&& body, std::int64_t align = 16,
+                     std::int64_t threshold = parallel_threshold()) {
+  if (n <= 0) return;
+  int threads = num_threads();
+  if (n < threshold || threads <= 1) {
+    body(std::int64_t{0}, n);
+    return;
+  }
+  threads = static_cast<int>(std::min<std::int64_t>(threads, (n + align - 1) / align));
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(threads)
+  {
+    const std::int64_t t = omp_get_thread_num();
+    const std::int64_t nt = omp_get_num_threads();
+    const std::int64_t per = ((n + nt - 1) / nt + align - 1) / align * align;
+    const std::int64_t begin = std::min(n, t * per);
+    const std::int64_t end = std::min(n, begin + per);
+    if (begin < end) body(begin, end);
+  }
+#else
+  body(std::int64_t{0}, n);
+#endif
+}
+
+}  // namespace strata

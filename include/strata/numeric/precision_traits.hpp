@@ -1,0 +1,121 @@
+// strata/numeric/precision_traits.hpp — what each element type stores, computes in,
+// accumulates in and keeps as the optimizer's master copy, and how a value is quantized
+// (rounded) into storage. Callers use only these names, so fixed point and binary precisions
+// slot in as new specialisations without touching layers or kernels.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <type_traits>
+
+#include "strata/core/config.hpp"
+#include "strata/numeric/half.hpp"
+
+namespace strata {
+
+enum class rounding {
+  nearest_even,  // the IEEE default
+  stochastic     // round up with probability equal to the distance from the lower neighbour
+};
+
+// Primary template: deliberately undefined, so an unsupported element type fails the
+// Precision concept below with its name in the message.
+template <class T>
+struct precision_traits;
+
+template <>
+struct precision_traits<double> {
+  using storage = double;
+  using compute = double;
+  using accumulate = double;
+  using master = double;
+  static constexpr const char* name = "fp64";
+  static constexpr int storage_bits = 64;
+  static constexpr rounding default_rounding = rounding::nearest_even;
+
+  STRATA_HD static constexpr compute to_compute(storage x) noexcept { return x; }
+  STRATA_HD static constexpr storage from_compute(compute x) noexcept { return x; }
+  template <class Rng>
+  static constexpr storage quantize(master x, Rng&) noexcept { return x; }
+};
+
+template <>
+struct precision_traits<float> {
+  using storage = float;
+  using compute = float;
+  using accumulate = float;
+  using master = float;
+  static constexpr const char* name = "fp32";
+  static constexpr int storage_bits = 32;
+  static constexpr rounding default_rounding = rounding::nearest_even;
+
+  STRATA_HD static constexpr compute to_compute(storage x) noexcept { return x; }
+  STRATA_HD static constexpr storage from_compute(compute x) noexcept { return x; }
+  template <class Rng>
+  static constexpr storage quantize(master x, Rng&) noexcept { return x; }
+};
+
+// IEEE binary16 storage; arithmetic runs in fp32 (no fp16 ALU on the CPUs we target), sums
+// accumulate in fp32 and optimizers update an fp32 master copy (mixed precision).
+template <>
+struct precision_traits<half> {
+  using storage = half;
+  using compute = float;
+  using accumulate = float;
+  using master = float;
+  static constexpr const char* name = "fp16";
+  static constexpr int storage_bits = 16;
+  static constexpr rounding default_rounding = rounding::nearest_even;
+
+  STRATA_HD static constexpr compute to_compute(storage x) noexcept {
+    return half_bits_to_float(x.bits());
+  }
+  STRATA_HD static constexpr storage from_compute(compute x) noexcept {
+    return half::from_bits(float_to_half_bits(x));
+  }
+  template <class Rng>
+  static constexpr storage quantize(master x, Rng&) noexcept { return from_compute(x); }
+};
+
+// Integer elements (labels, pixel bytes, counters): exact arithmetic in their own type, sums in
+// 64 bits.
+template <class T>
+  requires std::is_integral_v<T>
+struct precision_traits<T> {
+  using storage = T;
+  using compute = T;
+  using accumulate = std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>;
+  using master = T;
+  static constexpr const char* name = "int";
+  static constexpr int storage_bits = 8 * sizeof(T);
+  static constexpr rounding default_rounding = rounding::nearest_even;
+
+  STRATA_HD static constexpr compute to_compute(storage x) noexcept { return x; }
+  STRATA_HD static constexpr storage from_compute(compute x) noexcept { return x; }
+  template <class Rng>
+  static constexpr storage quantize(master x, Rng&) noexcept { return x; }
+};
+
+// The contract every element type meets. A new precision (fixed<…>, binary) is a new
+// specialisation of precision_traits that satisfies it.
+template <class T>
+concept Precision = requires(typename precision_traits<T>::storage s,
+                             typename precision_traits<T>::compute c,
+                             typename precision_traits<T>::master m) {
+  typename precision_traits<T>::storage;
+  typename precision_traits<T>::compute;
+  typename precision_traits<T>::accumulate;
+  typename precision_traits<T>::master;
+  { precision_traits<T>::name } -> std::convertible_to<const char*>;
+  { precision_traits<T>::to_compute(s) } -> std::same_as<typename precision_traits<T>::compute>;
+  { precision_traits<T>::from_compute(c) } -> std::same_as<typename precision_traits<T>::storage>;
+};
+
+template <class T>
+using compute_t = typename precision_traits<T>::compute;
+template <class T>
+using accumulate_t = typename precision_traits<T>::accumulate;
+template <class T>
+using master_t = typename precision_traits<T>::master;
+
+}  // namespace strata
