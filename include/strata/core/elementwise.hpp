@@ -141,17 +141,23 @@ namespace detail {
 template <class Op, class X>
 auto make_unary(Op op, X&& x) {
   using A = node_t<X>;
-  static_assert(!A::is_complex,
-                "strata: a matrix product or an axis reduction cannot be an operand of an element-wise "
-                "expression; assign it to a tensor first (fusion stops at complex nodes)");
-  return UnaryMap<Op, A>{{}, op, as_node(std::forward<X>(x))};
+  if constexpr (is_invalid_v<A>) {
+    return invalid_expression{};
+  } else {
+    static_assert(!A::is_complex,
+                  "strata: a matrix product or an axis reduction cannot be an operand of an element-wise "
+                  "expression; assign it to a tensor first (fusion stops at complex nodes)");
+    return UnaryMap<Op, A>{{}, op, as_node(std::forward<X>(x))};
+  }
 }
 
 template <class Op, class L, class R>
 auto make_binary(Op op, L&& l, R&& r) {
   using A = node_t<L>;
   using B = node_t<R>;
-  if constexpr (elementwise_compatible<A, B>()) {
+  if constexpr (is_invalid_v<A> || is_invalid_v<B>) {
+    return invalid_expression{};
+  } else if constexpr (elementwise_compatible<A, B>()) {
     return BinaryMap<Op, A, B>(op, as_node(std::forward<L>(l)), as_node(std::forward<R>(r)));
   } else {
     return invalid_expression{};
@@ -160,16 +166,22 @@ auto make_binary(Op op, L&& l, R&& r) {
 
 template <class Op, class L, Scalar S>
 auto make_binary_scalar_right(Op op, L&& l, S s) {
+  if constexpr (is_invalid_v<L>) return invalid_expression{};
+  else {
   auto a = as_node(std::forward<L>(l));
   auto c = constant_like(a, s);
   return make_binary(op, std::move(a), c);
+  }
 }
 
 template <class Op, Scalar S, class R>
 auto make_binary_scalar_left(Op op, S s, R&& r) {
+  if constexpr (is_invalid_v<R>) return invalid_expression{};
+  else {
   auto b = as_node(std::forward<R>(r));
   auto c = constant_like(b, s);
   return make_binary(op, c, std::move(b));
+  }
 }
 
 }  // namespace detail

@@ -83,7 +83,14 @@ constexpr bool elementwise_compatible() {
          std::is_same_v<typename L::element_type, typename R::element_type>;
 }
 
-// A placeholder returned after a failed static_assert, so one mistake gives one message.
-struct invalid_expression {};
+// Returned by an operator whose static_assert has just failed. Operators and assignments
+// accept it silently, so one mistake gives one message instead of a cascade. It only exists in
+// programs that do not compile.
+struct invalid_expression : expression_node {
+  static constexpr bool is_complex = false;
+};
+
+template <class E>
+inline constexpr bool is_invalid_v = std::is_same_v<std::remove_cvref_t<E>, invalid_expression>;
 
 }  // namespace strata

@@ -342,8 +342,10 @@ class Tensor : public tensor_interface<Tensor<T, Rank, D>, T, Rank, D> {
   // Evaluates an expression into new storage of its shape.
   template <ExpressionNode E>
   Tensor(const E& e) {  // NOLINT(google-explicit-constructor): `Tensor d = a * b;` reads naturally
-    allocate(e.shape());
-    assign(view(), e);
+    if constexpr (!is_invalid_v<E>) {
+      allocate(e.shape());
+      assign(view(), e);
+    }
   }
 
   Tensor(Tensor&& other) noexcept : data_(std::exchange(other.data_, nullptr)), shape_(std::exchange(other.shape_, {})) {}
@@ -458,7 +460,8 @@ class Tensor : public tensor_interface<Tensor<T, Rank, D>, T, Rank, D> {
 
   template <class Node>
   void assign_from(const Node& e) {
-    if (data_ == nullptr && this->size() == 0 && e.shape().elements() > 0) allocate(e.shape());
+    if constexpr (is_invalid_v<Node>) return;
+    else if (data_ == nullptr && this->size() == 0 && e.shape().elements() > 0) allocate(e.shape());
     assign(view(), e);
   }
 

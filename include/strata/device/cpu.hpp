@@ -48,7 +48,11 @@ void assign_elementwise(const TensorView<T, Rank, cpu>& dst, const E& e) {
   T* const out = dst.data();
   parallel_ranges(n, [&](std::int64_t begin, std::int64_t end) {
     const auto local = ev;  // a private copy: stores to `out` cannot alias its fields
-    std::int64_t row = begin / inner, col = begin % inner;
+    std::int64_t row = 0, col = 0;
+    if (begin != 0) {  // a 64-bit division costs as much as a small tensor's whole loop
+      row = begin / inner;
+      col = begin - row * inner;
+    }
     for (std::int64_t pos = begin; pos < end;) {
       const std::int64_t stop = std::min(inner, col + (end - pos));
       assign_row<Mode>(out + row * inner, local, row, col, stop);
@@ -102,18 +106,20 @@ struct device_traits<cpu> {
 // The checks every assignment makes, then the device's dispatch point.
 template <assign_mode Mode, class T, std::size_t Rank, class D, class E>
 void assign(const TensorView<T, Rank, D>& dst, const E& e) {
-  static_assert(!std::is_const_v<T>, "strata: cannot assign to a view of const elements");
-  static_assert(ExpressionNode<E>, "strata::assign: the source must be an expression node (use as_node)");
-  static_assert(std::is_same_v<typename E::device_type, D>,
-                "strata: the expression lives on another device than the destination; copy explicitly");
-  static_assert(E::rank == Rank, "strata: the expression's rank differs from the destination's rank");
-  static_assert(std::is_same_v<typename E::element_type, T>,
-                "strata: the expression's element type differs from the destination's; convert with "
-                "strata::cast<T>(expr)");
-  if (e.shape() != dst.shape())
-    throw shape_error("assign: destination " + dst.shape().to_string() + " and expression " +
-                      e.shape().to_string() + " have different shapes");
-  device_traits<D>::template assign<Mode>(dst, e);
+  if constexpr (!is_invalid_v<E>) {  // else a static_assert has already said what is wrong
+    static_assert(!std::is_const_v<T>, "strata: cannot assign to a view of const elements");
+    static_assert(ExpressionNode<E>, "strata::assign: the source must be an expression node (use as_node)");
+    static_assert(std::is_same_v<typename E::device_type, D>,
+                  "strata: the expression lives on another device than the destination; copy explicitly");
+    static_assert(E::rank == Rank, "strata: the expression's rank differs from the destination's rank");
+    static_assert(std::is_same_v<typename E::element_type, T>,
+                  "strata: the expression's element type differs from the destination's; convert with "
+                  "strata::cast<T>(expr)");
+    if (e.shape() != dst.shape())
+      throw shape_error("assign: destination " + dst.shape().to_string() + " and expression " +
+                        e.shape().to_string() + " have different shapes");
+    device_traits<D>::template assign<Mode>(dst, e);
+  }
 }
 
 }  // namespace strata
