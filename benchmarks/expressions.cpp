@@ -7,13 +7,14 @@
 // SGEMM GFLOP/s at 1024³ and 2048³: strata's matmul, Eigen's GEMM, OpenBLAS's cblas_sgemm.
 // Candidates run interleaved, several repetitions, medians (see TOOLCHAIN.md on noisy vCPUs).
 //
-// Usage: expressions [--quick] [--csv FILE]
+// Usage: expressions [--quick] [--csv FILE] [--max-size N] [--no-gemm]
 #include <strata/strata.hpp>
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -122,13 +123,16 @@ void eigen_split(std::int64_t n, int threads, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, gemm = true;
+  std::int64_t max_size = 100000000;
   std::string csv_path;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--no-gemm")) gemm = false;
     else if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--max-size") && i + 1 < argc) max_size = std::atoll(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--csv FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--csv FILE] [--max-size N] [--no-gemm]\n", argv[0]);
       return 2;
     }
   }
@@ -136,6 +140,7 @@ int main(int argc, char** argv) {
   const double min_seconds = quick ? 0.02 : 0.05;
   std::vector<std::int64_t> sizes = {1000, 10000, 100000, 1000000, 10000000, 100000000};
   if (quick) sizes.pop_back();
+  while (!sizes.empty() && sizes.back() > max_size) sizes.pop_back();
 
   std::printf("strata expressions benchmark: fp32, interleaved, median of %d; GEMM via %s\n\n", reps,
               kernels::cpu::gemm_backend());
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
   std::printf("(OpenBLAS not found: run scripts/setup --benchmarks; reporting strata and Eigen only)\n");
 #endif
   for (std::int64_t s : {std::int64_t{1024}, std::int64_t{2048}}) {
+    if (!gemm) break;
     Tensor<float, 2> A(s, s), B(s, s), C(s, s);
     fill_uniform(A, -1, 1, 6), fill_uniform(B, -1, 1, 7);
     set_threads(2);
