@@ -132,9 +132,15 @@ TEST_CASE("casts convert between element types inside the loop", "[elementwise][
   auto a = random_tensor<float>(Shape{3, 5, 7}, 5, -100, 100);
   Tensor<double, 3> d = cast<double>(a) * 3.0;
   CHECK(d(1, 2, 3) == double(a(1, 2, 3)) * 3.0);
-  Tensor<half, 3> h = cast<half>(a);
-  CHECK(h(2, 4, 6).bits() == half(a(2, 4, 6)).bits());
+  Tensor<half, 3> h = cast<half>(a);  // a plain conversion: the bulk F16C path where compiled in
+  Tensor<half, 3> h_fused = cast<half>(a * 1.0f);  // inside a fused loop: the bit-arithmetic path
+  for (std::int64_t i = 0; i < a.size(); ++i) {
+    REQUIRE(h.data()[i].bits() == half(a.data()[i]).bits());
+    REQUIRE(h_fused.data()[i].bits() == half(a.data()[i]).bits());
+  }
   Tensor<float, 3> back = cast<float>(h);
+  Tensor<float, 3> back_fused = cast<float>(h) * 1.0f;
+  for (std::int64_t i = 0; i < a.size(); ++i) REQUIRE(back.data()[i] == back_fused.data()[i]);
   CHECK(max_relative_error(to_doubles(back), to_doubles(a)) <= half_ulp_f16);
   Tensor<std::int32_t, 3> truncated = cast<std::int32_t>(a);
   CHECK(truncated(0, 1, 2) == static_cast<std::int32_t>(a(0, 1, 2)));

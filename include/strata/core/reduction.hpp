@@ -134,3 +134,6 @@ STRATA_DEFINE_REDUCTION(min)
 #undef STRATA_DEFINE_REDUCTION
 
 }  // namespace strata
+
+// The CPU kernels that evaluate reductions (they need the node types above).
+#include "strata/kernels/cpu/reduce.hpp"

@@ -21,6 +21,7 @@
 #include "strata/core/error.hpp"
 #include "strata/core/expression.hpp"
 #include "strata/core/shape.hpp"
+#include "strata/device/cpu.hpp"
 #include "strata/device/tags.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
@@ -506,7 +507,23 @@ void copy(const Src& src, Dst&& dst) {
 
 #undef STRATA_COMPOUND_ASSIGNMENTS
 
-}  // namespace strata
+// The checks every assignment makes, then the device's dispatch point.
+template <assign_mode Mode, class T, std::size_t Rank, class D, class E>
+void assign(const TensorView<T, Rank, D>& dst, const E& e) {
+  if constexpr (!is_invalid_v<E>) {  // else a static_assert has already said what is wrong
+    static_assert(!std::is_const_v<T>, "strata: cannot assign to a view of const elements");
+    static_assert(ExpressionNode<E>, "strata::assign: the source must be an expression node (use as_node)");
+    static_assert(std::is_same_v<typename E::device_type, D>,
+                  "strata: the expression lives on another device than the destination; copy explicitly");
+    static_assert(E::rank == Rank, "strata: the expression's rank differs from the destination's rank");
+    static_assert(std::is_same_v<typename E::element_type, T>,
+                  "strata: the expression's element type differs from the destination's; convert with "
+                  "strata::cast<T>(expr)");
+    if (e.shape() != dst.shape())
+      throw shape_error("assign: destination " + dst.shape().to_string() + " and expression " +
+                        e.shape().to_string() + " have different shapes");
+    device_traits<D>::template assign<Mode>(dst, e);
+  }
+}
 
-// The CPU device evaluates assignments; it needs the classes above to be complete.
-#include "strata/device/cpu.hpp"
+}  // namespace strata

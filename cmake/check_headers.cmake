@@ -1,0 +1,28 @@
+# Compiles every public header on its own (-fsyntax-only): each one includes what it uses,
+# whatever order a user includes them in. Run by CTest as `cmake -P`.
+file(GLOB_RECURSE headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/strata/*.hpp")
+set(include_flags)
+foreach(dir IN LISTS INCLUDES)
+  list(APPEND include_flags "-I${dir}")
+endforeach()
+set(failed)
+foreach(header IN LISTS headers)
+  if(header STREQUAL "strata/cuda.hpp" OR header MATCHES "^strata/(kernels|device)/cuda")
+    continue()  # CUDA headers are compiled by nvcc in the CUDA build
+  endif()
+  set(source "${WORK_DIR}/${header}.cpp")
+  get_filename_component(dir "${source}" DIRECTORY)
+  file(MAKE_DIRECTORY "${dir}")
+  file(WRITE "${source}" "#include <${header}>\n#include <${header}>\nint main() {}\n")
+  execute_process(COMMAND ${COMPILER} -std=c++20 -fsyntax-only ${include_flags} "${source}"
+    RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT result EQUAL 0)
+    list(APPEND failed "${header}")
+    message("${header} does not compile on its own:\n${out}")
+  endif()
+endforeach()
+list(LENGTH headers count)
+if(failed)
+  message(FATAL_ERROR "headers that are not self-contained: ${failed}")
+endif()
+message(STATUS "${count} headers compile on their own")
