@@ -8,11 +8,15 @@ set(strata_install_targets strata)
 if(STRATA_WITH_CBLAS)
   list(APPEND strata_install_targets strata_openblas)
 endif()
+if(STRATA_CUDA)
+  list(APPEND strata_install_targets strata_cuda)
+endif()
 install(TARGETS ${strata_install_targets} EXPORT strataTargets)
 install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT strataTargets NAMESPACE strata:: DESTINATION ${STRATA_INSTALL_CMAKEDIR})
 
 set(STRATA_CONFIG_USES_OPENMP ${OpenMP_CXX_FOUND})
+set(STRATA_CONFIG_USES_CUDA ${STRATA_CUDA})
 configure_package_config_file(cmake/strataConfig.cmake.in
   "${CMAKE_CURRENT_BINARY_DIR}/strataConfig.cmake"
   INSTALL_DESTINATION ${STRATA_INSTALL_CMAKEDIR})

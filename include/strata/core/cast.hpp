@@ -22,20 +22,29 @@ struct Cast : expression_node {
 
   decltype(auto) shape() const noexcept { return operand.shape(); }
 
+  using from_type = typename A::value_type;
+
+  STRATA_HD STRATA_INLINE static value_type convert(from_type x) {
+    if constexpr (std::is_same_v<from_type, value_type> && std::is_same_v<To, value_type>) {
+      return x;
+    } else if constexpr (std::is_same_v<To, value_type>) {
+      return static_cast<To>(x);
+    } else {
+      // A storage type narrower than its compute type (half): round as storing would.
+      using traits = precision_traits<To>;
+      return traits::to_compute(traits::from_compute(static_cast<value_type>(x)));
+    }
+  }
+
   template <class EA>
   struct evaluator_of {
     EA a;
-    STRATA_HD STRATA_INLINE value_type operator()(std::int64_t r, std::int64_t c) const {
-      using From = typename A::value_type;
-      if constexpr (std::is_same_v<From, value_type> && std::is_same_v<To, value_type>) {
-        return a(r, c);
-      } else if constexpr (std::is_same_v<To, value_type>) {
-        return static_cast<To>(a(r, c));
-      } else {
-        // A storage type narrower than its compute type (half): round as storing would.
-        using traits = precision_traits<To>;
-        return traits::to_compute(traits::from_compute(static_cast<value_type>(a(r, c))));
-      }
+    STRATA_HD STRATA_INLINE value_type operator()(std::int64_t r, std::int64_t c) const { return convert(a(r, c)); }
+    template <int W>
+    STRATA_HD STRATA_INLINE void load(std::int64_t r, std::int64_t c, value_type* v) const {
+      from_type x[W];
+      load_packet<W>(a, r, c, x);
+      for (int k = 0; k < W; ++k) v[k] = convert(x[k]);
     }
   };
   auto evaluator(std::size_t collapsed) const {

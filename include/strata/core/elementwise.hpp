@@ -35,6 +35,10 @@ struct Constant : expression_node {
   struct evaluator_type {
     value_type value;
     STRATA_HD STRATA_INLINE value_type operator()(std::int64_t, std::int64_t) const { return value; }
+    template <int W>
+    STRATA_HD STRATA_INLINE void load(std::int64_t, std::int64_t, value_type* v) const {
+      for (int k = 0; k < W; ++k) v[k] = value;
+    }
   };
   evaluator_type evaluator(std::size_t) const noexcept { return {value}; }
 };
@@ -64,6 +68,11 @@ struct UnaryMap : expression_node {
     Op op;
     EA a;
     STRATA_HD STRATA_INLINE value_type operator()(std::int64_t r, std::int64_t c) const { return op(a(r, c)); }
+    template <int W>
+    STRATA_HD STRATA_INLINE void load(std::int64_t r, std::int64_t c, value_type* v) const {
+      load_packet<W>(a, r, c, v);
+      for (int k = 0; k < W; ++k) v[k] = op(v[k]);
+    }
   };
   auto evaluator(std::size_t collapsed) const {
     return evaluator_of<decltype(operand.evaluator(collapsed))>{op, operand.evaluator(collapsed)};
@@ -98,6 +107,13 @@ struct BinaryMap : expression_node {
     EB b;
     STRATA_HD STRATA_INLINE value_type operator()(std::int64_t r, std::int64_t c) const {
       return op(a(r, c), b(r, c));
+    }
+    template <int W>
+    STRATA_HD STRATA_INLINE void load(std::int64_t r, std::int64_t c, value_type* v) const {
+      value_type x[W], y[W];
+      load_packet<W>(a, r, c, x);
+      load_packet<W>(b, r, c, y);
+      for (int k = 0; k < W; ++k) v[k] = op(x[k], y[k]);
     }
   };
   auto evaluator(std::size_t collapsed) const {

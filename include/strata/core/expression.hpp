@@ -64,6 +64,23 @@ STRATA_HD constexpr std::int64_t inner_extent(const Shape<Rank>& s, std::size_t 
 
 }  // namespace detail
 
+// W consecutive elements of one row, loaded at once. A leaf whose memory is aligned to the
+// packet (the CUDA kernels check before they use packets) reads them with one vector load;
+// nodes without a packet path fall back to W scalar reads.
+template <class T, int W>
+struct alignas(sizeof(T) * W) packet_storage {
+  T v[W];
+};
+
+template <int W, class Eval, class V>
+STRATA_HD STRATA_INLINE void load_packet(const Eval& e, std::int64_t r, std::int64_t c, V* v) {
+  if constexpr (requires { e.template load<W>(r, c, v); }) {
+    e.template load<W>(r, c, v);
+  } else {
+    for (int k = 0; k < W; ++k) v[k] = e(r, c + k);
+  }
+}
+
 // Named compile-time checks for combining two operands. Each message says what to do.
 template <class L, class R>
 constexpr bool elementwise_compatible() {

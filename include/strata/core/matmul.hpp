@@ -91,22 +91,22 @@ auto matmul(X&& x, Y&& y) {
   return MatMul<A, B>(as_node(std::forward<X>(x)), as_node(std::forward<Y>(y)));
 }
 
-// dst (op)= lhs · rhs through the CPU GEMM; found by argument-dependent lookup from
-// device_traits<cpu>::assign.
-template <class T, class A, class B>
-void evaluate_complex(cpu, const TensorView<T, 2, cpu>& dst, const MatMul<A, B>& node, assign_mode mode) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "strata::matmul on the CPU supports float and double; cast half tensors to float");
-  const auto a = detail::gemm_operand(node.lhs);
-  const auto b = detail::gemm_operand(node.rhs);
+namespace detail {
+
+// What every device does with a product: GEMM must not write what it reads, so a destination
+// that overlaps an operand goes through a temporary; otherwise one GEMM call with
+// alpha = ±1 and beta = 0 or 1 for set / add / subtract: gemm(a, b, m, n, k, alpha, beta, c).
+template <class T, class D, class A, class B, class Gemm>
+void evaluate_matmul(const TensorView<T, 2, D>& dst, const MatMul<A, B>& node, assign_mode mode, const Gemm& gemm) {
+  const auto a = gemm_operand(node.lhs);
+  const auto b = gemm_operand(node.rhs);
   const std::int64_t m = node.shape()[0], n = node.shape()[1], k = node.lhs.shape()[1];
-  // GEMM must not write what it reads: if dst overlaps an operand, go through a temporary.
   const auto overlaps = [&](const T* p, std::int64_t count) {
     return p < dst.data() + dst.size() && dst.data() < p + count;
   };
   if (overlaps(a.data, m * k) || overlaps(b.data, k * n)) {
-    Tensor<T, 2, cpu> tmp = Tensor<T, 2, cpu>::uninitialized(dst.shape());
-    evaluate_complex(cpu{}, tmp.view(), node, assign_mode::set);
+    Tensor<T, 2, D> tmp = Tensor<T, 2, D>::uninitialized(dst.shape());
+    evaluate_matmul(tmp.view(), node, assign_mode::set, gemm);
     switch (mode) {
       case assign_mode::set: assign(dst, tmp.ref()); break;
       case assign_mode::add: assign<assign_mode::add>(dst, tmp.ref()); break;
@@ -114,10 +114,21 @@ void evaluate_complex(cpu, const TensorView<T, 2, cpu>& dst, const MatMul<A, B>&
     }
     return;
   }
-  const T alpha = mode == assign_mode::subtract ? T(-1) : T(1);
-  const T beta = mode == assign_mode::set ? T(0) : T(1);
-  kernels::cpu::gemm<T>(a.transposed, b.transposed, m, n, k, alpha, a.data, a.ld, b.data, b.ld, beta, dst.data(),
-                        n);
+  gemm(a, b, m, n, k, mode == assign_mode::subtract ? -1 : 1, mode == assign_mode::set ? 0 : 1, dst.data());
+}
+
+}  // namespace detail
+
+// dst (op)= lhs · rhs through the CPU GEMM; found by argument-dependent lookup from
+// device_traits<cpu>::assign.
+template <class T, class A, class B>
+void evaluate_complex(cpu, const TensorView<T, 2, cpu>& dst, const MatMul<A, B>& node, assign_mode mode) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "strata::matmul on the CPU supports float and double; cast half tensors to float");
+  detail::evaluate_matmul(dst, node, mode, [&](const auto& a, const auto& b, std::int64_t m, std::int64_t n,
+                                               std::int64_t k, int alpha, int beta, T* c) {
+    kernels::cpu::gemm<T>(a.transposed, b.transposed, m, n, k, T(alpha), a.data, a.ld, b.data, b.ld, T(beta), c, n);
+  });
 }
 
 }  // namespace strata

@@ -61,6 +61,12 @@ struct TensorRef : expression_node {
     STRATA_HD STRATA_INLINE value_type operator()(std::int64_t row, std::int64_t col) const {
       return precision_traits<element_type>::to_compute(data[row * inner + col]);
     }
+    // Requires data + row * inner + col aligned to the packet.
+    template <int W>
+    STRATA_HD STRATA_INLINE void load(std::int64_t row, std::int64_t col, value_type* v) const {
+      const auto p = *reinterpret_cast<const packet_storage<element_type, W>*>(data + row * inner + col);
+      for (int k = 0; k < W; ++k) v[k] = precision_traits<element_type>::to_compute(p.v[k]);
+    }
   };
   evaluator_type evaluator(std::size_t collapsed) const noexcept {
     return {data, detail::inner_extent(extents, collapsed)};
@@ -488,7 +494,16 @@ void TensorView<T, Rank, D>::fill(S value) const {
   device_traits<D>::fill(data_, this->size(), static_cast<T>(value));
 }
 
+// A copy between devices is defined by the device's header (<strata/cuda.hpp>); this fallback
+// only exists to say so.
+template <class SrcDevice, class DstDevice, class Src, class Dst>
+void cross_device_copy(SrcDevice, DstDevice, const Src&, const Dst&) {
+  static_assert(!std::is_same_v<SrcDevice, SrcDevice>,
+                "strata::copy between host and device tensors needs #include <strata/cuda.hpp>");
+}
+
 // Copies src's values into dst; the element counts must agree, shapes may differ (a reshape).
+// Between host and device it is a synchronous transfer.
 template <class Src, class Dst>
   requires TensorLike<Src> && TensorLike<Dst>
 void copy(const Src& src, Dst&& dst) {
@@ -496,13 +511,14 @@ void copy(const Src& src, Dst&& dst) {
   using Dd = std::remove_cvref_t<Dst>;
   static_assert(std::is_same_v<std::remove_const_t<typename S::value_type>, typename Dd::value_type>,
                 "strata::copy: element types differ; convert with dst = strata::cast<T>(src)");
-  static_assert(std::is_same_v<typename S::device_type, typename Dd::device_type>,
-                "strata::copy: between devices, include <strata/cuda.hpp> and use strata::copy_to_device / "
-                "copy_to_host");
-  if (src.size() != dst.size())
-    throw shape_error("copy: source " + src.shape().to_string() + " and destination " +
-                      dst.shape().to_string() + " hold different numbers of elements");
-  device_traits<typename Dd::device_type>::copy(src.data(), dst.data(), src.size());
+  if constexpr (!std::is_same_v<typename S::device_type, typename Dd::device_type>) {
+    cross_device_copy(typename S::device_type{}, typename Dd::device_type{}, src.view(), dst.view());
+  } else {
+    if (src.size() != dst.size())
+      throw shape_error("copy: source " + src.shape().to_string() + " and destination " +
+                        dst.shape().to_string() + " hold different numbers of elements");
+    device_traits<typename Dd::device_type>::copy(src.data(), dst.data(), src.size());
+  }
 }
 
 #undef STRATA_COMPOUND_ASSIGNMENTS

@@ -8,6 +8,11 @@
 #include <string>
 #include <type_traits>
 
+// In a CUDA translation unit Eigen would annotate itself for the device; strata uses it on the
+// host only.
+#if defined(__CUDACC__) && !defined(EIGEN_NO_CUDA)
+#define EIGEN_NO_CUDA
+#endif
 #include <Eigen/Core>
 
 #include "strata/core/error.hpp"

@@ -1,0 +1,222 @@
+// strata/kernels/cuda/reduce.cuh — sum, mean, max and min on the GPU, over every element or
+// over chosen axes, reading any element-wise expression once. Each thread accumulates in the
+// wide type (fp64 for fp32 data), warps combine with shuffles, blocks through shared memory;
+// a full reduction is two passes with a fixed grid, so results are deterministic.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "strata/core/reduction.hpp"
+#include "strata/device/cuda/allocator.hpp"
+#include "strata/kernels/cpu/reduce.hpp"
+#include "strata/kernels/cuda/elementwise.cuh"
+
+namespace strata::kernels::cuda {
+
+using cpu::detail::wide_t;
+
+// Combines v across the block; the result is valid in thread 0.
+template <class Reducer, class W>
+__device__ W block_reduce(W v) {
+  __shared__ W warp_results[block_size / 32];
+  for (int offset = 16; offset > 0; offset /= 2) v = Reducer::combine(v, __shfl_down_sync(0xffffffffu, v, offset));
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) warp_results[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < block_size / 32 ? warp_results[lane] : Reducer::template identity<W>();
+    for (int offset = 16; offset > 0; offset /= 2) v = Reducer::combine(v, __shfl_down_sync(0xffffffffu, v, offset));
+  }
+  return v;
+}
+
+template <class Reducer, class W, class Eval>
+__global__ void __launch_bounds__(block_size) reduce_all_blocks(const Eval ev, std::int64_t n, std::int64_t inner,
+                                                                W* partial) {
+  W acc = Reducer::template identity<W>();
+  for (std::int64_t i = std::int64_t{blockIdx.x} * block_size + threadIdx.x; i < n;
+       i += std::int64_t{gridDim.x} * block_size) {
+    const std::int64_t r = inner == n ? 0 : i / inner;
+    acc = Reducer::combine(acc, static_cast<W>(ev(r, i - r * inner)));
+  }
+  acc = block_reduce<Reducer>(acc);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+template <class Reducer, class W>
+__global__ void __launch_bounds__(block_size) reduce_partials(W* partial, int count) {
+  W acc = Reducer::template identity<W>();
+  for (int i = threadIdx.x; i < count; i += block_size) acc = Reducer::combine(acc, partial[i]);
+  acc = block_reduce<Reducer>(acc);
+  if (threadIdx.x == 0) partial[0] = acc;
+}
+
+// The reduction of every element of node `e`, in its accumulation type (waits for the result).
+template <class Reducer, class E>
+accumulate_t<typename E::element_type> reduce_all(const E& e) {
+  using Acc = accumulate_t<typename E::element_type>;
+  using W = wide_t<Acc>;
+  const auto& s = e.shape();
+  const std::int64_t n = s.elements();
+  if (n == 0) {
+    if constexpr (std::is_same_v<Reducer, reducer::sum>) return Acc(0);
+    else throw shape_error(std::string(Reducer::name) + " of an empty tensor " + s.to_string());
+  }
+  constexpr std::size_t k = E::collapse_depth;
+  const std::int64_t inner = strata::detail::inner_extent(s, k);
+  const int blocks = std::min(grid_size(n, 8), 1024);
+  const cudaStream_t stream = current_stream();
+  auto& pool = caching_allocator::instance();
+  W* partial = static_cast<W*>(pool.allocate(sizeof(W) * blocks, stream));
+  W result{};
+  try {
+    reduce_all_blocks<Reducer><<<blocks, block_size, 0, stream>>>(e.evaluator(k), n, inner, partial);
+    STRATA_CUDA_CHECK_LAUNCH("strata::kernels::cuda::reduce_all_blocks");
+    reduce_partials<Reducer><<<1, block_size, 0, stream>>>(partial, blocks);
+    STRATA_CUDA_CHECK_LAUNCH("strata::kernels::cuda::reduce_partials");
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(&result, partial, sizeof(W), cudaMemcpyDeviceToHost, stream));
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream));
+  } catch (...) {
+    pool.deallocate(partial);
+    throw;
+  }
+  pool.deallocate(partial);
+  return static_cast<Acc>(Reducer::finalize(result, n));
+}
+
+// Where the axes of an axis reduction are: the outer axes split into kept and reduced, with
+// their row strides (the same decomposition as the CPU kernel).
+template <std::size_t R>
+struct axes_plan {
+  int kept_n = 0, red_n = 0;
+  std::int64_t kept_extent[R]{}, kept_stride[R]{}, red_extent[R]{}, red_stride[R]{};
+  std::int64_t red_count = 1, inner = 1, out_n = 0, total_count = 1;
+
+  __device__ std::int64_t kept_base(std::int64_t o) const {
+    std::int64_t base = 0;
+    for (int i = 0; i < kept_n; ++i) {
+      base += (o % kept_extent[i]) * kept_stride[i];
+      o /= kept_extent[i];
+    }
+    return base;
+  }
+  __device__ std::int64_t reduced_offset(std::int64_t q) const {
+    std::int64_t off = 0;
+    for (int i = 0; i < red_n; ++i) {
+      off += (q % red_extent[i]) * red_stride[i];
+      q /= red_extent[i];
+    }
+    return off;
+  }
+};
+
+template <class T, class V>
+__device__ __forceinline__ T combine_into(T old, V v, assign_mode mode) {
+  using traits = precision_traits<T>;
+  using C = typename traits::compute;
+  if (mode == assign_mode::add) return traits::from_compute(static_cast<C>(traits::to_compute(old) + static_cast<C>(v)));
+  if (mode == assign_mode::subtract) return traits::from_compute(static_cast<C>(traits::to_compute(old) - static_cast<C>(v)));
+  return traits::from_compute(static_cast<C>(v));
+}
+
+// The innermost axes are reduced: one block per output element.
+template <class Reducer, class W, class T, class Eval, std::size_t R>
+__global__ void __launch_bounds__(block_size) reduce_inner(T* __restrict__ out, const Eval ev, const axes_plan<R> plan,
+                                                           assign_mode mode) {
+  for (std::int64_t o = blockIdx.x; o < plan.out_n; o += gridDim.x) {
+    const std::int64_t base = plan.kept_base(o);
+    W acc = Reducer::template identity<W>();
+    if (plan.inner >= block_size) {
+      for (std::int64_t q = 0; q < plan.red_count; ++q) {
+        const std::int64_t row = base + plan.reduced_offset(q);
+        for (std::int64_t c = threadIdx.x; c < plan.inner; c += block_size)
+          acc = Reducer::combine(acc, static_cast<W>(ev(row, c)));
+      }
+    } else {  // short rows: spread (row, column) pairs over the threads
+      const std::int64_t count = plan.red_count * plan.inner;
+      for (std::int64_t j = threadIdx.x; j < count; j += block_size) {
+        const std::int64_t q = j / plan.inner;
+        acc = Reducer::combine(acc, static_cast<W>(ev(base + plan.reduced_offset(q), j - q * plan.inner)));
+      }
+    }
+    acc = block_reduce<Reducer>(acc);
+    if (threadIdx.x == 0) out[o] = combine_into(out[o], Reducer::finalize(acc, plan.total_count), mode);
+    __syncthreads();  // warp_results is reused by the next output
+  }
+}
+
+// The innermost axes are kept: one thread per output element, reading a row of the operand
+// per reduced combination (coalesced across the threads of a warp).
+template <class Reducer, class W, class T, class Eval, std::size_t R>
+__global__ void __launch_bounds__(block_size) reduce_outer(T* __restrict__ out, const Eval ev, const axes_plan<R> plan,
+                                                           assign_mode mode) {
+  for (std::int64_t g = std::int64_t{blockIdx.x} * block_size + threadIdx.x; g < plan.out_n;
+       g += std::int64_t{gridDim.x} * block_size) {
+    const std::int64_t o = g / plan.inner, c = g - o * plan.inner;
+    const std::int64_t base = plan.kept_base(o);
+    W acc = Reducer::template identity<W>();
+    for (std::int64_t q = 0; q < plan.red_count; ++q)
+      acc = Reducer::combine(acc, static_cast<W>(ev(base + plan.reduced_offset(q), c)));
+    out[g] = combine_into(out[g], Reducer::finalize(acc, plan.total_count), mode);
+  }
+}
+
+template <class T, std::size_t OutRank, class Reducer, class A, std::size_t... Reduced>
+void reduce_axes(const TensorView<T, OutRank, strata::cuda>& dst, const Reduction<Reducer, A, Reduced...>& node,
+                 assign_mode mode) {
+  using Acc = accumulate_t<typename A::element_type>;
+  using W = wide_t<Acc>;
+  using reduced = axis_list<Reduced...>;
+  constexpr std::size_t R = A::rank;
+  const auto& s = node.operand.shape();
+  if (dst.size() == 0) return;
+
+  const bool inner_reduced = reduced::contains(R - 1);
+  std::size_t t = 0;
+  while (t < A::collapse_depth && reduced::contains(R - 1 - t) == inner_reduced) ++t;
+  axes_plan<R> plan;
+  plan.inner = strata::detail::inner_extent(s, t);
+  std::int64_t row_stride = 1;
+  for (std::size_t axis = R - t; axis-- > 0;) {
+    if (reduced::contains(axis)) {
+      plan.red_extent[plan.red_n] = s[axis];
+      plan.red_stride[plan.red_n++] = row_stride;
+      plan.red_count *= s[axis];
+    } else {
+      plan.kept_extent[plan.kept_n] = s[axis];
+      plan.kept_stride[plan.kept_n++] = row_stride;
+    }
+    row_stride *= s[axis];
+  }
+  plan.total_count = plan.red_count * (inner_reduced ? plan.inner : 1);
+  const auto ev = node.operand.evaluator(t);
+  const cudaStream_t stream = current_stream();
+  if (inner_reduced) {
+    plan.out_n = dst.size();
+    const int blocks = static_cast<int>(std::min<std::int64_t>(plan.out_n, 65535));
+    reduce_inner<Reducer, W><<<blocks, block_size, 0, stream>>>(dst.data(), ev, plan, mode);
+    STRATA_CUDA_CHECK_LAUNCH("strata::kernels::cuda::reduce_inner");
+  } else {
+    plan.out_n = dst.size();
+    reduce_outer<Reducer, W><<<grid_size(plan.out_n, 1), block_size, 0, stream>>>(dst.data(), ev, plan, mode);
+    STRATA_CUDA_CHECK_LAUNCH("strata::kernels::cuda::reduce_outer");
+  }
+}
+
+}  // namespace strata::kernels::cuda
+
+namespace strata {
+// Found by argument-dependent lookup from device_traits<cuda>::assign.
+template <class T, std::size_t OutRank, class Reducer, class A, std::size_t... Reduced>
+void evaluate_complex(cuda, const TensorView<T, OutRank, cuda>& dst, const Reduction<Reducer, A, Reduced...>& node,
+                      assign_mode mode) {
+  kernels::cuda::reduce_axes(dst, node, mode);
+}
+}  // namespace strata
