@@ -23,14 +23,15 @@ enum class rounding {
 template <class T>
 struct precision_traits;
 
-template <>
-struct precision_traits<double> {
-  using storage = double;
-  using compute = double;
-  using accumulate = double;
-  using master = double;
-  static constexpr const char* name = "fp64";
-  static constexpr int storage_bits = 64;
+// The common case: a type that stores, computes and accumulates in itself (Acc for sums), so
+// conversions and quantization are the identity.
+template <class T, class Acc = T>
+struct self_computing_precision {
+  using storage = T;
+  using compute = T;
+  using accumulate = Acc;
+  using master = T;
+  static constexpr int storage_bits = 8 * sizeof(T);
   static constexpr rounding default_rounding = rounding::nearest_even;
 
   STRATA_HD static constexpr compute to_compute(storage x) noexcept { return x; }
@@ -40,19 +41,13 @@ struct precision_traits<double> {
 };
 
 template <>
-struct precision_traits<float> {
-  using storage = float;
-  using compute = float;
-  using accumulate = float;
-  using master = float;
-  static constexpr const char* name = "fp32";
-  static constexpr int storage_bits = 32;
-  static constexpr rounding default_rounding = rounding::nearest_even;
+struct precision_traits<double> : self_computing_precision<double> {
+  static constexpr const char* name = "fp64";
+};
 
-  STRATA_HD static constexpr compute to_compute(storage x) noexcept { return x; }
-  STRATA_HD static constexpr storage from_compute(compute x) noexcept { return x; }
-  template <class Rng>
-  static constexpr storage quantize(master x, Rng&) noexcept { return x; }
+template <>
+struct precision_traits<float> : self_computing_precision<float> {
+  static constexpr const char* name = "fp32";
 };
 
 // IEEE binary16 storage; arithmetic runs in fp32 (no fp16 ALU on the CPUs we target), sums
@@ -81,19 +76,9 @@ struct precision_traits<half> {
 // 64 bits.
 template <class T>
   requires std::is_integral_v<T>
-struct precision_traits<T> {
-  using storage = T;
-  using compute = T;
-  using accumulate = std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>;
-  using master = T;
+struct precision_traits<T>
+    : self_computing_precision<T, std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>> {
   static constexpr const char* name = "int";
-  static constexpr int storage_bits = 8 * sizeof(T);
-  static constexpr rounding default_rounding = rounding::nearest_even;
-
-  STRATA_HD static constexpr compute to_compute(storage x) noexcept { return x; }
-  STRATA_HD static constexpr storage from_compute(compute x) noexcept { return x; }
-  template <class Rng>
-  static constexpr storage quantize(master x, Rng&) noexcept { return x; }
 };
 
 // The contract every element type meets. A new precision (fixed<…>, binary) is a new

@@ -13,6 +13,7 @@
 #include "strata/core/parallel.hpp"
 #include "strata/core/reduction.hpp"
 #include "strata/core/tensor.hpp"
+#include "strata/kernels/reduction_plan.hpp"
 
 namespace strata::kernels::cpu {
 
@@ -111,66 +112,22 @@ void reduce_axes(const TensorView<T, OutRank, strata::cpu>& dst, const Reduction
                  assign_mode mode) {
   using Acc = accumulate_t<typename A::element_type>;
   using W = detail::wide_t<Acc>;
-  using reduced = axis_list<Reduced...>;
-  constexpr std::size_t R = A::rank;
-  const auto& s = node.operand.shape();
-
-  // The trailing run of axes that are all reduced or all kept, within what the operand can
-  // collapse, becomes the contiguous inner loop.
-  const bool inner_reduced = reduced::contains(R - 1);
-  std::size_t t = 0;
-  while (t < A::collapse_depth && reduced::contains(R - 1 - t) == inner_reduced) ++t;
-  const std::int64_t inner = strata::detail::inner_extent(s, t);
-  const auto ev = node.operand.evaluator(t);
-
-  // Outer axes (before the run), split into kept and reduced, with their row strides.
-  std::array<std::int64_t, R> kept_extent{}, kept_stride{}, red_extent{}, red_stride{};
-  int kept_n = 0, red_n = 0;
-  std::int64_t red_count = 1, row_stride = 1;
-  for (std::size_t axis = R - t; axis-- > 0;) {
-    if (reduced::contains(axis)) {
-      red_extent[red_n] = s[axis];
-      red_stride[red_n++] = row_stride;
-      red_count *= s[axis];
-    } else {
-      kept_extent[kept_n] = s[axis];
-      kept_stride[kept_n++] = row_stride;
-    }
-    row_stride *= s[axis];
-  }
-  // First row of output row `o` (kept outer axes, last one fastest) and the row offset of
-  // reduced combination `q`.
-  auto kept_base = [&](std::int64_t o) {
-    std::int64_t base = 0;
-    for (int i = 0; i < kept_n; ++i) {
-      base += (o % kept_extent[i]) * kept_stride[i];
-      o /= kept_extent[i];
-    }
-    return base;
-  };
-  auto reduced_offset = [&](std::int64_t q) {
-    std::int64_t off = 0;
-    for (int i = 0; i < red_n; ++i) {
-      off += (q % red_extent[i]) * red_stride[i];
-      q /= red_extent[i];
-    }
-    return off;
-  };
-
+  const auto plan = reduction_plan<A::rank>::make(node.operand.shape(), A::collapse_depth, axis_list<Reduced...>{});
+  const auto ev = node.operand.evaluator(plan.collapsed);
+  const std::int64_t inner = plan.inner, red_count = plan.red_count, total_count = plan.total_count;
   T* out = dst.data();
   const std::int64_t out_n = dst.size();
-  const std::int64_t total_count = red_count * (inner_reduced ? inner : 1);
 
-  if (inner_reduced) {
+  if (plan.inner_reduced) {
     // Each output element reduces red_count contiguous runs of `inner` elements.
     parallel_ranges(
         out_n,
         [&](std::int64_t ob, std::int64_t oe) {
           for (std::int64_t o = ob; o < oe; ++o) {
-            const std::int64_t base = kept_base(o);
+            const std::int64_t base = plan.kept_base(o);
             W acc = Reducer::template identity<W>();
             for (std::int64_t q = 0; q < red_count; ++q)
-              acc = Reducer::combine(acc, detail::reduce_long_run<Reducer, Acc>(ev, base + reduced_offset(q), 0, inner));
+              acc = Reducer::combine(acc, detail::reduce_long_run<Reducer, Acc>(ev, base + plan.reduced_offset(q), 0, inner));
             out[o] = detail::combine_into(out[o], Reducer::finalize(acc, total_count), mode);
           }
         },
@@ -187,10 +144,10 @@ void reduce_axes(const TensorView<T, OutRank, strata::cpu>& dst, const Reduction
           for (std::int64_t w = wb; w < we; ++w) {
             const std::int64_t o = w / chunks_per_row;
             const std::int64_t c0 = (w % chunks_per_row) * chunk, c1 = std::min(inner, c0 + chunk);
-            const std::int64_t base = kept_base(o);
+            const std::int64_t base = plan.kept_base(o);
             std::fill(acc.begin(), acc.begin() + (c1 - c0), Reducer::template identity<W>());
             for (std::int64_t q = 0; q < red_count; ++q) {
-              const std::int64_t row = base + reduced_offset(q);
+              const std::int64_t row = base + plan.reduced_offset(q);
               for (std::int64_t c = c0; c < c1; ++c)
                 acc[c - c0] = Reducer::combine(acc[c - c0], static_cast<W>(ev(row, c)));
             }

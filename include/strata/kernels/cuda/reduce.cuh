@@ -16,6 +16,7 @@
 #include "strata/core/reduction.hpp"
 #include "strata/device/cuda/allocator.hpp"
 #include "strata/kernels/cpu/reduce.hpp"
+#include "strata/kernels/reduction_plan.hpp"
 #include "strata/kernels/cuda/elementwise.cuh"
 
 namespace strata::kernels::cuda {
@@ -91,32 +92,6 @@ accumulate_t<typename E::element_type> reduce_all(const E& e) {
   return static_cast<Acc>(Reducer::finalize(result, n));
 }
 
-// Where the axes of an axis reduction are: the outer axes split into kept and reduced, with
-// their row strides (the same decomposition as the CPU kernel).
-template <std::size_t R>
-struct axes_plan {
-  int kept_n = 0, red_n = 0;
-  std::int64_t kept_extent[R]{}, kept_stride[R]{}, red_extent[R]{}, red_stride[R]{};
-  std::int64_t red_count = 1, inner = 1, out_n = 0, total_count = 1;
-
-  __device__ std::int64_t kept_base(std::int64_t o) const {
-    std::int64_t base = 0;
-    for (int i = 0; i < kept_n; ++i) {
-      base += (o % kept_extent[i]) * kept_stride[i];
-      o /= kept_extent[i];
-    }
-    return base;
-  }
-  __device__ std::int64_t reduced_offset(std::int64_t q) const {
-    std::int64_t off = 0;
-    for (int i = 0; i < red_n; ++i) {
-      off += (q % red_extent[i]) * red_stride[i];
-      q /= red_extent[i];
-    }
-    return off;
-  }
-};
-
 template <class T, class V>
 __device__ __forceinline__ T combine_into(T old, V v, assign_mode mode) {
   using traits = precision_traits<T>;
@@ -128,9 +103,9 @@ __device__ __forceinline__ T combine_into(T old, V v, assign_mode mode) {
 
 // The innermost axes are reduced: one block per output element.
 template <class Reducer, class W, class T, class Eval, std::size_t R>
-__global__ void __launch_bounds__(block_size) reduce_inner(T* __restrict__ out, const Eval ev, const axes_plan<R> plan,
-                                                           assign_mode mode) {
-  for (std::int64_t o = blockIdx.x; o < plan.out_n; o += gridDim.x) {
+__global__ void __launch_bounds__(block_size) reduce_inner(T* __restrict__ out, std::int64_t out_n, const Eval ev,
+                                                           const reduction_plan<R> plan, assign_mode mode) {
+  for (std::int64_t o = blockIdx.x; o < out_n; o += gridDim.x) {
     const std::int64_t base = plan.kept_base(o);
     W acc = Reducer::template identity<W>();
     if (plan.inner >= block_size) {
@@ -155,9 +130,9 @@ __global__ void __launch_bounds__(block_size) reduce_inner(T* __restrict__ out, 
 // The innermost axes are kept: one thread per output element, reading a row of the operand
 // per reduced combination (coalesced across the threads of a warp).
 template <class Reducer, class W, class T, class Eval, std::size_t R>
-__global__ void __launch_bounds__(block_size) reduce_outer(T* __restrict__ out, const Eval ev, const axes_plan<R> plan,
-                                                           assign_mode mode) {
-  for (std::int64_t g = std::int64_t{blockIdx.x} * block_size + threadIdx.x; g < plan.out_n;
+__global__ void __launch_bounds__(block_size) reduce_outer(T* __restrict__ out, std::int64_t out_n, const Eval ev,
+                                                           const reduction_plan<R> plan, assign_mode mode) {
+  for (std::int64_t g = std::int64_t{blockIdx.x} * block_size + threadIdx.x; g < out_n;
        g += std::int64_t{gridDim.x} * block_size) {
     const std::int64_t o = g / plan.inner, c = g - o * plan.inner;
     const std::int64_t base = plan.kept_base(o);
@@ -173,39 +148,17 @@ void reduce_axes(const TensorView<T, OutRank, strata::cuda>& dst, const Reductio
                  assign_mode mode) {
   using Acc = accumulate_t<typename A::element_type>;
   using W = wide_t<Acc>;
-  using reduced = axis_list<Reduced...>;
-  constexpr std::size_t R = A::rank;
-  const auto& s = node.operand.shape();
-  if (dst.size() == 0) return;
-
-  const bool inner_reduced = reduced::contains(R - 1);
-  std::size_t t = 0;
-  while (t < A::collapse_depth && reduced::contains(R - 1 - t) == inner_reduced) ++t;
-  axes_plan<R> plan;
-  plan.inner = strata::detail::inner_extent(s, t);
-  std::int64_t row_stride = 1;
-  for (std::size_t axis = R - t; axis-- > 0;) {
-    if (reduced::contains(axis)) {
-      plan.red_extent[plan.red_n] = s[axis];
-      plan.red_stride[plan.red_n++] = row_stride;
-      plan.red_count *= s[axis];
-    } else {
-      plan.kept_extent[plan.kept_n] = s[axis];
-      plan.kept_stride[plan.kept_n++] = row_stride;
-    }
-    row_stride *= s[axis];
-  }
-  plan.total_count = plan.red_count * (inner_reduced ? plan.inner : 1);
-  const auto ev = node.operand.evaluator(t);
+  const std::int64_t out_n = dst.size();
+  if (out_n == 0) return;
+  const auto plan = reduction_plan<A::rank>::make(node.operand.shape(), A::collapse_depth, axis_list<Reduced...>{});
+  const auto ev = node.operand.evaluator(plan.collapsed);
   const cudaStream_t stream = current_stream();
-  if (inner_reduced) {
-    plan.out_n = dst.size();
-    const int blocks = static_cast<int>(std::min<std::int64_t>(plan.out_n, 65535));
-    reduce_inner<Reducer, W><<<blocks, block_size, 0, stream>>>(dst.data(), ev, plan, mode);
+  if (plan.inner_reduced) {
+    const int blocks = static_cast<int>(std::min<std::int64_t>(out_n, 65535));
+    reduce_inner<Reducer, W><<<blocks, block_size, 0, stream>>>(dst.data(), out_n, ev, plan, mode);
     STRATA_CUDA_CHECK_LAUNCH("strata::kernels::cuda::reduce_inner");
   } else {
-    plan.out_n = dst.size();
-    reduce_outer<Reducer, W><<<grid_size(plan.out_n, 1), block_size, 0, stream>>>(dst.data(), ev, plan, mode);
+    reduce_outer<Reducer, W><<<grid_size(out_n, 1), block_size, 0, stream>>>(dst.data(), out_n, ev, plan, mode);
     STRATA_CUDA_CHECK_LAUNCH("strata::kernels::cuda::reduce_outer");
   }
 }
