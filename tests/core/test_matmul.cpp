@@ -98,6 +98,27 @@ TEST_CASE("matmul reads batch slices and writes into views", "[matmul][view]") {
     for (int j = 0; j < 4; ++j) CHECK(y(i, j) == Approx((i >= 2 && i < 7) ? full[i * 4 + j] : 0.0).margin(1e-5));
 }
 
+TEST_CASE("an empty inner extent gives zeros, and += leaves the destination as it was", "[matmul]") {
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      INFO((ta ? "Aᵀ" : "A") << (tb ? " Bᵀ" : " B"));
+      const Tensor<float, 2> a(ta ? Shape{0, 4} : Shape{4, 0}), b(tb ? Shape{3, 0} : Shape{0, 3});
+      Tensor<float, 2> c(4, 3, 7.0f);
+      auto product = [&](auto&& x, auto&& y) { c += matmul(x, y); };
+      if (!ta && !tb) product(a, b);
+      if (ta && !tb) product(transpose(a), b);
+      if (!ta && tb) product(a, transpose(b));
+      if (ta && tb) product(transpose(a), transpose(b));
+      CHECK(c(3, 2) == 7.0f);
+      if (!ta && !tb) c = matmul(a, b);
+      if (ta && !tb) c = matmul(transpose(a), b);
+      if (!ta && tb) c = matmul(a, transpose(b));
+      if (ta && tb) c = matmul(transpose(a), transpose(b));
+      CHECK(c(3, 2) == 0.0f);
+      CHECK(c(0, 0) == 0.0f);
+    }
+}
+
 TEST_CASE("the GEMM backend is reported", "[matmul]") {
   const std::string backend = kernels::cpu::gemm_backend();
   CHECK((backend == "eigen" || backend == "openblas"));

@@ -3,6 +3,7 @@
 // (CMake option STRATA_BLAS); gemm_backend() says which, so benchmarks report what ran.
 #pragma once
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -63,6 +64,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "strata: CPU GEMM supports float and double; cast other element types to float");
   if (m == 0 || n == 0) return;
+  // BLAS wants leading dimensions >= 1 even when an empty inner extent means nothing is read.
+  lda = std::max<std::int64_t>(lda, 1);
+  ldb = std::max<std::int64_t>(ldb, 1);
 #if defined(STRATA_USE_CBLAS)
   for (std::int64_t v : {m, n, k, lda, ldb, ldc})
     if (v > INT_MAX)

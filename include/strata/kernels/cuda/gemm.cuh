@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -34,6 +35,10 @@ inline cublasHandle_t cublas_handle(cudaStream_t stream) {
     try {
       STRATA_CUDA_CHECK(cublasCreate(&it->second));
       STRATA_CUDA_CHECK(cublasSetStream(it->second, stream));
+      // fp16 GEMMs accumulate in fp32 throughout: no split-K reduction in the output type.
+      STRATA_CUDA_CHECK(
+          cublasSetMathMode(it->second, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                                                  CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     } catch (...) {
       handles->erase(it);
       throw;
@@ -78,6 +83,9 @@ void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64
   static_assert(std::is_same_v<T, double> || std::is_same_v<T, float> || std::is_same_v<T, half>,
                 "strata: CUDA GEMM supports double, float and half");
   if (m == 0 || n == 0 || batch == 0) return;
+  // cuBLAS rejects leading dimensions below 1 even when k = 0 means nothing is read.
+  lda = std::max<std::int64_t>(lda, 1);
+  ldb = std::max<std::int64_t>(ldb, 1);
   const cublasHandle_t handle = cublas_handle(current_stream());
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -114,6 +122,12 @@ void batched_matmul(TensorView<const T, 3, strata::cuda> a, bool trans_a, Tensor
     throw shape_error("batched_matmul: " + a.shape().to_string() + (trans_a ? "ᵀ" : "") + " times " +
                       b.shape().to_string() + (trans_b ? "ᵀ" : "") + " into " + c.shape().to_string() +
                       ": extents do not fit");
+  const auto overlaps = [&](const T* p, std::int64_t count) {
+    return p < c.data() + c.size() && c.data() < p + count;
+  };
+  if (overlaps(a.data(), a.size()) || overlaps(b.data(), b.size()))
+    throw error("batched_matmul: the destination " + c.shape().to_string() + " overlaps an operand; write into a "
+                "separate tensor");
   using S = detail::scale_t<T>;
   gemm_strided_batched<T>(trans_a, trans_b, m, n, k, mode == assign_mode::subtract ? S(-1) : S(1), a.data(), a.extent(2),
                           a.extent(1) * a.extent(2), b.data(), b.extent(2), b.extent(1) * b.extent(2),
