@@ -203,12 +203,7 @@ expr_result run_expressions(const options& opt) {
 // ---------------------------------------------------------------------------------------------
 // (b) GEMM
 
-template <class T>
-constexpr cudaDataType_t cuda_type() {
-  if constexpr (std::is_same_v<T, double>) return CUDA_R_64F;
-  else if constexpr (std::is_same_v<T, float>) return CUDA_R_32F;
-  else return CUDA_R_16F;
-}
+using strata::kernels::cuda::detail::cuda_type;
 
 // TFLOP/s of c = matmul(a, b) at n³ through strata, and of the same cublasGemmEx made directly
 // on a handle of our own; the strata result is checked at a few entries against fp64 dot
