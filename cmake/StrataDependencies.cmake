@@ -4,13 +4,28 @@ include(GNUInstallDirs)
 
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 find_package(OpenMP COMPONENTS CXX)
+# zlib: strata/data/idx.hpp reads gzip-compressed IDX files (MNIST, Fashion-MNIST).
+find_package(ZLIB REQUIRED)
 
 set(STRATA_WITH_CBLAS OFF)
 set(STRATA_GEMM_BACKEND "Eigen")
 if(NOT STRATA_BLAS STREQUAL "OFF")
-  find_package(PkgConfig QUIET)
-  if(PkgConfig_FOUND)
-    pkg_check_modules(STRATA_OPENBLAS QUIET IMPORTED_TARGET openblas)
+  # Prefer the OpenMP build of OpenBLAS (Debian's libopenblas-openmp-dev): it shares strata's
+  # OpenMP thread pool instead of running a second pool of spinning threads beside it, and a
+  # GEMM called inside one of strata's parallel loops runs on that thread alone.
+  find_path(STRATA_OPENBLAS_OPENMP_INCLUDE cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
+            NO_DEFAULT_PATH)
+  find_library(STRATA_OPENBLAS_OPENMP_LIBRARY openblas PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
+               NO_DEFAULT_PATH)
+  if(STRATA_OPENBLAS_OPENMP_INCLUDE AND STRATA_OPENBLAS_OPENMP_LIBRARY AND OpenMP_CXX_FOUND)
+    set(STRATA_OPENBLAS_FOUND TRUE)
+    set(STRATA_OPENBLAS_INCLUDE_DIRS ${STRATA_OPENBLAS_OPENMP_INCLUDE})
+    set(STRATA_OPENBLAS_LINK_LIBRARIES ${STRATA_OPENBLAS_OPENMP_LIBRARY})
+  else()
+    find_package(PkgConfig QUIET)
+    if(PkgConfig_FOUND)
+      pkg_check_modules(STRATA_OPENBLAS QUIET openblas)
+    endif()
   endif()
   if(STRATA_OPENBLAS_FOUND)
     # A plain INTERFACE target (not the pkg-config one) so it can be installed and re-found.

@@ -115,6 +115,27 @@ auto clamp(X&& x, S1 lo, S2 hi) {
                 std::to_string(static_cast<double>(hi)));
   return detail::make_unary(op::clamp<V>{static_cast<V>(lo), static_cast<V>(hi)}, std::forward<X>(x));
 }
+// Any element-wise function of your own: a functor object with `V operator()(V) const` (or of
+// two values for two operands), fused like the built-in ones. Mark it STRATA_HD to use it in
+// CUDA expressions too.
+template <class F>
+struct user_binary_op {
+  static constexpr const char* name = "elementwise";
+  F f;
+  template <class V>
+  STRATA_HD STRATA_INLINE V operator()(V a, V b) const { return f(a, b); }
+};
+template <class F, class X>
+  requires Expression<X>
+auto elementwise(F f, X&& x) {
+  return detail::make_unary(f, std::forward<X>(x));
+}
+template <class F, class L, class R>
+  requires Expression<L> && Expression<R>
+auto elementwise(F f, L&& l, R&& r) {
+  return detail::make_binary(user_binary_op<F>{f}, std::forward<L>(l), std::forward<R>(r));
+}
+
 template <class L, class R>
   requires Expression<L> && Expression<R>
 auto max(L&& l, R&& r) {

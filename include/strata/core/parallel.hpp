@@ -38,6 +38,15 @@ inline int num_threads() {
 // n <= 0 restores the default (OpenMP's, i.e. OMP_NUM_THREADS or the number of cores).
 inline void set_num_threads(int n) { detail::thread_setting().store(n > 0 ? n : 0); }
 
+// True inside one of strata's (or anyone's) OpenMP parallel regions.
+inline bool in_parallel_region() {
+#if defined(_OPENMP)
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
 inline std::int64_t parallel_threshold() { return detail::parallel_threshold_setting().load(); }
 inline void set_parallel_threshold(std::int64_t elements) {
   detail::parallel_threshold_setting().store(std::max<std::int64_t>(elements, 1));
@@ -69,6 +78,28 @@ void parallel_ranges(std::int64_t n, Body&& body, std::int64_t align = 16,
 #else
   body(std::int64_t{0}, n);
 #endif
+}
+
+// Splits [0, n) into `chunks` contiguous pieces of near-equal size and calls
+// body(chunk, begin, end) for each, in parallel. Unlike parallel_ranges the chunk index is
+// stable, so callers can give each chunk its own accumulator and combine them in a fixed
+// order afterwards (deterministic for a given chunk count).
+template <class Body>
+void parallel_chunks(std::int64_t n, std::int64_t chunks, Body&& body) {
+  if (n <= 0 || chunks <= 0) return;
+  chunks = std::min(chunks, n);
+  const auto range = [&](std::int64_t c) {
+    const std::int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+    if (begin < end) body(c, begin, end);
+  };
+#if defined(_OPENMP)
+  if (chunks > 1) {
+#pragma omp parallel for schedule(static) num_threads(static_cast<int>(std::min<std::int64_t>(chunks, num_threads())))
+    for (std::int64_t c = 0; c < chunks; ++c) range(c);
+    return;
+  }
+#endif
+  for (std::int64_t c = 0; c < chunks; ++c) range(c);
 }
 
 }  // namespace strata

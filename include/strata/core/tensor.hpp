@@ -294,6 +294,12 @@ class TensorView : public tensor_interface<TensorView<T, Rank, D>, T, Rank, D> {
   const Shape<Rank>& shape() const noexcept { return shape_; }
   TensorView view() const noexcept { return *this; }
 
+  // Points the view at other memory (assignment writes values; this does not).
+  void rebind(const TensorView& other) noexcept {
+    data_ = other.data_;
+    shape_ = other.shape_;
+  }
+
   STRATA_COMPOUND_ASSIGNMENTS(const TensorView, const)
 
   template <Scalar S>
@@ -304,8 +310,8 @@ class TensorView : public tensor_interface<TensorView<T, Rank, D>, T, Rank, D> {
   Shape<Rank> shape_{};
 };
 
-template <class T, std::size_t Rank, class D>
-TensorView(T*, const Shape<Rank>&) -> TensorView<T, Rank, D>;
+template <class T, std::size_t Rank>
+TensorView(T*, const Shape<Rank>&) -> TensorView<T, Rank, cpu>;
 
 // Wraps foreign memory (contiguous, row-major) without copying: map(ptr, Shape{2, 3}).
 template <class T, std::size_t Rank>

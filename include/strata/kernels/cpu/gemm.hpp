@@ -40,7 +40,7 @@ void eigen_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std:
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using ConstMap = Eigen::Map<const Matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
   using Map = Eigen::Map<Matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-  Eigen::setNbThreads(num_threads());
+  if (!in_parallel_region()) Eigen::setNbThreads(num_threads());  // Eigen runs serially when nested
   const ConstMap A(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
   const ConstMap B(b, trans_b ? n : k, trans_b ? k : n, Eigen::OuterStride<>(ldb));
   Map C(c, m, n, Eigen::OuterStride<>(ldc));
@@ -71,7 +71,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   for (std::int64_t v : {m, n, k, lda, ldb, ldc})
     if (v > INT_MAX)
       throw shape_error("gemm: extent " + std::to_string(v) + " exceeds the 32-bit BLAS interface");
-  openblas_set_num_threads(num_threads());
+  // Inside one of strata's parallel loops the GEMM runs on the calling thread (the OpenMP build
+  // of OpenBLAS does that by itself); outside, it gets strata's thread count.
+  if (!in_parallel_region()) openblas_set_num_threads(num_threads());
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>)

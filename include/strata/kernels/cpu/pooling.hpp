@@ -1,0 +1,110 @@
+// strata/kernels/cpu/pooling.hpp — max and average pooling over square windows of an NCHW batch,
+// forward and backward. Max pooling remembers where each maximum came from (the first in scan
+// order on ties, as PyTorch); average pooling divides by the full window, padding included
+// (PyTorch's count_include_pad=True).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "strata/core/parallel.hpp"
+
+namespace strata::kernels::cpu {
+
+struct pool_geometry {
+  std::int64_t C, H, W, window, stride, pad;
+  constexpr std::int64_t P() const { return (H + 2 * pad - window) / stride + 1; }
+  constexpr std::int64_t Q() const { return (W + 2 * pad - window) / stride + 1; }
+};
+
+// y = max over each window; argmax[i] = index (y·W + x) of the maximum within its plane.
+template <class T>
+void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y, std::int32_t* argmax) {
+  const std::int64_t P = g.P(), Q = g.Q();
+  parallel_ranges(N * g.C, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t plane = b; plane < e; ++plane) {
+      const T* in = x + plane * g.H * g.W;
+      for (std::int64_t p = 0; p < P; ++p)
+        for (std::int64_t q = 0; q < Q; ++q) {
+          const std::int64_t y0 = std::max<std::int64_t>(p * g.stride - g.pad, 0);
+          const std::int64_t y1 = std::min<std::int64_t>(p * g.stride - g.pad + g.window, g.H);
+          const std::int64_t x0 = std::max<std::int64_t>(q * g.stride - g.pad, 0);
+          const std::int64_t x1 = std::min<std::int64_t>(q * g.stride - g.pad + g.window, g.W);
+          T best = -std::numeric_limits<T>::infinity();
+          std::int64_t where = y0 * g.W + x0;
+          for (std::int64_t iy = y0; iy < y1; ++iy)
+            for (std::int64_t ix = x0; ix < x1; ++ix) {
+              const T v = in[iy * g.W + ix];
+              if (v > best || v != v) {  // NaN propagates, as in PyTorch
+                best = v;
+                where = iy * g.W + ix;
+                if (v != v) iy = y1, ix = x1;
+              }
+            }
+          const std::int64_t o = (plane * P + p) * Q + q;
+          y[o] = best;
+          argmax[o] = static_cast<std::int32_t>(where);
+        }
+    }
+  }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, g.H * g.W)));
+}
+
+// dx = 0, then each output's gradient goes to where its maximum was.
+template <class T>
+void max_pool_backward(const pool_geometry& g, std::int64_t N, const T* dy, const std::int32_t* argmax, T* dx) {
+  const std::int64_t PQ = g.P() * g.Q(), HW = g.H * g.W;
+  parallel_ranges(N * g.C, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t plane = b; plane < e; ++plane) {
+      T* out = dx + plane * HW;
+      std::fill(out, out + HW, T(0));
+      for (std::int64_t i = 0; i < PQ; ++i) out[argmax[plane * PQ + i]] += dy[plane * PQ + i];
+    }
+  }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, g.H * g.W)));
+}
+
+template <class T>
+void avg_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y) {
+  const std::int64_t P = g.P(), Q = g.Q();
+  const T scale = T(1) / T(g.window * g.window);
+  parallel_ranges(N * g.C, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t plane = b; plane < e; ++plane) {
+      const T* in = x + plane * g.H * g.W;
+      for (std::int64_t p = 0; p < P; ++p)
+        for (std::int64_t q = 0; q < Q; ++q) {
+          const std::int64_t y0 = std::max<std::int64_t>(p * g.stride - g.pad, 0);
+          const std::int64_t y1 = std::min<std::int64_t>(p * g.stride - g.pad + g.window, g.H);
+          const std::int64_t x0 = std::max<std::int64_t>(q * g.stride - g.pad, 0);
+          const std::int64_t x1 = std::min<std::int64_t>(q * g.stride - g.pad + g.window, g.W);
+          T acc = 0;
+          for (std::int64_t iy = y0; iy < y1; ++iy)
+            for (std::int64_t ix = x0; ix < x1; ++ix) acc += in[iy * g.W + ix];
+          y[(plane * P + p) * Q + q] = acc * scale;
+        }
+    }
+  }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, g.H * g.W)));
+}
+
+template <class T>
+void avg_pool_backward(const pool_geometry& g, std::int64_t N, const T* dy, T* dx) {
+  const std::int64_t P = g.P(), Q = g.Q(), HW = g.H * g.W;
+  const T scale = T(1) / T(g.window * g.window);
+  parallel_ranges(N * g.C, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t plane = b; plane < e; ++plane) {
+      T* out = dx + plane * HW;
+      std::fill(out, out + HW, T(0));
+      for (std::int64_t p = 0; p < P; ++p)
+        for (std::int64_t q = 0; q < Q; ++q) {
+          const T v = dy[(plane * P + p) * Q + q] * scale;
+          const std::int64_t y0 = std::max<std::int64_t>(p * g.stride - g.pad, 0);
+          const std::int64_t y1 = std::min<std::int64_t>(p * g.stride - g.pad + g.window, g.H);
+          const std::int64_t x0 = std::max<std::int64_t>(q * g.stride - g.pad, 0);
+          const std::int64_t x1 = std::min<std::int64_t>(q * g.stride - g.pad + g.window, g.W);
+          for (std::int64_t iy = y0; iy < y1; ++iy)
+            for (std::int64_t ix = x0; ix < x1; ++ix) out[iy * g.W + ix] += v;
+        }
+    }
+  }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, g.H * g.W)));
+}
+
+}  // namespace strata::kernels::cpu

@@ -1,0 +1,63 @@
+// strata/layers/activation.hpp — what every element-wise activation layer shares: same shape
+// in and out, no parameters, forward and backward as one fused expression each. A concrete
+// activation (ReLU, Tanh, …) supplies the two functors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "strata/core/functions.hpp"
+#include "strata/net/layer.hpp"
+
+namespace strata::detail {
+
+// F::forward(v) and F::backward(x, y, dy) for one element; F::name for summaries.
+template <class F>
+struct activation_spec {
+  using spec_tag = void;
+
+  template <class In>
+  static constexpr bool accepts = StaticShape<In>;
+
+  template <class In>
+  struct traits {
+    using output_shape = In;
+    static constexpr std::int64_t parameters = 0;
+    static constexpr std::int64_t flops = 0;  // counted as multiply-adds: none
+    static constexpr std::int64_t saved = 0;
+    static std::string describe() { return F::name; }
+  };
+
+  template <class In, class T>
+  struct layer {
+    using output_shape = In;
+    F f{};
+
+    void initialize(random_engine&) {}
+    void forward(batch_view<const T> x, batch_view<T> y, context&) { y = elementwise(forward_op{f}, x); }
+    void backward(batch_view<const T> x, batch_view<const T> y, batch_view<const T> dy, batch_view<T> dx,
+                  context& ctx) {
+      if (!ctx.want_input_gradient) return;
+      if constexpr (F::backward_uses_output) dx = elementwise(backward_op{f}, y, dy);
+      else dx = elementwise(backward_op{f}, x, dy);
+    }
+    template <class G>
+    void visit_parameters(G&& , std::string_view = "") {}
+    template <class G>
+    void visit_state(G&& , std::string_view = "") {}
+
+    struct forward_op {
+      F f;
+      template <class V>
+      STRATA_HD V operator()(V v) const { return f.forward(v); }
+    };
+    struct backward_op {
+      F f;
+      template <class V>
+      STRATA_HD V operator()(V v, V dy) const { return f.backward(v, dy); }
+    };
+  };
+};
+
+}  // namespace strata::detail

@@ -1,0 +1,44 @@
+// strata/layers/avg_pool.hpp — AvgPool<Window, Stride = Window, Pad = 0>: the mean of each
+// square window per channel, padding counted as zeros (PyTorch's count_include_pad=True).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "strata/layers/max_pool.hpp"
+
+namespace strata {
+
+template <std::int64_t Window, std::int64_t Stride = Window, std::int64_t Pad = 0>
+struct AvgPool : detail::pooling_shape<Window, Stride, Pad> {
+  using spec_tag = void;
+  using base = detail::pooling_shape<Window, Stride, Pad>;
+
+  template <class In>
+  struct traits {
+    using output_shape = typename base::template output<In>;
+    static constexpr std::int64_t parameters = 0, flops = 0, saved = 0;
+    static std::string describe() { return base::describe("avg pool"); }
+  };
+
+  template <class In, class T>
+  struct layer {
+    static constexpr kernels::cpu::pool_geometry g = base::template geometry<In>();
+    using output_shape = typename traits<In>::output_shape;
+
+    void initialize(random_engine&) {}
+    void forward(batch_view<const T> x, batch_view<T> y, context&) {
+      kernels::cpu::avg_pool_forward(g, x.extent(0), x.data(), y.data());
+    }
+    void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
+      if (ctx.want_input_gradient) kernels::cpu::avg_pool_backward(g, dy.extent(0), dy.data(), dx.data());
+    }
+    template <class F>
+    void visit_parameters(F&& , std::string_view = "") {}
+    template <class F>
+    void visit_state(F&& , std::string_view = "") {}
+  };
+};
+
+}  // namespace strata

@@ -1,0 +1,121 @@
+// strata/layers/batch_norm.hpp — BatchNorm: per-channel normalisation (per feature for vectors)
+// with learned scale γ and shift β. Training normalises with the batch statistics (biased
+// variance) and updates running averages (momentum 0.1, unbiased variance, as PyTorch);
+// inference and frozen fine-tuning use the running statistics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "strata/core/broadcast.hpp"
+#include "strata/core/functions.hpp"
+#include "strata/core/reduction.hpp"
+#include "strata/net/layer.hpp"
+
+namespace strata {
+
+// Momentum and epsilon (PyTorch's defaults: 0.1 and 1e-5); `BatchNorm` is the usual choice.
+template <double Momentum = 0.1, double Epsilon = 1e-5>
+struct BatchNormalization {
+  static_assert(Momentum > 0 && Momentum <= 1, "strata::BatchNormalization: momentum must be in (0, 1]");
+  static_assert(Epsilon > 0, "strata::BatchNormalization: epsilon must be positive");
+  using spec_tag = void;
+  static constexpr double momentum = Momentum;
+  static constexpr double epsilon = Epsilon;
+
+  template <class In>
+  static constexpr bool accepts = StaticShape<In> && (In::rank == 3 || In::rank == 1);
+  template <class In>
+  using expects = image_or_vector;
+
+  template <class In>
+  struct traits {
+    using output_shape = In;
+    static constexpr std::int64_t channels = In::extents[0];
+    static constexpr std::int64_t parameters = 2 * channels;
+    static constexpr std::int64_t flops = 2 * In::elements;
+    static constexpr std::int64_t saved = 0;  // mean and 1/σ per channel only
+    static std::string describe() { return "batch norm, " + std::to_string(channels) + (In::rank == 3 ? " channels" : " features"); }
+  };
+
+  template <class In, class T>
+  struct layer {
+    using output_shape = In;
+    static constexpr std::int64_t C = In::extents[0];
+    static constexpr std::int64_t spatial = In::elements / C;  // H·W for images, 1 for vectors
+
+    Tensor<T, 1> gamma{Shape<1>{C}, T(1)}, beta{Shape<1>{C}, T(0)};
+    Tensor<T, 1> gamma_gradient{Shape<1>{C}}, beta_gradient{Shape<1>{C}};
+    Tensor<T, 1> running_mean{Shape<1>{C}, T(0)}, running_var{Shape<1>{C}, T(1)};
+    Tensor<T, 1> mean_{Shape<1>{C}}, inv_std_{Shape<1>{C}};  // of the last forward pass
+    Tensor<T, 1> scratch_{Shape<1>{C}};
+
+    void initialize(random_engine&) {
+      gamma.fill(1);
+      beta.fill(0);
+      running_mean.fill(0);
+      running_var.fill(1);
+    }
+
+    static auto per_channel(const Tensor<T, 1>& v, std::int64_t n) { return broadcast(v, axes<1>, Shape{n, C, spatial}); }
+
+    void forward(batch_view<const T> x_flat, batch_view<T> y_flat, context& ctx) {
+      const std::int64_t n = x_flat.extent(0);
+      const auto x = x_flat.reshape(n, C, spatial);
+      auto y = y_flat.reshape(n, C, spatial);
+      if (ctx.training) {
+        const std::int64_t m = n * spatial;
+        mean_ = mean(x, axes<0, 2>);
+        scratch_ = mean(square(x - per_channel(mean_, n)), axes<0, 2>);  // biased variance
+        inv_std_ = T(1) / sqrt(scratch_ + T(epsilon));
+        const T keep = T(1 - momentum), take = T(momentum);
+        running_mean = running_mean * keep + mean_ * take;
+        running_var = running_var * keep + scratch_ * (take * T(m) / T(m > 1 ? m - 1 : 1));
+      } else {
+        mean_ = running_mean;
+        inv_std_ = T(1) / sqrt(running_var + T(epsilon));
+      }
+      // y = γ·(x − μ)/σ + β in one pass.
+      scratch_ = gamma * inv_std_;
+      y = (x - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n);
+    }
+
+    void backward(batch_view<const T> x_flat, batch_view<const T>, batch_view<const T> dy_flat, batch_view<T> dx_flat,
+                  context& ctx) {
+      const std::int64_t n = x_flat.extent(0);
+      const std::int64_t m = n * spatial;
+      const auto x = x_flat.reshape(n, C, spatial);
+      const auto dy = dy_flat.reshape(n, C, spatial);
+      const auto xhat = (x - per_channel(mean_, n)) * per_channel(inv_std_, n);
+      beta_gradient = sum(dy, axes<0, 2>);
+      gamma_gradient = sum(dy * xhat, axes<0, 2>);
+      if (!ctx.want_input_gradient) return;
+      auto dx = dx_flat.reshape(n, C, spatial);
+      scratch_ = gamma * inv_std_;
+      if (ctx.training) {
+        // The statistics depend on x too: dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)).
+        const T inv_m = T(1) / T(m);
+        dx = per_channel(scratch_, n) *
+             (dy - per_channel(beta_gradient, n) * inv_m - xhat * per_channel(gamma_gradient, n) * inv_m);
+      } else {
+        dx = dy * per_channel(scratch_, n);  // fixed statistics: a per-channel affine map
+      }
+    }
+
+    template <class F>
+    void visit_parameters(F&& f, std::string_view prefix = "") {
+      visit_parameter(f, member_name(prefix, "gamma"), gamma.flat(), gamma_gradient.flat(), false);
+      visit_parameter(f, member_name(prefix, "beta"), beta.flat(), beta_gradient.flat(), false);
+    }
+    template <class F>
+    void visit_state(F&& f, std::string_view prefix = "") {
+      f(member_name(prefix, "running_mean"), running_mean.flat());
+      f(member_name(prefix, "running_var"), running_var.flat());
+    }
+  };
+};
+
+using BatchNorm = BatchNormalization<>;
+
+}  // namespace strata

@@ -1,0 +1,51 @@
+// strata/layers/global_avg_pool.hpp — GlobalAvgPool: the mean of each channel over the whole
+// image, [C, H, W] → [C] (ResNet's last pooling).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "strata/core/broadcast.hpp"
+#include "strata/core/reduction.hpp"
+#include "strata/net/layer.hpp"
+
+namespace strata {
+
+struct GlobalAvgPool {
+  using spec_tag = void;
+
+  template <class In>
+  static constexpr bool accepts = ImageShape<In>;
+  template <class In>
+  using expects = image_at_least<1, 1>;
+
+  template <class In>
+  struct traits {
+    using output_shape = shape<In::extents[0]>;
+    static constexpr std::int64_t parameters = 0, flops = 0, saved = 0;
+    static std::string describe() { return "global avg pool"; }
+  };
+
+  template <class In, class T>
+  struct layer {
+    static constexpr std::int64_t C = In::extents[0], HW = In::extents[1] * In::extents[2];
+    using output_shape = shape<C>;
+
+    void initialize(random_engine&) {}
+    void forward(batch_view<const T> x, batch_view<T> y, context&) {
+      y = mean(x.reshape(x.extent(0), C, HW), axes<2>);
+    }
+    void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
+      if (!ctx.want_input_gradient) return;
+      const std::int64_t n = dy.extent(0);
+      dx.reshape(n, C, HW) = broadcast(dy, axes<0, 1>, Shape{n, C, HW}) * (T(1) / T(HW));
+    }
+    template <class F>
+    void visit_parameters(F&& , std::string_view = "") {}
+    template <class F>
+    void visit_state(F&& , std::string_view = "") {}
+  };
+};
+
+}  // namespace strata

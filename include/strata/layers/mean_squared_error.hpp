@@ -1,0 +1,32 @@
+// strata/layers/mean_squared_error.hpp — the regression loss: mean over every element of
+// (prediction − target)², with gradient 2·(prediction − target) / count.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "strata/core/error.hpp"
+#include "strata/core/functions.hpp"
+#include "strata/core/reduction.hpp"
+#include "strata/layers/softmax_cross_entropy.hpp"
+#include "strata/net/layer.hpp"
+
+namespace strata {
+
+struct MeanSquaredError {
+  static constexpr const char* name = "mean squared error";
+  using target_type = float;
+
+  template <class T>
+  static loss_result evaluate(batch_view<const T> prediction, batch_view<const T> target, batch_view<T> gradient = {}) {
+    if (prediction.shape() != target.shape())
+      throw shape_error("mean squared error: predictions " + prediction.shape().to_string() + " and targets " +
+                        target.shape().to_string() + " differ");
+    const double count = double(prediction.size());
+    const double loss = count ? double(sum(square(prediction - target))) / count : 0.0;
+    if (gradient.data()) gradient = (prediction - target) * T(2 / count);
+    return {loss, 0};
+  }
+};
+
+}  // namespace strata

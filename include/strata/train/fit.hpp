@@ -1,0 +1,152 @@
+// strata/train/fit.hpp — training and evaluation loops for classification: fit() runs epochs of
+// shuffled mini-batches (forward, softmax cross-entropy, backward, optimizer step at the
+// schedule's learning rate) with progress reporting; evaluate() gives loss and accuracy.
+// A data set here is anything with `images` ([N, …] float) and `labels` ([N] int32) tensors.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <sstream>
+#include <type_traits>
+#include <string>
+#include <vector>
+
+#include "strata/core/parallel.hpp"
+#include "strata/core/random.hpp"
+#include "strata/layers/softmax_cross_entropy.hpp"
+#include "strata/train/progress.hpp"
+#include "strata/train/schedule.hpp"
+
+namespace strata::train {
+
+struct fit_options {
+  int epochs = 1;
+  std::int64_t batch_size = 64;
+  bool shuffle = true;
+  std::uint64_t shuffle_seed = 0;   // the same seed, the same order of batches
+  progress_options progress = {};
+  bool show_progress = true;
+};
+
+struct epoch_report {
+  int epoch = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;  // when a test set is given
+  double seconds = 0, images_per_second = 0;
+};
+
+struct evaluation {
+  double loss = 0, accuracy = 0;
+  std::int64_t samples = 0;
+};
+
+namespace detail {
+
+template <class Data>
+std::int64_t sample_count(const Data& d) {
+  const std::int64_t n = d.images.extent(0);
+  if (d.labels.extent(0) != n)
+    throw shape_error("data set: " + std::to_string(n) + " images but " + std::to_string(d.labels.extent(0)) + " labels");
+  return n;
+}
+
+// Copies samples order[first, first + n) into a contiguous batch.
+template <class T, class Data>
+void gather(const Data& d, const std::vector<std::int64_t>& order, std::int64_t first, std::int64_t n,
+            Tensor<T, 2>& x, Tensor<std::int32_t, 1>& y) {
+  const std::int64_t per = d.images.size() / std::max<std::int64_t>(1, d.images.extent(0));
+  if (x.extent(0) != n || x.extent(1) != per) x = Tensor<T, 2>::uninitialized(Shape{n, per});
+  if (y.extent(0) != n) y = Tensor<std::int32_t, 1>::uninitialized(Shape<1>{n});
+  using S = std::remove_cvref_t<decltype(*d.images.data())>;
+  const S* src = d.images.data();
+  parallel_ranges(
+      n,
+      [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) {
+          const S* from = src + order[static_cast<std::size_t>(first + i)] * per;
+          T* to = x.data() + i * per;
+          if constexpr (std::is_same_v<S, T>) std::memcpy(to, from, static_cast<std::size_t>(per) * sizeof(T));
+          else for (std::int64_t k = 0; k < per; ++k) to[k] = static_cast<T>(from[k]);
+        }
+      },
+      1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, per)));
+  for (std::int64_t i = 0; i < n; ++i) y(i) = d.labels(order[static_cast<std::size_t>(first + i)]);
+}
+
+}  // namespace detail
+
+// Loss and accuracy of `model` on a data set, in batches, without training behaviour.
+template <class Model, class Data>
+evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 256) {
+  using T = typename Model::element_type;
+  const std::int64_t n = detail::sample_count(data);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  Tensor<T, 2> x;
+  Tensor<std::int32_t, 1> y;
+  double loss = 0;
+  std::int64_t correct = 0;
+  for (std::int64_t first = 0; first < n; first += batch_size) {
+    const std::int64_t b = std::min(batch_size, n - first);
+    detail::gather(data, order, first, b, x, y);
+    const auto out = model.forward(x, false);
+    const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, y);
+    loss += r.loss * double(b);
+    correct += r.correct;
+  }
+  return {n ? loss / double(n) : 0.0, n ? double(correct) / double(n) : 0.0, n};
+}
+
+// Trains `model` for options.epochs epochs; after each epoch evaluates on `test` when given and
+// calls on_epoch. The learning rate for optimizer step t is schedule(t).
+template <class Model, class Optimizer, Schedule S, class Data>
+std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimizer, const S& schedule,
+                              const fit_options& options, const Data* test = nullptr,
+                              const std::function<void(const epoch_report&)>& on_epoch = {}) {
+  using T = typename Model::element_type;
+  if (options.batch_size <= 0) throw error("fit: batch size must be positive, got " + std::to_string(options.batch_size));
+  if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
+  const std::int64_t n = detail::sample_count(train);
+  const std::int64_t steps_per_epoch = (n + options.batch_size - 1) / options.batch_size;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  random_engine shuffler(options.shuffle_seed, 0x5u);
+  Tensor<T, 2> x, gradient;
+  Tensor<std::int32_t, 1> y;
+  std::vector<epoch_report> history;
+  std::int64_t step = 0;
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    if (options.shuffle)
+      for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
+        std::swap(order[static_cast<std::size_t>(i)], order[shuffler.below(static_cast<std::uint32_t>(i + 1))]);
+    progress_options po = options.progress;
+    std::ostringstream sink;
+    if (!options.show_progress) po.out = &sink;
+    progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs), steps_per_epoch, po);
+    for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
+      const std::int64_t b = std::min(options.batch_size, n - first);
+      detail::gather(train, order, first, b, x, y);
+      const auto out = model.forward(x, true);
+      if (gradient.extent(0) != b || gradient.extent(1) != out.extent(1)) gradient = Tensor<T, 2>::uninitialized(out.shape());
+      const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, y, gradient.view());
+      model.backward(gradient);
+      optimizer.step(model, schedule(step));
+      bar.step(b, r.loss, r.correct);
+    }
+    bar.finish();
+    epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second()};
+    if (test) {
+      const evaluation e = evaluate(model, *test);
+      report.test_loss = e.loss;
+      report.test_accuracy = e.accuracy;
+    }
+    history.push_back(report);
+    if (on_epoch) on_epoch(report);
+  }
+  return history;
+}
+
+}  // namespace strata::train
