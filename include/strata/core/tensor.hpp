@@ -361,6 +361,11 @@ class Tensor : public tensor_interface<Tensor<T, Rank, D>, T, Rank, D> {
     }
   }
 
+  // An explicit copy of a view's (or another tensor's) values: Tensor<float, 2> t(view).
+  template <class V>
+    requires TensorLike<V> && (!std::is_same_v<std::remove_cvref_t<V>, Tensor>)
+  explicit Tensor(const V& v) : Tensor(v.ref()) {}
+
   Tensor(Tensor&& other) noexcept : data_(std::exchange(other.data_, nullptr)), shape_(std::exchange(other.shape_, {})) {}
   Tensor& operator=(Tensor&& other) noexcept {
     if (this != &other) {

@@ -31,22 +31,23 @@ struct output_if<true, L, In> {
   using type = output_shape_of<L, In>;
 };
 
-// Walks the layers from In: the input shape of each, the final output, and whether every layer
-// accepted its input. Index counts layers from First, for the messages.
+// Walks the layers from In: the input shape of each, the final output, and the first layer that
+// cannot take its input (checking stops there). Index counts layers from First.
 template <std::size_t First, class In, class... L>
 struct chain_plan {
   using inputs = type_list<>;
   using output = In;
+  using first_mismatch = no_shape_mismatch;
   static constexpr bool ok = true;
 };
 template <std::size_t First, class In, class L0, class... Ls>
 struct chain_plan<First, In, L0, Ls...> {
-  static constexpr bool here = layer_accepts_v<First, L0, In>;
-  // After a failure, stop checking: the rest sees no layers.
+  static constexpr bool here = L0::template accepts<In>;
   using rest = std::conditional_t<here, chain_plan<First + 1, typename output_if<here, L0, In>::type, Ls...>,
                                   chain_plan<First + 1, In>>;
   using inputs = typename push_front<typename rest::inputs, In>::type;
   using output = typename rest::output;
+  using first_mismatch = std::conditional_t<here, typename rest::first_mismatch, mismatch_of<First, L0, In>>;
   static constexpr bool ok = here && rest::ok;
 };
 

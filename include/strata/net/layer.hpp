@@ -101,19 +101,19 @@ struct expectation<L, In> {
 };
 }  // namespace detail
 
-// Fails with one static_assert when layer L at position Index cannot take a sample of shape In.
-// The compiler prints the instantiation `shape_check<layer index, layer, input shape, what the
-// layer expects>` on the line above the message: that names the layer and both shapes.
+// The first layer of a network that cannot take its input: its index, the layer, the shape it
+// got and what it expects. A Sequential asserts `first_mismatch::ok`, so the compiler's note
+// on that one static_assert spells out all four.
 template <std::size_t LayerIndex, class Layer, class InputShape, class Expected>
-struct shape_check {
-  static_assert(Layer::template accepts<InputShape>,
-                "strata: network shape mismatch: this layer cannot take this input shape "
-                "(see shape_check<layer index, layer, input shape, expected> above)");
-  static constexpr bool value = Layer::template accepts<InputShape>;
+struct shape_mismatch_at {
+  static constexpr bool ok = false;
+};
+struct no_shape_mismatch {
+  static constexpr bool ok = true;
 };
 
 template <std::size_t Index, class L, class In>
-inline constexpr bool layer_accepts_v = shape_check<Index, L, In, typename detail::expectation<L, In>::type>::value;
+using mismatch_of = shape_mismatch_at<Index, L, In, typename detail::expectation<L, In>::type>;
 
 // Element type of a batch view without const.
 template <class T>

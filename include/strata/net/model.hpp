@@ -5,20 +5,23 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 
+#include "strata/io/archive.hpp"
 #include "strata/net/chain.hpp"
 #include "strata/net/layer.hpp"
 #include "strata/net/sequential.hpp"
+#include "strata/net/summary.hpp"
 
 namespace strata {
 
 namespace detail {
-// Stands in for the layers of a network whose shapes do not fit, so that the one shape_check
-// message is the only error.
+// Stands in for the layers of a network whose shapes do not fit, so that Sequential's one
+// shape-mismatch static_assert is the only error.
 struct invalid_network_layer {
   template <class... A>
   void initialize(A&&...) {}
@@ -90,10 +93,46 @@ class Model {
 
   random_engine& rng() noexcept { return rng_; }
 
+  // The architecture and element type a saved file must match.
+  static std::string signature() { return strata::signature<Net>() + " | " + precision_traits<T>::name; }
+
+  // One versioned, checksummed file (strata/io/archive.hpp): every parameter and every piece of
+  // state (batch-norm statistics) under its name, and the architecture signature.
+  void save(const std::filesystem::path& path) {
+    io::archive a;
+    a.kind = "strata-model";
+    a.signature = signature();
+    a.version = 1;
+    visit_parameters([&](const parameter_ref<T>& p) { a.entries.push_back(io::make_entry(p.name, p.value)); });
+    visit_state([&](const std::string& name, TensorView<T, 1> v) { a.entries.push_back(io::make_entry(name, v)); });
+    io::write_archive(path, a);
+  }
+
+  // Loads what save() wrote. A file from another architecture, a truncated or a corrupted file
+  // throws io::archive_error saying which; the model is then left as it was.
+  void load(const std::filesystem::path& path) {
+    const io::archive a = io::read_archive(path, "strata-model", signature());
+    // Check every entry before changing anything, so a failure leaves the model intact.
+    visit_parameters([&](const parameter_ref<T>& p) { check_entry(a, p.name, p.value.size()); });
+    visit_state([&](const std::string& name, TensorView<T, 1> v) { check_entry(a, name, v.size()); });
+    visit_parameters([&](const parameter_ref<T>& p) { a.read(p.name, p.value); });
+    visit_state([&](const std::string& name, TensorView<T, 1> v) { a.read(name, v); });
+  }
+
   // The runtime layers, for tests and tools that reach into one.
   auto& layers() noexcept { return body_; }
 
  private:
+  static void check_entry(const io::archive& a, const std::string& name, std::int64_t size) {
+    const io::archive_entry& e = a.at(name);
+    std::int64_t n = 1;
+    for (std::int64_t d : e.shape) n *= d;
+    if (e.type != io::element_code_of<T>() || n != size)
+      throw io::archive_error("model file " + a.source + ": entry '" + name + "' holds " + io::to_string(e.type) + " " +
+                              io::shape_string(e.shape) + ", the model needs " + io::to_string(io::element_code_of<T>()) +
+                              " [" + std::to_string(size) + "]");
+  }
+
   void check_input(batch_view<const T> x) const {
     if (x.extent(1) != input_shape::elements)
       throw shape_error("Model::forward: a batch of " + input_shape::to_string() + " samples has " +

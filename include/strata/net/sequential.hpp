@@ -27,7 +27,11 @@ struct Sequential {
   static_assert(is_input_v<In>, "strata::Sequential: the first entry must be Input<…>, the shape of one sample");
   using input_shape = typename In::shape_type;
   using body = Chain<L...>;
-  static constexpr bool valid = body::template accepts<input_shape>;
+  using first_mismatch = typename body::template plan<input_shape>::first_mismatch;
+  static_assert(first_mismatch::ok,
+                "strata: network shape mismatch: a layer cannot take its input shape (the note names "
+                "shape_mismatch_at<layer index, layer, input shape, what it expects>)");
+  static constexpr bool valid = first_mismatch::ok;
   using traits = layer_traits<body, input_shape>;
   using output_shape = typename traits::output_shape;
 

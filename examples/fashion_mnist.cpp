@@ -1,0 +1,98 @@
+// Fashion-MNIST with a small CNN, end to end: the network is a type (its summary is computed at
+// compile time and printed first), trained with SGD + Nesterov momentum under a warm-up + cosine
+// schedule, evaluated on the test set after every epoch, saved, and reloaded to check the file.
+//
+//   fashion_mnist [--data DIR] [--epochs N] [--batch N] [--lr X] [--out FILE] [--threads N]
+#include <strata/data/idx.hpp>
+#include <strata/layers/conv.hpp>
+#include <strata/layers/dense.hpp>
+#include <strata/layers/max_pool.hpp>
+#include <strata/layers/relu.hpp>
+#include <strata/net/model.hpp>
+#include <strata/net/summary.hpp>
+#include <strata/train/fit.hpp>
+#include <strata/train/schedule.hpp>
+#include <strata/train/sgd.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+using namespace strata;
+
+// conv 5×5×32 pad 2 – ReLU – max pool 2 – conv 5×5×64 pad 2 – ReLU – max pool 2 – dense 1024 –
+// ReLU – dense 10, the network of the issue (and of PyTorch's and dlib's MNIST examples).
+using FashionNet = Sequential<Input<1, 28, 28>,                      //
+                              Conv<32, Kernel<5>, Stride<1>, Pad<2>>, ReLU, MaxPool<2>,
+                              Conv<64, Kernel<5>, Stride<1>, Pad<2>>, ReLU, MaxPool<2>,
+                              Dense<1024>, ReLU, Dense<10>>;
+
+int main(int argc, char** argv) {
+  std::filesystem::path data_dir = data::default_fashion_mnist_dir, out = "fashion_mnist.strata";
+  int epochs = 5;
+  std::int64_t batch = 64;
+  double lr = 0.05;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* what) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "fashion_mnist: %s needs a value\n", what);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--data") data_dir = value("--data");
+    else if (a == "--epochs") epochs = std::stoi(value("--epochs"));
+    else if (a == "--batch") batch = std::stoll(value("--batch"));
+    else if (a == "--lr") lr = std::stod(value("--lr"));
+    else if (a == "--out") out = value("--out");
+    else if (a == "--threads") set_num_threads(std::stoi(value("--threads")));
+    else {
+      std::fprintf(stderr, "usage: %s [--data DIR] [--epochs N] [--batch N] [--lr X] [--out FILE] [--threads N]\n", argv[0]);
+      return 2;
+    }
+  }
+
+  std::cout << "The network, from its type alone:\n\n";
+  print_summary<FashionNet>(std::cout, batch);
+
+  data::labelled_images train_set, test_set;
+  try {
+    train_set = data::load_fashion_mnist(data_dir, data::split::train);
+    test_set = data::load_fashion_mnist(data_dir, data::split::test);
+  } catch (const data::data_error& e) {
+    std::cerr << "\ncannot read Fashion-MNIST: " << e.what()
+              << "\n(install Debian's dataset-fashion-mnist, run scripts/setup, or pass --data DIR)\n";
+    return 1;
+  }
+  std::cout << "\nFashion-MNIST from " << data_dir.string() << ": " << train_set.images.extent(0) << " training and "
+            << test_set.images.extent(0) << " test images; " << num_threads() << " threads, GEMM via "
+            << kernels::cpu::gemm_backend() << "\n\n";
+
+  Model<FashionNet> model(/*seed=*/1);
+  train::SGD<float> sgd({.momentum = 0.9, .weight_decay = 5e-4, .nesterov = true});
+  const std::int64_t steps_per_epoch = train::steps_per_epoch(train_set.images.extent(0), batch);
+  // Half an epoch of linear warm-up, then a cosine decay to zero at the end of training.
+  const auto schedule = train::warmup(steps_per_epoch / 2, train::cosine(lr, epochs * steps_per_epoch));
+  train::fit_options options{.epochs = epochs, .batch_size = batch, .shuffle = true, .shuffle_seed = 7};
+
+  double best = 0;
+  train::fit(model, train_set, sgd, schedule, options, &test_set, [&](const train::epoch_report& r) {
+    best = std::max(best, r.test_accuracy);
+    std::printf("epoch %d: train loss %.4f, train accuracy %.2f%%, test accuracy %.2f%%, %.0f images/s\n", r.epoch,
+                r.train_loss, 100 * r.train_accuracy, 100 * r.test_accuracy, r.images_per_second);
+    std::fflush(stdout);
+  });
+
+  model.save(out);
+  Model<FashionNet> reloaded(/*seed=*/12345);
+  reloaded.load(out);
+  const auto check = train::evaluate(reloaded, test_set);
+  std::printf("\nsaved to %s (%.1f MiB) and reloaded: test accuracy %.2f%%\n", out.string().c_str(),
+              double(std::filesystem::file_size(out)) / (1024 * 1024), 100 * check.accuracy);
+  std::printf("%s: %.2f%% test accuracy after %d epochs (goal: at least 91%%)\n", check.accuracy >= 0.91 ? "reached" : "missed",
+              100 * check.accuracy, epochs);
+  return 0;
+}
