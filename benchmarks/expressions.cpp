@@ -8,6 +8,7 @@
 // Candidates run interleaved, several repetitions, medians (see TOOLCHAIN.md on noisy vCPUs).
 //
 // Usage: expressions [--quick] [--csv FILE] [--max-size N] [--no-gemm]
+#include <strata/kernels/cpu/eigen_gemm.hpp>
 #include <strata/strata.hpp>
 
 #include <Eigen/Core>

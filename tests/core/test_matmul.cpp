@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "strata/kernels/cpu/eigen_gemm.hpp"
 #include "strata/strata.hpp"
 #include "support/testing.hpp"
 

@@ -1,6 +1,6 @@
 // strata/kernels/cpu/gemm.hpp — C = alpha·op(A)·op(B) + beta·C on the CPU for float and double,
-// row-major. Runs Eigen's GEMM, or OpenBLAS's cblas when the build defines STRATA_USE_CBLAS
-// (CMake option STRATA_BLAS); gemm_backend() says which, so benchmarks report what ran.
+// row-major. Runs OpenBLAS's cblas when the build defines STRATA_USE_CBLAS (CMake option
+// STRATA_BLAS), Eigen's GEMM otherwise; gemm_backend() says which, so benchmarks report what ran.
 #pragma once
 
 #include <algorithm>
@@ -9,18 +9,13 @@
 #include <string>
 #include <type_traits>
 
-// In a CUDA translation unit Eigen would annotate itself for the device; strata uses it on the
-// host only.
-#if defined(__CUDACC__) && !defined(EIGEN_NO_CUDA)
-#define EIGEN_NO_CUDA
-#endif
-#include <Eigen/Core>
-
 #include "strata/core/error.hpp"
 #include "strata/core/parallel.hpp"
 
 #if defined(STRATA_USE_CBLAS)
 #include <cblas.h>
+#else
+#include "strata/kernels/cpu/eigen_gemm.hpp"  // parsed only when it is the backend (Eigen is big)
 #endif
 
 namespace strata::kernels::cpu {
@@ -31,31 +26,6 @@ constexpr const char* gemm_backend() noexcept {
 #else
   return "eigen";
 #endif
-}
-
-// Eigen's own GEMM, always available (the benchmarks compare it with the BLAS route).
-template <class T>
-void eigen_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using ConstMap = Eigen::Map<const Matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-  using Map = Eigen::Map<Matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-  if (!in_parallel_region()) Eigen::setNbThreads(num_threads());  // Eigen runs serially when nested
-  const ConstMap A(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
-  const ConstMap B(b, trans_b ? n : k, trans_b ? k : n, Eigen::OuterStride<>(ldb));
-  Map C(c, m, n, Eigen::OuterStride<>(ldc));
-  auto run = [&](const auto& opA, const auto& opB) {
-    if (beta == T(0)) {
-      C.noalias() = alpha * opA * opB;  // C may hold garbage: never read it
-    } else {
-      if (beta != T(1)) C *= beta;
-      C.noalias() += alpha * opA * opB;
-    }
-  };
-  if (!trans_a && !trans_b) run(A, B);
-  else if (trans_a && !trans_b) run(A.transpose(), B);
-  else if (!trans_a && trans_b) run(A, B.transpose());
-  else run(A.transpose(), B.transpose());
 }
 
 template <class T>
