@@ -161,6 +161,23 @@ TEST_CASE("residual blocks and chains pass gradients through both paths", "[laye
                   shape<2, 6, 6>>(true, 4);
 }
 
+// Worst relative error between gradient and central differences of loss() over every value of v.
+template <class Loss>
+double worst_loss_gradient_error(Tensor<double, 2>& v, const Tensor<double, 2>& gradient, Loss loss) {
+  double worst = 0;
+  for (std::int64_t i = 0; i < v.size(); ++i) {
+    double& x = v.data()[i];
+    const double keep = x, h = 1e-5;
+    x = keep + h;
+    const double up = loss();
+    x = keep - h;
+    const double down = loss();
+    x = keep;
+    worst = std::max(worst, relative((up - down) / (2 * h), gradient.data()[i]));
+  }
+  return worst;
+}
+
 TEST_CASE("loss gradients match finite differences", "[layers][loss][gradient]") {
   Tensor<double, 2> logits(5, 7), grad(5, 7);
   fill_normal(logits, 0, 3, 11);
@@ -168,33 +185,11 @@ TEST_CASE("loss gradients match finite differences", "[layers][loss][gradient]")
   Tensor<std::int32_t, 1> labels(5);
   for (int i = 0; i < 5; ++i) labels(i) = (3 * i + 1) % 7;
   SoftmaxCrossEntropy::evaluate<double>(logits, labels, grad);
-  double worst = 0;
-  for (std::int64_t i = 0; i < logits.size(); ++i) {
-    double& v = logits.data()[i];
-    const double keep = v, h = 1e-5;
-    v = keep + h;
-    const double up = SoftmaxCrossEntropy::evaluate<double>(logits, labels).loss;
-    v = keep - h;
-    const double down = SoftmaxCrossEntropy::evaluate<double>(logits, labels).loss;
-    v = keep;
-    worst = std::max(worst, relative((up - down) / (2 * h), grad.data()[i]));
-  }
-  CHECK(worst < 1e-6);
+  CHECK(worst_loss_gradient_error(logits, grad, [&] { return SoftmaxCrossEntropy::evaluate<double>(logits, labels).loss; }) < 1e-6);
 
   Tensor<double, 2> prediction(4, 3), target(4, 3), mse_grad(4, 3);
   fill_normal(prediction, 0, 1, 12);
   fill_normal(target, 0, 1, 13);
   MeanSquaredError::evaluate<double>(prediction, target, mse_grad);
-  worst = 0;
-  for (std::int64_t i = 0; i < prediction.size(); ++i) {
-    double& v = prediction.data()[i];
-    const double keep = v, h = 1e-5;
-    v = keep + h;
-    const double up = MeanSquaredError::evaluate<double>(prediction, target).loss;
-    v = keep - h;
-    const double down = MeanSquaredError::evaluate<double>(prediction, target).loss;
-    v = keep;
-    worst = std::max(worst, relative((up - down) / (2 * h), mse_grad.data()[i]));
-  }
-  CHECK(worst < 1e-6);
+  CHECK(worst_loss_gradient_error(prediction, mse_grad, [&] { return MeanSquaredError::evaluate<double>(prediction, target).loss; }) < 1e-6);
 }

@@ -30,11 +30,10 @@ struct activation_spec {
   };
 
   template <class In, class T>
-  struct layer {
+  struct layer : stateless_layer {
     using output_shape = In;
     F f{};
 
-    void initialize(random_engine&) {}
     void forward(batch_view<const T> x, batch_view<T> y, context&) { y = elementwise(forward_op{f}, x); }
     void backward(batch_view<const T> x, batch_view<const T> y, batch_view<const T> dy, batch_view<T> dx,
                   context& ctx) {
@@ -42,10 +41,6 @@ struct activation_spec {
       if constexpr (F::backward_uses_output) dx = elementwise(backward_op{f}, y, dy);
       else dx = elementwise(backward_op{f}, x, dy);
     }
-    template <class G>
-    void visit_parameters(G&& , std::string_view = "") {}
-    template <class G>
-    void visit_state(G&& , std::string_view = "") {}
 
     struct forward_op {
       F f;

@@ -23,21 +23,16 @@ struct AvgPool : detail::pooling_shape<Window, Stride, Pad> {
   };
 
   template <class In, class T>
-  struct layer {
+  struct layer : stateless_layer {
     static constexpr kernels::cpu::pool_geometry g = base::template geometry<In>();
     using output_shape = typename traits<In>::output_shape;
 
-    void initialize(random_engine&) {}
     void forward(batch_view<const T> x, batch_view<T> y, context&) {
       kernels::cpu::avg_pool_forward(g, x.extent(0), x.data(), y.data());
     }
     void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
       if (ctx.want_input_gradient) kernels::cpu::avg_pool_backward(g, dy.extent(0), dy.data(), dx.data());
     }
-    template <class F>
-    void visit_parameters(F&& , std::string_view = "") {}
-    template <class F>
-    void visit_state(F&& , std::string_view = "") {}
   };
 };
 

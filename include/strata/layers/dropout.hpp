@@ -30,11 +30,10 @@ struct Dropout {
   };
 
   template <class In, class T>
-  struct layer {
+  struct layer : stateless_layer {
     using output_shape = In;
     Tensor<T, 1> mask;
 
-    void initialize(random_engine&) {}
 
     void forward(batch_view<const T> x, batch_view<T> y, context& ctx) {
       if (!ctx.training || P == 0.0f) {
@@ -62,10 +61,6 @@ struct Dropout {
       if (!ctx.training || P == 0.0f) dx = dy;
       else dx = dy * TensorView<const T, 2>(mask.data(), dy.shape());
     }
-    template <class F>
-    void visit_parameters(F&& , std::string_view = "") {}
-    template <class F>
-    void visit_state(F&& , std::string_view = "") {}
   };
 };
 

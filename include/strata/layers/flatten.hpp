@@ -24,17 +24,12 @@ struct Flatten {
   };
 
   template <class In, class T>
-  struct layer {
+  struct layer : stateless_layer {
     using output_shape = shape<In::elements>;
-    void initialize(random_engine&) {}
     void forward(batch_view<const T> x, batch_view<T> y, context&) { copy(x, y); }
     void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
       if (ctx.want_input_gradient) copy(dy, dx);
     }
-    template <class F>
-    void visit_parameters(F&& , std::string_view = "") {}
-    template <class F>
-    void visit_state(F&& , std::string_view = "") {}
   };
 };
 

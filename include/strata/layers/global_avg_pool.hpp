@@ -28,11 +28,10 @@ struct GlobalAvgPool {
   };
 
   template <class In, class T>
-  struct layer {
+  struct layer : stateless_layer {
     static constexpr std::int64_t C = In::extents[0], HW = In::extents[1] * In::extents[2];
     using output_shape = shape<C>;
 
-    void initialize(random_engine&) {}
     void forward(batch_view<const T> x, batch_view<T> y, context&) {
       y = mean(x.reshape(x.extent(0), C, HW), axes<2>);
     }
@@ -41,10 +40,6 @@ struct GlobalAvgPool {
       const std::int64_t n = dy.extent(0);
       dx.reshape(n, C, HW) = broadcast(dy, axes<0, 1>, Shape{n, C, HW}) * (T(1) / T(HW));
     }
-    template <class F>
-    void visit_parameters(F&& , std::string_view = "") {}
-    template <class F>
-    void visit_state(F&& , std::string_view = "") {}
   };
 };
 

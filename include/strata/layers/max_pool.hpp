@@ -57,12 +57,11 @@ struct MaxPool : detail::pooling_shape<Window, Stride, Pad> {
   };
 
   template <class In, class T>
-  struct layer {
+  struct layer : stateless_layer {
     static constexpr kernels::cpu::pool_geometry g = base::template geometry<In>();
     using output_shape = typename traits<In>::output_shape;
     Tensor<std::int32_t, 1> argmax;
 
-    void initialize(random_engine&) {}
     void forward(batch_view<const T> x, batch_view<T> y, context&) {
       const std::int64_t n = x.extent(0);
       if (argmax.size() < n * output_shape::elements)
@@ -72,10 +71,6 @@ struct MaxPool : detail::pooling_shape<Window, Stride, Pad> {
     void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
       if (ctx.want_input_gradient) kernels::cpu::max_pool_backward(g, dy.extent(0), dy.data(), argmax.data(), dx.data());
     }
-    template <class F>
-    void visit_parameters(F&& , std::string_view = "") {}
-    template <class F>
-    void visit_state(F&& , std::string_view = "") {}
   };
 };
 

@@ -59,6 +59,15 @@ struct parameter_ref {
   bool weight_decay = true;   // biases and normalisation parameters are usually exempt
 };
 
+// The parts of the runtime-layer contract a layer without parameters or state has nothing for.
+struct stateless_layer {
+  void initialize(random_engine&) {}
+  template <class F>
+  void visit_parameters(F&&, std::string_view = "") {}
+  template <class F>
+  void visit_state(F&&, std::string_view = "") {}
+};
+
 // "3.weight" from prefix "3" and member "weight" ("weight" alone at the top).
 inline std::string member_name(std::string_view prefix, std::string_view member) {
   return prefix.empty() ? std::string(member) : std::string(prefix) + "." + std::string(member);

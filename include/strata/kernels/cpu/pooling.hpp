@@ -16,6 +16,15 @@ struct pool_geometry {
   std::int64_t C, H, W, window, stride, pad;
   constexpr std::int64_t P() const { return (H + 2 * pad - window) / stride + 1; }
   constexpr std::int64_t Q() const { return (W + 2 * pad - window) / stride + 1; }
+
+  // The input rows [y0, y1) and columns [x0, x1) of output (p, q)'s window, clipped to the image.
+  struct window_bounds {
+    std::int64_t y0, y1, x0, x1;
+  };
+  constexpr window_bounds bounds(std::int64_t p, std::int64_t q) const {
+    return {std::max<std::int64_t>(p * stride - pad, 0), std::min<std::int64_t>(p * stride - pad + window, H),
+            std::max<std::int64_t>(q * stride - pad, 0), std::min<std::int64_t>(q * stride - pad + window, W)};
+  }
 };
 
 // y = max over each window; argmax[i] = index (y·W + x) of the maximum within its plane.
@@ -27,10 +36,7 @@ void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y, 
       const T* in = x + plane * g.H * g.W;
       for (std::int64_t p = 0; p < P; ++p)
         for (std::int64_t q = 0; q < Q; ++q) {
-          const std::int64_t y0 = std::max<std::int64_t>(p * g.stride - g.pad, 0);
-          const std::int64_t y1 = std::min<std::int64_t>(p * g.stride - g.pad + g.window, g.H);
-          const std::int64_t x0 = std::max<std::int64_t>(q * g.stride - g.pad, 0);
-          const std::int64_t x1 = std::min<std::int64_t>(q * g.stride - g.pad + g.window, g.W);
+          const auto [y0, y1, x0, x1] = g.bounds(p, q);
           T best = -std::numeric_limits<T>::infinity();
           std::int64_t where = y0 * g.W + x0;
           for (std::int64_t iy = y0; iy < y1; ++iy)
@@ -72,10 +78,7 @@ void avg_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y) 
       const T* in = x + plane * g.H * g.W;
       for (std::int64_t p = 0; p < P; ++p)
         for (std::int64_t q = 0; q < Q; ++q) {
-          const std::int64_t y0 = std::max<std::int64_t>(p * g.stride - g.pad, 0);
-          const std::int64_t y1 = std::min<std::int64_t>(p * g.stride - g.pad + g.window, g.H);
-          const std::int64_t x0 = std::max<std::int64_t>(q * g.stride - g.pad, 0);
-          const std::int64_t x1 = std::min<std::int64_t>(q * g.stride - g.pad + g.window, g.W);
+          const auto [y0, y1, x0, x1] = g.bounds(p, q);
           T acc = 0;
           for (std::int64_t iy = y0; iy < y1; ++iy)
             for (std::int64_t ix = x0; ix < x1; ++ix) acc += in[iy * g.W + ix];
@@ -96,10 +99,7 @@ void avg_pool_backward(const pool_geometry& g, std::int64_t N, const T* dy, T* d
       for (std::int64_t p = 0; p < P; ++p)
         for (std::int64_t q = 0; q < Q; ++q) {
           const T v = dy[(plane * P + p) * Q + q] * scale;
-          const std::int64_t y0 = std::max<std::int64_t>(p * g.stride - g.pad, 0);
-          const std::int64_t y1 = std::min<std::int64_t>(p * g.stride - g.pad + g.window, g.H);
-          const std::int64_t x0 = std::max<std::int64_t>(q * g.stride - g.pad, 0);
-          const std::int64_t x1 = std::min<std::int64_t>(q * g.stride - g.pad + g.window, g.W);
+          const auto [y0, y1, x0, x1] = g.bounds(p, q);
           for (std::int64_t iy = y0; iy < y1; ++iy)
             for (std::int64_t ix = x0; ix < x1; ++ix) out[iy * g.W + ix] += v;
         }
