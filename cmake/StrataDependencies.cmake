@@ -39,4 +39,22 @@ if(NOT STRATA_BLAS STREQUAL "OFF")
   endif()
 endif()
 
+# FFTW3 (Debian's libfftw3-dev): the FFT convolution. Without it that algorithm is absent and
+# automatic never picks it.
+set(STRATA_WITH_FFTW OFF)
+if(NOT STRATA_FFTW STREQUAL "OFF")
+  find_package(PkgConfig QUIET)
+  if(PkgConfig_FOUND)
+    pkg_check_modules(STRATA_FFTW_PC QUIET fftw3f fftw3)
+  endif()
+  if(STRATA_FFTW_PC_FOUND)
+    add_library(strata_fftw INTERFACE)
+    target_include_directories(strata_fftw INTERFACE ${STRATA_FFTW_PC_INCLUDE_DIRS})
+    target_link_libraries(strata_fftw INTERFACE ${STRATA_FFTW_PC_LINK_LIBRARIES})
+    set(STRATA_WITH_FFTW ON)
+  elseif(STRATA_FFTW STREQUAL "ON")
+    message(FATAL_ERROR "STRATA_FFTW=ON but FFTW3 was not found: run scripts/setup (libfftw3-dev)")
+  endif()
+endif()
+
 find_path(STRATA_STB_INCLUDE_DIR stb/stb_image.h)

@@ -80,6 +80,14 @@ int main(int argc, char** argv) {
 
   double best = 0;
   train::fit(model, train_set, sgd, schedule, options, &test_set, [&](const train::epoch_report& r) {
+    if (r.epoch == 1) {  // the convolution algorithms automatic chose, timed on the first batches
+      std::printf("\nconvolution algorithms chosen:\n");
+      for (const auto& c : algo::conv_choices()) {
+        std::printf("  %-34s %-16s %-12s", c.layer.c_str(), algo::name_of(c.pass), c.algorithm.c_str());
+        for (const auto& [name, ms] : c.milliseconds) std::printf("  %s %.2f ms", name.c_str(), ms);
+        std::printf("\n");
+      }
+    }
     best = std::max(best, r.test_accuracy);
     std::printf("epoch %d: train loss %.4f, train accuracy %.2f%%, test accuracy %.2f%%, %.0f images/s\n", r.epoch,
                 r.train_loss, 100 * r.train_accuracy, 100 * r.test_accuracy, r.images_per_second);

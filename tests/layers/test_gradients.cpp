@@ -122,7 +122,7 @@ TEST_CASE("convolution gradients match finite differences", "[layers][conv][grad
   check_gradients<Conv<2, Kernel<3, 1>, Stride<1>, Pad<1, 0>>, shape<3, 6, 5>>();
   check_gradients<Conv<5, Kernel<1>, Stride<2>, Pad<0>, NoBias>, shape<4, 7, 7>>();
   check_gradients<Conv<3, Kernel<1>, Stride<1>, Pad<0>>, shape<4, 5, 5>>();  // the pointwise path
-  check_gradients<Conv<3, Kernel<3>, Stride<2>, Pad<1>, Algorithm<conv_algorithm::direct>>, shape<2, 6, 7>>();
+  check_gradients<Conv<3, Kernel<3>, Stride<2>, Pad<1>, Algorithm<algo::reference>>, shape<2, 6, 7>>();
 }
 
 TEST_CASE("dense, pooling and flatten gradients match finite differences", "[layers][gradient]") {

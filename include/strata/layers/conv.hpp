@@ -1,7 +1,8 @@
 // strata/layers/conv.hpp — Conv<Filters, Kernel<R, S>, Stride<…>, Pad<…>, Options…>: 2-D
 // convolution over an NCHW batch, any R×S (1×1, 3×3, 1×N, N×1 …). Weights are [K, C, R, S] as
-// in PyTorch. Options: NoBias, Init<…> (He uniform by default), Algorithm<…> (im2col + GEMM by
-// default; `conv_algorithm::direct` is the reference loop the tests compare against).
+// in PyTorch. Options: NoBias, Init<…> (He uniform by default), Algorithm<…> (algo::automatic by
+// default: the fastest of im2col, gemm_1x1, direct, winograd<2>, winograd<4> and fft for the
+// shape, timed once; algo::reference is the plain loop the tests compare against).
 #pragma once
 
 #include <cstdint>
@@ -9,8 +10,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "strata/kernels/cpu/conv_direct.hpp"
-#include "strata/kernels/cpu/conv_im2col.hpp"
+#include "strata/kernels/cpu/conv_algorithms.hpp"
 #include "strata/layers/options.hpp"
 #include "strata/net/layer.hpp"
 
@@ -28,40 +28,6 @@ template <std::int64_t Y, std::int64_t X = Y>
 struct Pad {
   static constexpr std::int64_t y = Y, x = X;
 };
-
-// How a convolution is computed; a layer may force one with Algorithm<…>.
-namespace conv_algorithm {
-struct im2col {
-  static constexpr const char* name = "im2col";
-  template <class T>
-  static void forward(const kernels::conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y) {
-    kernels::cpu::conv_im2col_forward(g, n, x, w, b, y);
-  }
-  template <class T>
-  static void backward_data(const kernels::conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx) {
-    kernels::cpu::conv_im2col_backward_data(g, n, w, dy, dx);
-  }
-  template <class T>
-  static void backward_filter(const kernels::conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db) {
-    kernels::cpu::conv_im2col_backward_filter(g, n, x, dy, dw, db);
-  }
-};
-struct direct {
-  static constexpr const char* name = "direct";
-  template <class T>
-  static void forward(const kernels::conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y) {
-    kernels::cpu::conv_direct_forward(g, n, x, w, b, y);
-  }
-  template <class T>
-  static void backward_data(const kernels::conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx) {
-    kernels::cpu::conv_direct_backward_data(g, n, w, dy, dx);
-  }
-  template <class T>
-  static void backward_filter(const kernels::conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db) {
-    kernels::cpu::conv_direct_backward_filter(g, n, x, dy, dw, db);
-  }
-};
-}  // namespace conv_algorithm
 
 template <class A>
 struct Algorithm {
@@ -91,7 +57,7 @@ struct Conv {
   using spec_tag = void;
   static constexpr bool has_bias = !detail::has_option_v<NoBias, Options...>;
   using init_kind = typename detail::init_of<init::he_uniform, Options...>::type;
-  using algorithm = typename detail::algorithm_of<conv_algorithm::im2col, Options...>::type;
+  using algorithm = typename detail::algorithm_of<algo::automatic, Options...>::type;
 
   // An image whose padded size holds the kernel.
   template <class In>
@@ -133,24 +99,50 @@ struct Conv {
     Tensor<T, 4> weight{Shape{Filters, g.C, K::rows, K::cols}}, weight_gradient{weight.shape()};
     Tensor<T, 1> bias{Shape<1>{has_bias ? Filters : 0}}, bias_gradient{bias.shape()};
 
+    algo::conv_state<T> state;  // cached filter transforms and the version of the weights
+
     void initialize(random_engine& rng) {
       detail::initialize_weight<init_kind>(weight.view(), g.patch(), Filters * g.R * g.S, rng);
       if constexpr (has_bias) detail::initialize_bias<init_kind>(bias.view(), g.patch(), rng);
+      ++state.weights_version;
     }
 
-    void forward(batch_view<const T> x, batch_view<T> y, context&) {
-      algorithm::forward(g, x.extent(0), x.data(), weight.data(), has_bias ? bias.data() : nullptr, y.data());
+    // Runs one pass with the layer's algorithm (automatic: the recorded winner for the shape).
+    template <class F>
+    void run(algo::conv_pass pass, std::int64_t n, F&& f) {
+      if constexpr (std::is_same_v<algorithm, algo::automatic>) {
+        algo::automatic::dispatch(pass, g, n, state, traits<In>::describe(), f);
+      } else {
+        if (!algorithm::supports(g))
+          throw error(std::string("strata::Conv: the forced algorithm ") + algorithm::name + " cannot run " +
+                      traits<In>::describe());
+        f(algorithm{});
+      }
+    }
+
+    void forward(batch_view<const T> x, batch_view<T> y, context& ctx) {
+      state.training = ctx.training;
+      const std::int64_t n = x.extent(0);
+      const T* b = has_bias ? bias.data() : nullptr;
+      run(algo::conv_pass::forward, n,
+          [&](auto a) { decltype(a)::forward(g, n, x.data(), weight.data(), b, y.data(), state); });
     }
 
     void backward(batch_view<const T> x, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
       const std::int64_t n = x.extent(0);
-      algorithm::backward_filter(g, n, x.data(), dy.data(), weight_gradient.data(),
-                                 has_bias ? bias_gradient.data() : nullptr);
-      if (ctx.want_input_gradient) algorithm::backward_data(g, n, weight.data(), dy.data(), dx.data());
+      T* db = has_bias ? bias_gradient.data() : nullptr;
+      run(algo::conv_pass::backward_filter, n, [&](auto a) {
+        decltype(a)::backward_filter(g, n, x.data(), dy.data(), weight_gradient.data(), db, state);
+      });
+      if (ctx.want_input_gradient)
+        run(algo::conv_pass::backward_data, n,
+            [&](auto a) { decltype(a)::backward_data(g, n, weight.data(), dy.data(), dx.data(), state); });
     }
 
+    // Whoever visits the parameters may change them: cached filter transforms become stale.
     template <class F>
     void visit_parameters(F&& f, std::string_view prefix = "") {
+      ++state.weights_version;
       visit_parameter(f, member_name(prefix, "weight"), weight.flat(), weight_gradient.flat(), true);
       if constexpr (has_bias) visit_parameter(f, member_name(prefix, "bias"), bias.flat(), bias_gradient.flat(), false);
     }

@@ -28,6 +28,41 @@ constexpr const char* gemm_backend() noexcept {
 #endif
 }
 
+// Makes OpenBLAS single-threaded for the lifetime of a parallel region whose threads each call
+// gemm<T>. Needed because OpenBLAS 0.3.21 (Debian's OpenMP build) does NOT fall back to one
+// thread inside an OpenMP parallel region: every call from a worker goes through its threaded
+// driver (exec_blas), and its single shared thread buffer then serialises the workers' GEMMs
+// while the others spin in sched_yield — measured 2×–10× slower on 2 threads than on 1
+// (128³ GEMMs from 2 threads: 45–53 GFLOP/s total as is, 106–116 with this). Setting the BLAS
+// thread count also sets OpenMP's default for the calling thread, so that is restored at once
+// (strata's num_threads() reads it). Does nothing when already inside a parallel region (where
+// changing the global count would race), when `parallel` is false, or with another backend.
+class blas_on_calling_threads {
+#if defined(STRATA_USE_CBLAS) && defined(_OPENMP)
+  bool active_;
+  int blas_ = 0, omp_ = 0;
+
+ public:
+  explicit blas_on_calling_threads(bool parallel) : active_(parallel && !in_parallel_region()) {
+    if (!active_) return;
+    blas_ = openblas_get_num_threads();
+    omp_ = omp_get_max_threads();
+    openblas_set_num_threads(1);
+    omp_set_num_threads(omp_);
+  }
+  ~blas_on_calling_threads() {
+    if (!active_) return;
+    openblas_set_num_threads(blas_);
+    omp_set_num_threads(omp_);
+  }
+#else
+ public:
+  explicit blas_on_calling_threads(bool) {}
+#endif
+  blas_on_calling_threads(const blas_on_calling_threads&) = delete;
+  blas_on_calling_threads& operator=(const blas_on_calling_threads&) = delete;
+};
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
           std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
@@ -41,8 +76,8 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   for (std::int64_t v : {m, n, k, lda, ldb, ldc})
     if (v > INT_MAX)
       throw shape_error("gemm: extent " + std::to_string(v) + " exceeds the 32-bit BLAS interface");
-  // Inside one of strata's parallel loops the GEMM runs on the calling thread (the OpenMP build
-  // of OpenBLAS does that by itself); outside, it gets strata's thread count.
+  // Outside strata's parallel loops the GEMM gets strata's thread count; inside one, the loop
+  // holds a blas_on_calling_threads so that each thread's GEMM runs on that thread alone.
   if (!in_parallel_region()) openblas_set_num_threads(num_threads());
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;

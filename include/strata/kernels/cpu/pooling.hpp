@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "strata/core/config.hpp"
 #include "strata/core/parallel.hpp"
 
 namespace strata::kernels::cpu {
@@ -27,6 +28,44 @@ struct pool_geometry {
   }
 };
 
+namespace detail {
+// The common 2×2 / stride 2 window without padding, as a SIMD loop over output columns:
+// the first maximum in scan order (a, b, c, d) wins, NaN propagates, all by selects.
+template <class T>
+void max_pool_2x2(const pool_geometry& g, const T* in, T* out, std::int32_t* where) {
+  const std::int64_t P = g.P(), Q = g.Q();
+  for (std::int64_t p = 0; p < P; ++p) {
+    const T* r0 = in + 2 * p * g.W;
+    const T* r1 = r0 + g.W;
+    const std::int32_t base = static_cast<std::int32_t>(2 * p * g.W);
+    T* o = out + p * Q;
+    std::int32_t* wo = where + p * Q;
+    STRATA_SIMD
+    for (std::int64_t q = 0; q < Q; ++q) {
+      const std::int32_t i = base + static_cast<std::int32_t>(2 * q);
+      T m = r0[2 * q];
+      std::int32_t at = i;
+      const T b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
+      const bool mb = (b > m) & (m == m);
+      m = mb ? b : m;
+      at = mb ? i + 1 : at;
+      const bool mc = (c > m) & (m == m);
+      m = mc ? c : m;
+      at = mc ? i + static_cast<std::int32_t>(g.W) : at;
+      const bool md = (d > m) & (m == m);
+      m = md ? d : m;
+      at = md ? i + static_cast<std::int32_t>(g.W) + 1 : at;
+      // A NaN anywhere wins (the first one in scan order), as in PyTorch.
+      const bool nb = b != b, nc = c != c, nd = d != d, na = r0[2 * q] != r0[2 * q];
+      m = na ? r0[2 * q] : (nb ? b : (nc ? c : (nd ? d : m)));
+      at = na ? i : (nb ? i + 1 : (nc ? i + static_cast<std::int32_t>(g.W) : (nd ? i + static_cast<std::int32_t>(g.W) + 1 : at)));
+      o[q] = m;
+      wo[q] = at;
+    }
+  }
+}
+}  // namespace detail
+
 // y = max over each window; argmax[i] = index (y·W + x) of the maximum within its plane.
 template <class T>
 void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y, std::int32_t* argmax) {
@@ -34,6 +73,10 @@ void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y, 
   parallel_ranges(N * g.C, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t plane = b; plane < e; ++plane) {
       const T* in = x + plane * g.H * g.W;
+      if (g.window == 2 && g.stride == 2 && g.pad == 0) {
+        detail::max_pool_2x2(g, in, y + plane * P * Q, argmax + plane * P * Q);
+        continue;
+      }
       for (std::int64_t p = 0; p < P; ++p)
         for (std::int64_t q = 0; q < Q; ++q) {
           const auto [y0, y1, x0, x1] = g.bounds(p, q);
