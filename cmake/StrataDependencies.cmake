@@ -58,3 +58,14 @@ if(NOT STRATA_FFTW STREQUAL "OFF")
 endif()
 
 find_path(STRATA_STB_INCLUDE_DIR stb/stb_image.h)
+# stb (Debian's libstb-dev): strata/image/image_io.hpp and strata/data/image_folder.hpp decode
+# and write images through its compiled libstb. Without it those headers still compile; calling
+# their functions is a compile-time error that says what to install.
+find_library(STRATA_STB_LIBRARY stb)
+set(STRATA_WITH_STB OFF)
+if(STRATA_STB_INCLUDE_DIR AND STRATA_STB_LIBRARY)
+  add_library(strata_stb INTERFACE)
+  target_include_directories(strata_stb INTERFACE ${STRATA_STB_INCLUDE_DIR})
+  target_link_libraries(strata_stb INTERFACE ${STRATA_STB_LIBRARY})
+  set(STRATA_WITH_STB ON)
+endif()

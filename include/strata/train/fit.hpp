@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "strata/core/parallel.hpp"
+#include "strata/core/cast.hpp"
 #include "strata/core/random.hpp"
+#include "strata/data/loader.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
 #include "strata/train/progress.hpp"
 #include "strata/train/schedule.hpp"
@@ -135,6 +137,64 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
       model.backward(gradient);
       optimizer.step(model, schedule(step));
       bar.step(b, r.loss, r.correct);
+    }
+    bar.finish();
+    epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second()};
+    if (test) {
+      const evaluation e = evaluate(model, *test);
+      report.test_loss = e.loss;
+      report.test_accuracy = e.accuracy;
+    }
+    history.push_back(report);
+    if (on_epoch) on_epoch(report);
+  }
+  return history;
+}
+
+// Something that yields the batches of an epoch in order: data::loader (background threads,
+// augmentation) or anything with the same three members.
+template <class L>
+concept BatchSource = requires(L& l, data::batch& b, std::int64_t epoch) {
+  l.start_epoch(epoch);
+  { l.next(b) } -> std::same_as<bool>;
+  { l.batches_per_epoch() } -> std::convertible_to<std::int64_t>;
+};
+
+// fit() over a batch source: batches come from `train` (epoch e is start_epoch(e), so order
+// and augmentation are reproducible by the loader's seed); options.batch_size and shuffle are
+// the loader's, not options'.
+template <class Model, class Optimizer, Schedule S, BatchSource Loader, class Data = data::labelled_images>
+std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer, const S& schedule,
+                              const fit_options& options, const Data* test = nullptr,
+                              const std::function<void(const epoch_report&)>& on_epoch = {}) {
+  using T = typename Model::element_type;
+  if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
+  Tensor<T, 2> x, gradient;
+  data::batch b;
+  std::vector<epoch_report> history;
+  std::int64_t step = 0;
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    progress_options po = options.progress;
+    std::ostringstream sink;
+    if (!options.show_progress) po.out = &sink;
+    progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs), train.batches_per_epoch(), po);
+    train.start_epoch(epoch);
+    while (train.next(b)) {
+      const std::int64_t n = b.images.extent(0);
+      if (n == 0) continue;  // every record of the batch was skipped
+      const auto out = [&] {
+        if constexpr (std::is_same_v<T, float>) {
+          return model.forward(b.images, true);
+        } else {
+          x = cast<T>(b.images);
+          return model.forward(x, true);
+        }
+      }();
+      if (gradient.extent(0) != n || gradient.extent(1) != out.extent(1)) gradient = Tensor<T, 2>::uninitialized(out.shape());
+      const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, b.labels, gradient.view());
+      model.backward(gradient);
+      optimizer.step(model, schedule(step++));
+      bar.step(n, r.loss, r.correct);
     }
     bar.finish();
     epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second()};

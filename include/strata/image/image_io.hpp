@@ -1,0 +1,245 @@
+// strata/image/image_io.hpp — image files: read_image<uint8_t or uint16_t>(path, channels) and
+// decode_image (from bytes in memory) through stb_image (PNG, JPEG, BMP, GIF, TGA, PSD, PNM …),
+// and write_png through stb_image_write. Needs Debian's libstb-dev (headers and libstb; link -lstb).
+//
+// Without stb the header still compiles; calling any of these then fails at compile time with a
+// named static_assert. Define STRATA_NO_STB to leave stb out even where its headers exist.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "strata/core/error.hpp"
+#include "strata/image/image.hpp"
+
+#if !defined(STRATA_NO_STB) && __has_include(<stb/stb_image.h>)
+#include <stb/stb_image.h>
+#define STRATA_HAS_STB_IMAGE 1
+#else
+#define STRATA_HAS_STB_IMAGE 0
+#endif
+#if !defined(STRATA_NO_STB) && __has_include(<stb/stb_image_write.h>)
+#include <stb/stb_image_write.h>
+#define STRATA_HAS_STB_IMAGE_WRITE 1
+#else
+#define STRATA_HAS_STB_IMAGE_WRITE 0
+#endif
+
+namespace strata {
+
+// An image file that cannot be read, decoded or written. what() is "file '<path>': <reason>";
+// reason() alone is for callers that re-wrap it (a dataset adds the record index).
+class image_file_error : public error {
+ public:
+  image_file_error(const std::filesystem::path& file, const std::string& reason)
+      : error("file '" + file.string() + "': " + reason),
+        file_(std::make_shared<const std::filesystem::path>(file)),
+        reason_(std::make_shared<const std::string>(reason)) {}
+
+  const std::filesystem::path& file() const noexcept { return *file_; }
+  const std::string& reason() const noexcept { return *reason_; }
+
+ private:
+  // Shared, so copying the exception cannot throw.
+  std::shared_ptr<const std::filesystem::path> file_;
+  std::shared_ptr<const std::string> reason_;
+};
+
+namespace detail {
+
+template <class>
+inline constexpr bool stb_missing = false;
+
+// The whole file in memory. Reading it ourselves (instead of stbi_load's fopen) gives errno's
+// reason for a file that cannot be opened, and lets the format checks below see every byte.
+inline std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) throw image_file_error(file, "cannot open: it is a directory");
+  std::FILE* f = std::fopen(file.string().c_str(), "rb");
+  if (!f) throw image_file_error(file, std::string("cannot open: ") + std::strerror(errno));
+  std::vector<std::uint8_t> bytes;
+  std::uint8_t chunk[1 << 16];
+  for (;;) {
+    const std::size_t got = std::fread(chunk, 1, sizeof chunk, f);
+    bytes.insert(bytes.end(), chunk, chunk + got);
+    if (got < sizeof chunk) break;
+  }
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed) throw image_file_error(file, std::string("read failed: ") + std::strerror(err));
+  return bytes;
+}
+
+inline std::uint32_t little_endian_u32(const std::uint8_t* p) noexcept {
+  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
+}
+
+// stb_image reads past the end of a BMP as zeros, and older releases decode a JPEG cut short
+// with its missing rows grey (2.27, Debian's, rejects the cut JPEGs tried in the tests, but the
+// check is cheap and stb is not always that one). A truncated download must not become a
+// plausible image, so those two formats are checked for completeness here; PNG needs no check
+// (stb verifies its chunks and fails on a short one). Returns an empty string when whole.
+inline std::string truncation_problem(std::span<const std::uint8_t> b) {
+  const std::size_t n = b.size();
+  if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) {
+    // JPEG: walk the marker segments up to the first start-of-scan, then look for the
+    // end-of-image marker FF D9 after it. Entropy-coded data never holds FF D9 (an FF there is
+    // followed by 00 or a restart marker), and an embedded EXIF thumbnail's own FF D9 sits in
+    // an APP segment before the scan, so skipping segments by length keeps it from counting.
+    std::size_t p = 2;
+    while (p + 4 <= n) {
+      if (b[p] != 0xFF) return "";  // not a marker where one should be: let the decoder judge
+      const std::uint8_t m = b[p + 1];
+      if (m == 0xFF) { ++p; continue; }  // fill byte
+      if (m == 0xD9) return "";          // an image with no scan: the decoder will say so
+      if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { p += 2; continue; }  // markers without length
+      const std::size_t len = (std::size_t{b[p + 2]} << 8) | b[p + 3];
+      p += 2 + len;
+      if (m == 0xDA) {
+        for (std::size_t q = p; q + 1 < n; ++q)
+          if (b[q] == 0xFF && b[q + 1] == 0xD9) return "";
+        return "truncated JPEG: no end-of-image marker (FF D9) after the image data";
+      }
+    }
+    return "truncated JPEG: the file ends before the image data";
+  }
+  if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
+    // BMP: for uncompressed pixels (BI_RGB, BI_BITFIELDS) the size follows from the header;
+    // run-length encoded ones have no fixed size and are left to the decoder.
+    if (n < 30) return "truncated BMP: the file ends inside the header";
+    const std::uint32_t offset = little_endian_u32(b.data() + 10);
+    const std::uint32_t header_size = little_endian_u32(b.data() + 14);
+    if (header_size < 40) return "";  // OS/2 headers: rare, left to the decoder
+    if (n < 14 + 40) return "truncated BMP: the file ends inside the header";
+    const auto width = static_cast<std::int32_t>(little_endian_u32(b.data() + 18));
+    const auto height = static_cast<std::int32_t>(little_endian_u32(b.data() + 22));
+    const std::uint32_t bits = std::uint32_t{b[28]} | (std::uint32_t{b[29]} << 8);
+    const std::uint32_t compression = little_endian_u32(b.data() + 30);
+    if (compression != 0 && compression != 3) return "";
+    if (width <= 0 || bits == 0) return "";  // nonsense: the decoder reports it
+    const std::int64_t rows = height < 0 ? -std::int64_t{height} : std::int64_t{height};
+    const std::int64_t row_bytes = (std::int64_t{width} * bits + 31) / 32 * 4;
+    const std::int64_t need = std::int64_t{offset} + rows * row_bytes;
+    if (static_cast<std::int64_t>(n) < need)
+      return "truncated BMP: header promises " + std::to_string(need) + " bytes, file has " + std::to_string(n);
+  }
+  return "";
+}
+
+}  // namespace detail
+
+// Decodes an image held in memory into interleaved H×W×C pixels. `channels` 0 keeps what the
+// file stores (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA); 1–4 converts, as stb does (grey is
+// replicated to RGB, alpha added as opaque or dropped). uint8_t gives 8-bit values; uint16_t
+// gives 16-bit PNG/PNM values as stored and 8-bit files scaled by 257 (so 255 → 65535).
+// `file` names the source in errors. Safe to call from several threads at once.
+template <class T = std::uint8_t>
+image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels = 0,
+                      const std::filesystem::path& file = "<memory>") {
+  static_assert(std::is_same_v<T, std::uint8_t> || std::is_same_v<T, std::uint16_t>,
+                "strata::decode_image: stb_image decodes to uint8_t or uint16_t pixels; convert with copy_pixels");
+#if STRATA_HAS_STB_IMAGE
+  if (channels < 0 || channels > 4)
+    throw error("decode_image: channels must be 0 (as stored) or 1 to 4, got " + std::to_string(channels));
+  if (bytes.empty()) throw image_file_error(file, "not an image: the file is empty");
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw image_file_error(file, "too large for stb_image (more than 2 GiB)");
+  if (const auto problem = detail::truncation_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
+
+  int w = 0, h = 0, stored = 0;
+  const int len = static_cast<int>(bytes.size());
+  const int want = static_cast<int>(channels);
+  T* pixels;
+  if constexpr (std::is_same_v<T, std::uint8_t>)
+    pixels = stbi_load_from_memory(bytes.data(), len, &w, &h, &stored, want);
+  else
+    pixels = stbi_load_16_from_memory(bytes.data(), len, &w, &h, &stored, want);
+  if (!pixels) {
+    // The reason is thread-local in this stb (STBI_THREAD_LOCAL), so it is this call's.
+    const char* why = stbi_failure_reason();
+    throw image_file_error(file, std::string("cannot decode image: ") + (why ? why : "unknown reason") +
+                                     " (stb_image)");
+  }
+  const std::unique_ptr<T, void (*)(void*)> owned(pixels, stbi_image_free);
+  const std::int64_t c = want ? want : stored;
+  image<T> out(h, w, c);
+  std::memcpy(out.data(), pixels, static_cast<std::size_t>(out.values()) * sizeof(T));
+  return out;
+#else
+  (void)bytes, (void)channels, (void)file;
+  static_assert(detail::stb_missing<T>,
+                "strata::decode_image/read_image need stb_image: install libstb-dev (stb/stb_image.h) and link -lstb");
+  return {};
+#endif
+}
+
+// Reads and decodes an image file; see decode_image for `channels` and the pixel types. Errors
+// (missing file, unknown format, corrupt or truncated data) are image_file_error naming the file
+// and stb's reason.
+template <class T = std::uint8_t>
+image<T> read_image(const std::filesystem::path& file, std::int64_t channels = 0) {
+#if STRATA_HAS_STB_IMAGE
+  const auto bytes = detail::read_file_bytes(file);
+  return decode_image<T>(bytes, channels, file);
+#else
+  (void)file, (void)channels;
+  static_assert(detail::stb_missing<T>,
+                "strata::read_image needs stb_image: install libstb-dev (stb/stb_image.h) and link -lstb");
+  return {};
+#endif
+}
+
+// Writes 8-bit pixels (1 to 4 channels, any layout or strides) as a PNG. stb_image_write gives
+// no reason for a failure, so the message says what was tried.
+//
+// A template only so that, without stb, the static_assert fires where it is called and not
+// wherever this header is included; `Unused` is never deduced and never needs naming.
+template <class Unused = void>
+void write_png(const std::filesystem::path& file, image_view<const std::uint8_t> pixels) {
+#if STRATA_HAS_STB_IMAGE_WRITE
+  if (pixels.channels() < 1 || pixels.channels() > 4)
+    throw image_file_error(file, "cannot write PNG: " + std::to_string(pixels.channels()) +
+                                     " channels (PNG through stb_image_write takes 1 to 4)");
+  if (pixels.height() < 1 || pixels.width() < 1)
+    throw image_file_error(file, "cannot write PNG: the image is empty (" + std::to_string(pixels.height()) + "×" +
+                                     std::to_string(pixels.width()) + ")");
+  constexpr std::int64_t int_max = std::numeric_limits<int>::max();
+  if (pixels.width() * pixels.channels() > int_max || pixels.height() > int_max)
+    throw image_file_error(file, "cannot write PNG: too large for stb_image_write");
+  // stb wants rows of interleaved pixels; anything else (planar, a channel subset) is copied.
+  image<std::uint8_t> packed;
+  const std::uint8_t* data = pixels.data();
+  std::int64_t stride = pixels.row_stride();
+  if (pixels.channel_stride() != 1 || pixels.col_stride() != pixels.channels() || pixels.row_stride() < 0) {
+    packed = image<std::uint8_t>(pixels);
+    data = packed.data();
+    stride = pixels.width() * pixels.channels();
+  }
+  errno = 0;
+  const int ok = stbi_write_png(file.string().c_str(), static_cast<int>(pixels.width()),
+                                static_cast<int>(pixels.height()), static_cast<int>(pixels.channels()), data,
+                                static_cast<int>(stride));
+  if (!ok) {
+    const int err = errno;
+    throw image_file_error(file, "cannot write PNG (stb_image_write failed" +
+                                     (err ? std::string(": ") + std::strerror(err) : std::string()) + ")");
+  }
+#else
+  (void)file, (void)pixels;
+  static_assert(detail::stb_missing<Unused>,
+                "strata::write_png needs stb_image_write: install libstb-dev (stb/stb_image_write.h) and link -lstb");
+#endif
+}
+
+}  // namespace strata

@@ -1,0 +1,297 @@
+// Image files and folders: read_image / write_png round trips (8 and 16 bit, forced channel
+// counts, planar views), image_folder_dataset's classes, labels, order and pixels, and that a
+// file which is not an image or is cut short (PNG, JPEG, BMP) is a data_error naming the file
+// and the sample index, never a silently grey or black image. Needs stb (link -lstb).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "strata/data/image_folder.hpp"
+#include "strata/image/image_io.hpp"
+
+namespace fs = std::filesystem;
+using strata::data::data_error;
+using strata::data::image_folder_dataset;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    static std::atomic<int> counter{0};
+    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+    path = fs::temp_directory_path() / ("strata_folder_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path operator/(const std::string& name) const { return path / name; }
+};
+
+using bytes = std::vector<std::uint8_t>;
+
+bytes read_all(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_raw(const fs::path& file, const bytes& b) {
+  std::ofstream out(file, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  REQUIRE(out.good());
+}
+
+// h × w × c pixels, value (seed + y·31 + x·17 + c·101) mod 256: distinct per position and channel.
+strata::image<std::uint8_t> test_image(std::int64_t h, std::int64_t w, std::int64_t c, int seed = 0) {
+  strata::image<std::uint8_t> im(h, w, c);
+  for (std::int64_t y = 0; y < h; ++y)
+    for (std::int64_t x = 0; x < w; ++x)
+      for (std::int64_t k = 0; k < c; ++k) im(y, x, k) = static_cast<std::uint8_t>((seed + y * 31 + x * 17 + k * 101) % 256);
+  return im;
+}
+
+// Pixels that deflate and JPEG cannot shrink much, so cutting the file cuts the image data.
+strata::image<std::uint8_t> noise_image(std::int64_t h, std::int64_t w, std::int64_t c, std::uint32_t seed = 7) {
+  strata::image<std::uint8_t> im(h, w, c);
+  for (std::int64_t k = 0; k < im.values(); ++k) {
+    seed = seed * 1664525u + 1013904223u;
+    im.data()[k] = static_cast<std::uint8_t>(seed >> 24);
+  }
+  return im;
+}
+
+void write_jpg(const fs::path& file, const strata::image<std::uint8_t>& im) {
+  REQUIRE(stbi_write_jpg(file.c_str(), int(im.width()), int(im.height()), int(im.channels()), im.data(), 95) != 0);
+}
+void write_bmp(const fs::path& file, const strata::image<std::uint8_t>& im) {
+  REQUIRE(stbi_write_bmp(file.c_str(), int(im.width()), int(im.height()), int(im.channels()), im.data()) != 0);
+}
+
+template <class F>
+data_error caught_data_error(F&& f) {
+  try {
+    f();
+  } catch (const data_error& e) {
+    return e;
+  }
+  FAIL("expected strata::data::data_error");
+  return data_error("", "");
+}
+
+}  // namespace
+
+static_assert(strata::data::Dataset<image_folder_dataset>);
+
+TEST_CASE("write_png then read_image gives the same pixels, for 1 to 4 channels", "[image][io]") {
+  temp_dir tmp;
+  for (std::int64_t c = 1; c <= 4; ++c) {
+    const auto im = test_image(5, 7, c, int(c));
+    const auto file = tmp / ("c" + std::to_string(c) + ".png");
+    strata::write_png(file, im);
+    const auto back = strata::read_image(file);
+    CHECK(back.channels() == c);
+    CHECK(back == im);
+  }
+}
+
+TEST_CASE("read_image converts to a forced channel count and to 16 bits", "[image][io]") {
+  temp_dir tmp;
+  auto rgb = test_image(3, 4, 3);
+  rgb(1, 2, 0) = 255, rgb(1, 2, 1) = 255, rgb(1, 2, 2) = 255;
+  rgb(0, 0, 0) = 0, rgb(0, 0, 1) = 0, rgb(0, 0, 2) = 0;
+  strata::write_png(tmp / "rgb.png", rgb);
+
+  const auto grey = strata::read_image(tmp / "rgb.png", 1);
+  REQUIRE(grey.channels() == 1);
+  CHECK(grey.height() == 3);
+  CHECK(grey.width() == 4);
+  CHECK(int(grey(1, 2)) == 255);
+  CHECK(int(grey(0, 0)) == 0);
+
+  const auto rgba = strata::read_image(tmp / "rgb.png", 4);
+  REQUIRE(rgba.channels() == 4);
+  CHECK(rgba(2, 3, 1) == rgb(2, 3, 1));
+  CHECK(int(rgba(2, 3, 3)) == 255);  // opaque alpha added
+
+  const auto wide = strata::read_image<std::uint16_t>(tmp / "rgb.png");
+  REQUIRE(wide.channels() == 3);
+  CHECK(int(wide(1, 2, 0)) == 65535);
+  CHECK(int(wide(2, 1, 2)) == int(rgb(2, 1, 2)) * 257);
+
+  CHECK_THROWS_WITH(strata::read_image(tmp / "rgb.png", 5), Contains("channels"));
+}
+
+TEST_CASE("write_png accepts a planar or strided view", "[image][io]") {
+  temp_dir tmp;
+  const auto im = test_image(4, 6, 3, 9);
+  // The same pixels stored C×H×W.
+  std::vector<std::uint8_t> planar(static_cast<std::size_t>(im.values()));
+  for (std::int64_t c = 0; c < 3; ++c)
+    for (std::int64_t y = 0; y < 4; ++y)
+      for (std::int64_t x = 0; x < 6; ++x) planar[static_cast<std::size_t>((c * 4 + y) * 6 + x)] = im(y, x, c);
+  strata::write_png(tmp / "planar.png", strata::image_view<const std::uint8_t>(planar.data(), 4, 6, 3, strata::pixel_layout::chw));
+  CHECK(strata::read_image(tmp / "planar.png") == im);
+  // A crop keeps the parent's row stride.
+  strata::write_png(tmp / "crop.png", im.view().crop(1, 2, 2, 3));
+  const auto crop = strata::read_image(tmp / "crop.png");
+  REQUIRE(crop.width() == 3);
+  CHECK(crop(1, 2, 1) == im(2, 4, 1));
+}
+
+TEST_CASE("the completeness checks accept whole JPEG and BMP files, with trailing bytes too", "[image][io]") {
+  temp_dir tmp;
+  const auto im = noise_image(9, 11, 3);
+  write_jpg(tmp / "a.jpg", im);
+  write_bmp(tmp / "a.bmp", im);
+  CHECK(strata::read_image(tmp / "a.bmp") == im);
+  const auto jpg = strata::read_image(tmp / "a.jpg");
+  CHECK(jpg.width() == 11);
+  // Some cameras and editors append data after the JPEG end-of-image marker.
+  auto b = read_all(tmp / "a.jpg");
+  for (int k = 0; k < 40; ++k) b.push_back(static_cast<std::uint8_t>(k * 7));
+  CHECK(strata::decode_image(b, 0, "trailing.jpg") == jpg);
+  // The end-of-image marker gone: truncated, however the decoder would fare.
+  auto cut = read_all(tmp / "a.jpg");
+  cut.resize(cut.size() - 2);
+  CHECK_THROWS_WITH(strata::decode_image(cut, 0, "cut.jpg"), Contains("cut.jpg") && Contains("truncated JPEG"));
+}
+
+TEST_CASE("read_image errors name the file and the reason", "[image][io]") {
+  temp_dir tmp;
+  try {
+    strata::read_image(tmp / "absent.png");
+    FAIL("expected image_file_error");
+  } catch (const strata::image_file_error& e) {
+    CHECK(e.file() == tmp / "absent.png");
+    CHECK_THAT(e.what(), Contains((tmp / "absent.png").string()));
+    CHECK_THAT(e.what(), Contains("No such file"));
+  }
+  write_raw(tmp / "text.png", {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd'});
+  CHECK_THROWS_WITH(strata::read_image(tmp / "text.png"),
+                    Contains((tmp / "text.png").string()) && Contains("cannot decode") && Contains("stb_image"));
+}
+
+TEST_CASE("image_folder_dataset: sorted classes, labels by folder, files sorted, decoded on get", "[data][image_folder]") {
+  temp_dir tmp;
+  const auto root = tmp / "set";
+  for (const char* d : {"dog", "bird", "cat", "cat/more", ".cache", "bird/.thumbs"}) fs::create_directories(root / d);
+  const auto b0 = test_image(2, 3, 3, 1), c0 = test_image(4, 4, 1, 2), c1 = test_image(3, 2, 3, 3),
+             c2 = test_image(5, 1, 4, 4), d0 = test_image(6, 5, 3, 5);
+  strata::write_png(root / "bird/b0.png", b0);
+  strata::write_png(root / "cat/a.PNG", c0);      // extensions in any case
+  write_bmp(root / "cat/b.Bmp", c1);              // BMP is lossless: exact pixels too
+  strata::write_png(root / "cat/more/c.png", c2); // nested folders belong to their class
+  write_jpg(root / "dog/d0.JPeG", d0);
+  write_raw(root / "dog/notes.txt", {'x'});       // not an image extension: ignored
+  strata::write_png(root / "bird/.thumbs/t.png", b0);  // hidden: ignored
+  strata::write_png(root / ".cache/x.png", b0);        // hidden folder: not a class
+  strata::write_png(root / "stray.png", b0);           // not in a class folder: ignored
+
+  const image_folder_dataset d(root);
+  REQUIRE(d.classes() == 3);
+  CHECK(d.class_names() == std::vector<std::string>{"bird", "cat", "dog"});
+  REQUIRE(d.size() == 5);
+  CHECK(d.file(0) == root / "bird/b0.png");
+  CHECK(d.file(1) == root / "cat/a.PNG");
+  CHECK(d.file(2) == root / "cat/b.Bmp");
+  CHECK(d.file(3) == root / "cat/more/c.png");
+  CHECK(d.file(4) == root / "dog/d0.JPeG");
+  const std::vector<int> labels{0, 1, 1, 1, 2};
+  for (int i = 0; i < 5; ++i) CHECK(d.label(i) == labels[static_cast<std::size_t>(i)]);
+
+  CHECK(d.get(0).image == b0);
+  CHECK(d.get(1).image == c0);
+  CHECK(d.get(2).image == c1);
+  CHECK(d.get(3).image == c2);
+  CHECK(d.get(3).label == 1);
+  const auto dog = d.get(4);
+  CHECK(dog.label == 2);
+  CHECK(dog.image.height() == 6);
+  CHECK(dog.image.width() == 5);
+  CHECK(dog.image.channels() == 3);
+
+  const image_folder_dataset rgb(root, {.channels = 3});
+  CHECK(rgb.get(1).image.channels() == 3);  // grey made RGB
+  CHECK(rgb.get(1).image(2, 3, 1) == c0(2, 3));
+  CHECK(rgb.get(3).image.channels() == 3);  // alpha dropped
+  CHECK(rgb.get(3).image(4, 0, 2) == c2(4, 0, 2));
+
+  CHECK_THROWS_AS(d.get(5), strata::index_error);
+  CHECK_THROWS_WITH(d.get(5), Contains("index 5") && Contains("5 samples"));
+}
+
+TEST_CASE("a file that is not an image, or is truncated, is a data_error naming it and its index", "[data][image_folder]") {
+  temp_dir tmp;
+  const auto root = tmp / "set";
+  fs::create_directories(root / "a");
+  fs::create_directories(root / "b");
+  const auto noise = noise_image(24, 24, 3);
+  strata::write_png(root / "a/0_good.png", noise);
+  write_raw(root / "a/1_random.png", [] {
+    bytes b(300);
+    std::uint32_t s = 1;
+    for (auto& x : b) x = static_cast<std::uint8_t>((s = s * 1103515245u + 12345u) >> 24);
+    return b;
+  }());
+  strata::write_png(root / "a/2_cut.png", noise);
+  write_jpg(root / "b/3_cut.jpg", noise);
+  write_bmp(root / "b/4_cut.bmp", noise);
+  write_raw(root / "b/5_empty.png", {});
+  for (const char* name : {"a/2_cut.png", "b/3_cut.jpg", "b/4_cut.bmp"}) {
+    auto b = read_all(root / name);
+    REQUIRE(b.size() > 600);
+    b.resize(b.size() * 6 / 10);
+    write_raw(root / name, b);
+  }
+
+  const image_folder_dataset d(root);
+  REQUIRE(d.size() == 6);
+  CHECK(d.get(0).image == noise);
+  for (std::int64_t i = 1; i < 6; ++i) {
+    INFO("sample " << i << ": " << d.file(i));
+    const auto e = caught_data_error([&] { d.get(i); });
+    CHECK(e.record() == i);
+    CHECK(e.file() == d.file(i));
+    CHECK_THAT(e.what(), Contains(d.file(i).string()));
+    CHECK_THAT(e.what(), Contains("record " + std::to_string(i)));
+  }
+  CHECK_THAT(caught_data_error([&] { d.get(3); }).what(), Contains("truncated JPEG"));
+  CHECK_THAT(caught_data_error([&] { d.get(4); }).what(), Contains("truncated BMP"));
+  CHECK_THAT(caught_data_error([&] { d.get(5); }).what(), Contains("empty"));
+}
+
+TEST_CASE("an empty root, a root without class folders or a class without images is an error", "[data][image_folder]") {
+  temp_dir tmp;
+  const auto root = tmp / "set";
+  fs::create_directories(root);
+  const auto empty = caught_data_error([&] { image_folder_dataset{root}; });
+  CHECK_THAT(empty.what(), Contains(root.string()));
+  CHECK_THAT(empty.what(), Contains("no class folders"));
+
+  strata::write_png(root / "loose.png", test_image(2, 2, 1));  // images, but not in class folders
+  CHECK_THROWS_WITH(image_folder_dataset{root}, Contains("no class folders"));
+
+  fs::create_directories(root / "full");
+  fs::create_directories(root / "hollow");
+  strata::write_png(root / "full/x.png", test_image(2, 2, 1));
+  write_raw(root / "hollow/readme.txt", {'x'});
+  const auto hollow = caught_data_error([&] { image_folder_dataset{root}; });
+  CHECK(hollow.file() == root / "hollow");
+  CHECK_THAT(hollow.what(), Contains("no images"));
+  CHECK_THAT(hollow.what(), Contains("'hollow'"));
+
+  const auto missing = caught_data_error([&] { image_folder_dataset{tmp / "absent"}; });
+  CHECK_THAT(missing.what(), Contains((tmp / "absent").string()));
+  CHECK_THAT(missing.what(), Contains("not found"));
+  CHECK_THROWS_WITH(image_folder_dataset(root / "full/x.png"), Contains("not a directory"));
+}
