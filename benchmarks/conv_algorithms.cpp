@@ -35,9 +35,7 @@
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "peers/peer_process.hpp"
 
 using namespace strata;
 using kernels::conv_geometry;
@@ -65,64 +63,6 @@ double elapsed_ms(const std::function<void()>& f) {
   f();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
-
-// PyTorch in a coprocess (benchmarks/peers/conv_pytorch.py) that times one call per request,
-// so its calls take their turn in the same rounds as ours.
-class torch_peer {
-  pid_t pid_ = -1;
-  FILE* to_ = nullptr;
-  FILE* from_ = nullptr;
-
- public:
-  std::string status;  // "ready <version>" or why not
-
-  explicit torch_peer(int threads) {
-    int down[2], up[2];
-    if (pipe(down) != 0 || pipe(up) != 0) {
-      status = "pipe() failed";
-      return;
-    }
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(down[0], 0);
-      dup2(up[1], 1);
-      if (int null = open("/dev/null", O_WRONLY); null >= 0) dup2(null, 2);
-      close(down[1]);
-      close(up[0]);
-      const std::string script = std::string(STRATA_SOURCE_DIR) + "/benchmarks/peers/conv_pytorch.py";
-      const std::string t = std::to_string(threads);
-      execl("/usr/bin/python3", "python3", script.c_str(), "--threads", t.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(down[0]);
-    close(up[1]);
-    to_ = fdopen(down[1], "w");
-    from_ = fdopen(up[0], "r");
-    status = read_line();
-    if (status.empty()) status = "/usr/bin/python3 could not run benchmarks/peers/conv_pytorch.py";
-  }
-  ~torch_peer() {
-    if (to_) {
-      std::fputs("quit\n", to_);
-      std::fclose(to_);
-    }
-    if (from_) std::fclose(from_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
-  }
-  bool ready() const { return status.rfind("ready", 0) == 0; }
-  std::string read_line() {
-    std::array<char, 512> buf{};
-    if (!from_ || !std::fgets(buf.data(), int(buf.size()), from_)) return {};
-    std::string line = buf.data();
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    return line;
-  }
-  std::string ask(const std::string& line) {
-    std::fputs((line + "\n").c_str(), to_);
-    std::fflush(to_);
-    return read_line();
-  }
-};
 
 // Something timed in the rounds: one call per round; returns its time in ms.
 struct contender {
@@ -215,12 +155,13 @@ int main(int argc, char** argv) {
     for (auto& l : layers) l.N = std::max<std::int64_t>(1, l.N / 4);
   }
 
-  std::unique_ptr<torch_peer> torch;
+  std::unique_ptr<peer_process> torch;
   std::string torch_note;
   if (peers) {
-    torch = std::make_unique<torch_peer>(2);
+    torch = std::make_unique<peer_process>(std::string(STRATA_SOURCE_DIR) + "/benchmarks/peers/conv_pytorch.py",
+                                           std::vector<std::string>{"--threads", "2"});
     if (torch->ready()) {
-      torch_note = "PyTorch " + torch->status.substr(6);
+      torch_note = "PyTorch " + torch->version();
     } else {
       torch_note = "PyTorch not available (" + torch->status + "; scripts/setup --benchmarks installs python3-torch)";
       torch.reset();

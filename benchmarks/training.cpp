@@ -6,6 +6,7 @@
 // same invocation, after strata, with the same thread count.
 //
 // Usage: training [--data DIR] [--threads N] [--epochs N] [--limit N] [--no-peer]
+#include <strata/zoo/fashion_net.hpp>
 #include <strata/data/idx.hpp>
 #include <strata/layers/conv.hpp>
 #include <strata/layers/dense.hpp>
@@ -32,10 +33,7 @@
 using namespace strata;
 
 using TorchInit = Init<init::fan_in_uniform>;
-using Net = Sequential<Input<1, 28, 28>,                                         //
-                       Conv<32, Kernel<5>, Stride<1>, Pad<2>, TorchInit>, ReLU, MaxPool<2>,
-                       Conv<64, Kernel<5>, Stride<1>, Pad<2>, TorchInit>, ReLU, MaxPool<2>,
-                       Dense<1024, TorchInit>, ReLU, Dense<10, TorchInit>>;
+using Net = zoo::FashionNet<TorchInit>;
 
 namespace {
 

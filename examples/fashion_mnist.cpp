@@ -3,6 +3,7 @@
 // schedule, evaluated on the test set after every epoch, saved, and reloaded to check the file.
 //
 //   fashion_mnist [--data DIR] [--epochs N] [--batch N] [--lr X] [--out FILE] [--threads N]
+#include <strata/zoo/fashion_net.hpp>
 #include <strata/data/idx.hpp>
 #include <strata/layers/conv.hpp>
 #include <strata/layers/dense.hpp>
@@ -24,10 +25,7 @@ using namespace strata;
 
 // conv 5×5×32 pad 2 – ReLU – max pool 2 – conv 5×5×64 pad 2 – ReLU – max pool 2 – dense 1024 –
 // ReLU – dense 10, the network of the issue (and of PyTorch's and dlib's MNIST examples).
-using FashionNet = Sequential<Input<1, 28, 28>,                      //
-                              Conv<32, Kernel<5>, Stride<1>, Pad<2>>, ReLU, MaxPool<2>,
-                              Conv<64, Kernel<5>, Stride<1>, Pad<2>>, ReLU, MaxPool<2>,
-                              Dense<1024>, ReLU, Dense<10>>;
+using FashionNet = zoo::FashionNet<>;
 
 int main(int argc, char** argv) {
   std::filesystem::path data_dir = data::default_fashion_mnist_dir, out = "fashion_mnist.strata";

@@ -27,13 +27,22 @@ def main():
     def noise(img):  # torchvision 0.14 has no noise transform: the usual tensor expression
         return (img.float() + torch.randn(img.shape) * (0.05 * 255)).clamp_(0, 255).to(torch.uint8)
 
+    def resnet_scale_crop(short_range, crop):  # ResNet's scale augmentation: short side L ~ U{lo..hi}
+        lo, hi = short_range
+        cropper = T.RandomCrop(crop)
+
+        def f(img):
+            size = int(torch.randint(lo, hi + 1, ()))
+            return cropper(TF.resize(img, size, interpolation=bilinear, antialias=True))
+        return f
+
     def ops(h, w):
         crop = min(h, w, 224)
         return {
             "hflip": TF.hflip,
+            "vflip": TF.vflip,
             "random_resized_crop": T.RandomResizedCrop(crop, interpolation=bilinear, antialias=True),
-            "resnet_scale_crop": T.Compose([T.Resize(256 if h >= 224 else crop, interpolation=bilinear, antialias=True),
-                                            T.RandomCrop(crop)]),
+            "resnet_scale_crop": resnet_scale_crop((256, 480) if h >= 224 else (28, 40), crop),
             "color_jitter": T.ColorJitter(0.4, 0.4, 0.4, 0.1),
             "affine": T.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10, interpolation=bilinear),
             "rotate": T.RandomRotation(15, interpolation=bilinear),

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -27,6 +28,22 @@ void copy_window(image_view<const T> in, image<T>& out, std::int64_t y0, std::in
   out.reshape(h, w, C);
   const T fill_pixel = store_pixel<T>(float(fill));
   T* o = out.data();
+  if (in.interleaved() && border == border_mode::constant) {
+    // Rows: fill, one memcpy of the columns inside the image, fill.
+    const std::int64_t inside0 = std::clamp<std::int64_t>(-x0, 0, w), inside1 = std::clamp<std::int64_t>(W - x0, inside0, w);
+    for (std::int64_t y = 0; y < h; ++y, o += w * C) {
+      const std::int64_t sy = y0 + y;
+      if (sy < 0 || sy >= H) {
+        std::fill(o, o + w * C, fill_pixel);
+        continue;
+      }
+      std::fill(o, o + inside0 * C, fill_pixel);
+      if (inside1 > inside0)
+        std::memcpy(o + inside0 * C, in.pixel(sy, x0 + inside0), sizeof(T) * std::size_t((inside1 - inside0) * C));
+      std::fill(o + inside1 * C, o + w * C, fill_pixel);
+    }
+    return;
+  }
   for (std::int64_t y = 0; y < h; ++y) {
     const std::int64_t sy = border_index(y0 + y, H, border);
     for (std::int64_t x = 0; x < w; ++x, o += C) {
