@@ -173,15 +173,24 @@ TEST_CASE("an augmentation's exception reaches the caller; dropping a loader mid
   SUCCEED("no hang");
 }
 
-TEST_CASE("workers prefetch ahead of a slow consumer", "[data][loader]") {
+TEST_CASE("workers fill the queue ahead of the consumer, and no further", "[data][loader]") {
   toy_dataset d;
   data::loader l(d, data::no_augmentation{}, {.batch_size = 5, .workers = 2, .prefetch = 3});
   data::batch b;
   l.start_epoch(0);
-  while (l.next(b)) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // "compute"
-  const auto [stalls, waits] = l.stalls();
-  CHECK(waits == 10);
-  CHECK(stalls <= 1);  // only the first batch can be waited for
+  // Without any next(), the workers make exactly `prefetch` batches (polled; 10 s is only a
+  // guard against a hang, not a timing assertion).
+  for (int i = 0; i < 10000 && l.batches_ready() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(l.batches_ready() == 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(l.batches_ready() == 3);  // bounded: nothing beyond the prefetch window
+  REQUIRE(l.next(b));
+  for (int i = 0; i < 10000 && l.batches_ready() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(l.batches_ready() == 3);  // taking one lets the workers make one more
+  std::int64_t rest = 0;
+  while (l.next(b)) ++rest;
+  CHECK(rest == 9);
+  CHECK(l.stalls().second == 10);  // every next() is counted
 }
 
 TEST_CASE("fit trains from a loader, with augmentation on worker threads", "[data][loader][fit]") {

@@ -137,6 +137,12 @@ class loader {
     return true;
   }
 
+  // Batches finished and waiting for next() (never more than options().prefetch).
+  std::int64_t batches_ready() const {
+    std::lock_guard lock(mutex_);
+    return std::int64_t(ready_.size());
+  }
+
   // How often next() found its batch not ready yet, of all calls (measures the overlap).
   std::pair<std::int64_t, std::int64_t> stalls() const {
     std::lock_guard lock(mutex_);
