@@ -9,12 +9,14 @@
 #include <type_traits>
 #include <utility>
 
+#include "support/images.hpp"
 #include "strata/augment/compose.hpp"  // first: it also stands alone
 #include "strata/augment/color_jitter.hpp"
 #include "strata/augment/noise.hpp"
 #include "support/testing.hpp"
 
 using namespace strata;
+using strata::testing::random_image;
 using namespace strata::augment;
 
 namespace {
@@ -77,14 +79,6 @@ static_assert(Augmentation<compose<fixed_crop, color_jitter>>);
 static_assert(Augmentation<random_apply<gaussian_noise>>);
 static_assert(Augmentation<one_of<fixed_crop, fixed_crop, salt_and_pepper>>);
 static_assert(Augmentation<compose<compose<fixed_crop, random_crop>, one_of<color_jitter, random_apply<gaussian_noise>>>>);
-
-template <class T>
-image<T> random_image(std::int64_t h, std::int64_t w, std::int64_t c, std::uint64_t seed) {
-  image<T> img(h, w, c);
-  random_engine rng(seed);
-  for (std::int64_t i = 0; i < img.values(); ++i) img.data()[i] = pixel_traits<T>::from(rng.uniform_double() * pixel_traits<T>::max);
-  return img;
-}
 
 // The parts of a compose applied one by one, by hand, with the params it sampled.
 template <class... A, class T>

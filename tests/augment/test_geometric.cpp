@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "support/images.hpp"
 #include "strata/augment/affine.hpp"  // first: it also stands alone
 #include "strata/augment/crop.hpp"
 #include "strata/augment/flip.hpp"
@@ -17,18 +18,10 @@
 #include "support/testing.hpp"
 
 using namespace strata;
+using strata::testing::random_image;
 using namespace strata::augment;
 
 namespace {
-
-// Pixels uniform over the type's range, seeded.
-template <class T>
-image<T> random_image(std::int64_t h, std::int64_t w, std::int64_t c, std::uint64_t seed) {
-  image<T> im(h, w, c);
-  random_engine rng(seed);
-  for (std::int64_t i = 0; i < im.values(); ++i) im.data()[i] = pixel_traits<T>::from(rng.uniform_double() * pixel_traits<T>::max);
-  return im;
-}
 
 // A dark float image with a Gaussian blob (σ = 1.2 px, peak 1) centred on `centre`, in every channel.
 image<float> blob_image(image_size s, std::int64_t channels, point centre) {

@@ -11,24 +11,17 @@
 #include <type_traits>
 #include <vector>
 
+#include "support/images.hpp"
 #include "strata/augment/color_jitter.hpp"  // first: each header also stands alone
 #include "strata/augment/noise.hpp"
 #include "strata/augment/pca_lighting.hpp"
 #include "support/testing.hpp"
 
 using namespace strata;
+using strata::testing::random_image;
 using namespace strata::augment;
 
 namespace {
-
-// Uniform pixels over the type's whole range.
-template <class T>
-image<T> random_image(std::int64_t h, std::int64_t w, std::int64_t c, std::uint64_t seed) {
-  image<T> img(h, w, c);
-  random_engine rng(seed);
-  for (std::int64_t i = 0; i < img.values(); ++i) img.data()[i] = pixel_traits<T>::from(rng.uniform_double() * pixel_traits<T>::max);
-  return img;
-}
 
 // The same pixels stored planar (C×H×W), seen through a strided view.
 template <class T>

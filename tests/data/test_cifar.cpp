@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "strata/data/cifar.hpp"
 #include "strata/data/dataset.hpp"
 
@@ -23,24 +24,11 @@ using strata::data::data_error;
 using strata::data::split;
 using Catch::Matchers::Contains;
 
+using strata::testing::bytes;
+using strata::testing::temp_dir;
+using strata::testing::write_raw;
+
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() / ("strata_cifar_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-using bytes = std::vector<std::uint8_t>;
 
 // The synthetic pixel value of record r (counted across all files), channel c, row y, column x:
 // every coordinate changes it, so a swapped plane, row or column shows up as a wrong value.
@@ -53,12 +41,6 @@ bytes record(const bytes& labels, int r) {
     for (int y = 0; y < 32; ++y)
       for (int x = 0; x < 32; ++x) b.push_back(pattern(r, c, y, x));
   return b;
-}
-
-void write_raw(const fs::path& file, const bytes& b) {
-  std::ofstream out(file, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  REQUIRE(out.good());
 }
 
 // A CIFAR-10 file of records first … first + labels.size() - 1 with the given labels.

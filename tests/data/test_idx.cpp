@@ -18,32 +18,18 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "strata/data/idx.hpp"
 
 namespace fs = std::filesystem;
 using strata::data::data_error;
 using Catch::Matchers::Contains;
 
+using strata::testing::bytes;
+using strata::testing::temp_dir;
+using strata::testing::write_raw;
+
 namespace {
-
-// A fresh directory under the system temp directory, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() /
-           ("strata_idx_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-using bytes = std::vector<std::uint8_t>;
 
 // An IDX file's bytes: magic 00 00 type rank, big-endian dims, then the payload as given.
 bytes idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims, const bytes& payload) {
@@ -52,12 +38,6 @@ bytes idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims, const
     for (int shift = 24; shift >= 0; shift -= 8) b.push_back(static_cast<std::uint8_t>(d >> shift));
   b.insert(b.end(), payload.begin(), payload.end());
   return b;
-}
-
-void write_raw(const fs::path& file, const bytes& b) {
-  std::ofstream out(file, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  REQUIRE(out.good());
 }
 
 void write_gz(const fs::path& file, const bytes& b, int level = 6) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "strata/data/image_folder.hpp"
 #include "strata/image/image_io.hpp"
 
@@ -21,34 +22,15 @@ using strata::data::data_error;
 using strata::data::image_folder_dataset;
 using Catch::Matchers::Contains;
 
+using strata::testing::bytes;
+using strata::testing::temp_dir;
+using strata::testing::write_raw;
+
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() / ("strata_folder_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-using bytes = std::vector<std::uint8_t>;
 
 bytes read_all(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   return bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_raw(const fs::path& file, const bytes& b) {
-  std::ofstream out(file, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  REQUIRE(out.good());
 }
 
 // h × w × c pixels, value (seed + y·31 + x·17 + c·101) mod 256: distinct per position and channel.

@@ -59,6 +59,17 @@ inline void normal_row(std::uint64_t seed, std::uint64_t stream, std::uint64_t r
   }
 }
 
+// What the two noises share: params are one seed (so applying them again, on any thread, gives
+// the same noise), the size does not change, and points stay where they are.
+struct seeded_pixel_noise {
+  struct params {
+    std::uint64_t seed = 0;
+  };
+  params sample(random_engine& rng, image_size) const { return {draw_seed(rng)}; }
+  image_size output_size(const params&, image_size in) const noexcept { return in; }
+  point map(const params&, image_size, point q) const noexcept { return q; }
+};
+
 // Streams that keep the two noises independent if they are ever given the same seed.
 inline constexpr std::uint64_t gaussian_noise_stream = 0x6e01;
 inline constexpr std::uint64_t salt_and_pepper_stream = 0x6e02;
@@ -67,20 +78,14 @@ inline constexpr std::uint64_t salt_and_pepper_stream = 0x6e02;
 
 // Independent N(0, σ·range) per value (every channel of every pixel). Integer pixels are rounded
 // and clamped; floating-point ones are not clamped, so the noise stays zero-mean.
-class gaussian_noise {
+class gaussian_noise : public detail::seeded_pixel_noise {
  public:
-  struct params {
-    std::uint64_t seed = 0;
-  };
 
   explicit gaussian_noise(double sigma) : sigma_(sigma) {
     if (!(sigma >= 0)) throw error("gaussian_noise: sigma must be ≥ 0, got " + std::to_string(sigma));
   }
   double sigma() const noexcept { return sigma_; }
 
-  params sample(random_engine& rng, image_size) const { return {detail::draw_seed(rng)}; }
-  image_size output_size(const params&, image_size in) const noexcept { return in; }
-  point map(const params&, image_size, point q) const noexcept { return q; }
 
   template <class T>
   void apply(const params& p, image_view<const std::type_identity_t<T>> in, image<T>& out) const {
@@ -130,11 +135,8 @@ class gaussian_noise {
 // Each pixel, with probability `fraction`, becomes salt (full intensity in every channel) with
 // probability salt_ratio, else pepper (zero); the others are copied. One uniform draw per pixel
 // decides both, in output order.
-class salt_and_pepper {
+class salt_and_pepper : public detail::seeded_pixel_noise {
  public:
-  struct params {
-    std::uint64_t seed = 0;
-  };
 
   explicit salt_and_pepper(double fraction, double salt_ratio = 0.5) : fraction_(fraction), salt_ratio_(salt_ratio) {
     if (!(fraction >= 0 && fraction <= 1))
@@ -145,9 +147,6 @@ class salt_and_pepper {
   double fraction() const noexcept { return fraction_; }
   double salt_ratio() const noexcept { return salt_ratio_; }
 
-  params sample(random_engine& rng, image_size) const { return {detail::draw_seed(rng)}; }
-  image_size output_size(const params&, image_size in) const noexcept { return in; }
-  point map(const params&, image_size, point q) const noexcept { return q; }
 
   template <class T>
   void apply(const params& p, image_view<const std::type_identity_t<T>> in, image<T>& out) const {

@@ -197,10 +197,8 @@ class loader {
   void make(std::int64_t number, batch& out) const {
     const std::int64_t B = options_.batch_size, first = number * B;
     const std::int64_t count = std::min(B, samples() - first);
-    std::vector<float> values;
-    std::vector<std::int32_t> labels;
-    std::int64_t per = -1;
-    std::int64_t c0 = 0, h0 = 0, w0 = 0;
+    const normalization norm{std::span<const float>(options_.mean), std::span<const float>(options_.stddev)};
+    std::int64_t n = 0, per = -1, c0 = 0, h0 = 0, w0 = 0;
     using pixel = std::remove_cvref_t<decltype(data_->get(0).image(0, 0, 0))>;
     image<pixel> augmented;
     for (std::int64_t i = 0; i < count; ++i) {
@@ -221,25 +219,31 @@ class loader {
         augment_.apply(p, view, augmented);
         view = augmented.view();
       }
-      if (per < 0) {
+      if (per < 0) {  // the first sample fixes the batch's shape; values go straight into `out`
         c0 = view.channels(), h0 = view.height(), w0 = view.width(), per = c0 * h0 * w0;
-        values.resize(std::size_t(per * count));
+        if (out.images.extent(0) != count || out.images.extent(1) != per)
+          out.images = Tensor<float, 2>::uninitialized(Shape{count, per});
+        if (out.labels.extent(0) != count) out.labels = Tensor<std::int32_t, 1>::uninitialized(Shape<1>{count});
       } else if (view.channels() != c0 || view.height() != h0 || view.width() != w0) {
         throw shape_error("loader: sample " + std::to_string(index) + " is " + std::to_string(view.channels()) + "×" +
                           std::to_string(view.height()) + "×" + std::to_string(view.width()) + " after augmentation, but " +
                           "the batch's first is " + std::to_string(c0) + "×" + std::to_string(h0) + "×" +
                           std::to_string(w0) + " (crop or resize to one size)");
       }
-      to_chw(view, values.data() + std::int64_t(labels.size()) * per,
-             normalization{std::span<const float>(options_.mean), std::span<const float>(options_.stddev)});
-      labels.push_back(std::int32_t(s.label));
+      to_chw(view, out.images.data() + n * per, norm);
+      out.labels(n++) = std::int32_t(s.label);
     }
-    const std::int64_t n = std::int64_t(labels.size());
-    if (out.images.extent(0) != n || out.images.extent(1) != std::max<std::int64_t>(per, 0))
-      out.images = Tensor<float, 2>::uninitialized(Shape{n, std::max<std::int64_t>(per, 0)});
-    if (out.labels.extent(0) != n) out.labels = Tensor<std::int32_t, 1>::uninitialized(Shape<1>{n});
-    std::copy(values.begin(), values.begin() + n * std::max<std::int64_t>(per, 0), out.images.data());
-    std::copy(labels.begin(), labels.end(), out.labels.data());
+    if (n < count) {  // records were skipped: keep the first n rows (rare, so a copy is fine)
+      per = std::max<std::int64_t>(per, 0);
+      auto images = Tensor<float, 2>::uninitialized(Shape{n, per});
+      auto labels = Tensor<std::int32_t, 1>::uninitialized(Shape<1>{n});
+      if (n > 0) {
+        std::copy(out.images.data(), out.images.data() + n * per, images.data());
+        std::copy(out.labels.data(), out.labels.data() + n, labels.data());
+      }
+      out.images = std::move(images);
+      out.labels = std::move(labels);
+    }
     out.number = number;
   }
 

@@ -111,7 +111,7 @@ struct Conv {
     template <class F>
     void run(algo::conv_pass pass, std::int64_t n, F&& f) {
       if constexpr (std::is_same_v<algorithm, algo::automatic>) {
-        algo::automatic::dispatch(pass, g, n, state, traits<In>::describe(), f);
+        algo::automatic::dispatch(pass, g, n, state, [] { return traits<In>::describe(); }, f);
       } else {
         if (!algorithm::supports(g))
           throw error(std::string("strata::Conv: the forced algorithm ") + algorithm::name + " cannot run " +

@@ -30,7 +30,6 @@ evaluation evaluate_tta(Model& model, const Dataset& data, Views&& views, const 
   double loss = 0;
   std::int64_t correct = 0;
   Tensor<T, 2> x;
-  std::vector<float> chw;
   for (std::int64_t first = 0; first < n;) {
     // Whole images, as many as fit in a batch of views (at least one).
     std::vector<std::int32_t> labels;
@@ -46,9 +45,8 @@ evaluation evaluate_tta(Model& model, const Dataset& data, Views&& views, const 
         const std::int64_t p = v.channels() * v.height() * v.width();
         if (per < 0) per = p;
         if (p != per) throw shape_error("evaluate_tta: views of different sizes (" + std::to_string(p) + " and " + std::to_string(per) + " values)");
-        chw.resize(std::size_t(p));
-        to_chw(v.view(), chw.data(), norm);
-        values.insert(values.end(), chw.begin(), chw.end());
+        values.resize(values.size() + std::size_t(p));
+        to_chw(v.view(), values.data() + values.size() - std::size_t(p), norm);
       }
       labels.push_back(s.label);
       counts.push_back(std::int64_t(vs.size()));

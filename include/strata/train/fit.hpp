@@ -78,6 +78,26 @@ void gather(const Data& d, const std::vector<std::int64_t>& order, std::int64_t 
   for (std::int64_t i = 0; i < n; ++i) y(i) = d.labels(order[static_cast<std::size_t>(first + i)]);
 }
 
+// The progress bar of one epoch (silent unless options.show_progress; `sink` swallows it).
+inline progress epoch_progress(const fit_options& options, int epoch, std::int64_t steps, std::ostringstream& sink) {
+  progress_options po = options.progress;
+  if (!options.show_progress) po.out = &sink;
+  return progress("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs), steps, po);
+}
+
+// One optimizer step on a batch: forward, softmax cross-entropy, backward, step at rate lr.
+template <class Model, class Optimizer, class T>
+void train_on_batch(Model& model, Optimizer& optimizer, double lr, batch_view<const T> x,
+                    const Tensor<std::int32_t, 1>& labels, Tensor<T, 2>& gradient, progress& bar) {
+  const auto out = model.forward(x, true);
+  if (gradient.extent(0) != out.extent(0) || gradient.extent(1) != out.extent(1))
+    gradient = Tensor<T, 2>::uninitialized(out.shape());
+  const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, labels, gradient.view());
+  model.backward(gradient);
+  optimizer.step(model, lr);
+  bar.step(x.extent(0), r.loss, r.correct);
+}
+
 }  // namespace detail
 
 // Loss and accuracy of `model` on a data set, in batches, without training behaviour.
@@ -102,6 +122,23 @@ evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 25
   return {n ? loss / double(n) : 0.0, n ? double(correct) / double(n) : 0.0, n};
 }
 
+namespace detail {
+// Closes an epoch: its report (with the test set's evaluation when given), kept and announced.
+template <class Model, class Data>
+void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std::vector<epoch_report>& history,
+                  const std::function<void(const epoch_report&)>& on_epoch) {
+  bar.finish();
+  epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second()};
+  if (test) {
+    const evaluation e = evaluate(model, *test);
+    report.test_loss = e.loss;
+    report.test_accuracy = e.accuracy;
+  }
+  history.push_back(report);
+  if (on_epoch) on_epoch(report);
+}
+}  // namespace detail
+
 // Trains `model` for options.epochs epochs; after each epoch evaluates on `test` when given and
 // calls on_epoch. The learning rate for optimizer step t is schedule(t).
 template <class Model, class Optimizer, Schedule S, class Data>
@@ -124,29 +161,13 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
     if (options.shuffle)
       for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
         std::swap(order[static_cast<std::size_t>(i)], order[shuffler.below(static_cast<std::uint32_t>(i + 1))]);
-    progress_options po = options.progress;
     std::ostringstream sink;
-    if (!options.show_progress) po.out = &sink;
-    progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs), steps_per_epoch, po);
+    progress bar = detail::epoch_progress(options, epoch, steps_per_epoch, sink);
     for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
-      const std::int64_t b = std::min(options.batch_size, n - first);
-      detail::gather(train, order, first, b, x, y);
-      const auto out = model.forward(x, true);
-      if (gradient.extent(0) != b || gradient.extent(1) != out.extent(1)) gradient = Tensor<T, 2>::uninitialized(out.shape());
-      const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, y, gradient.view());
-      model.backward(gradient);
-      optimizer.step(model, schedule(step));
-      bar.step(b, r.loss, r.correct);
+      detail::gather(train, order, first, std::min(options.batch_size, n - first), x, y);
+      detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar);
     }
-    bar.finish();
-    epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second()};
-    if (test) {
-      const evaluation e = evaluate(model, *test);
-      report.test_loss = e.loss;
-      report.test_accuracy = e.accuracy;
-    }
-    history.push_back(report);
-    if (on_epoch) on_epoch(report);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch);
   }
   return history;
 }
@@ -174,37 +195,19 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
   std::vector<epoch_report> history;
   std::int64_t step = 0;
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    progress_options po = options.progress;
     std::ostringstream sink;
-    if (!options.show_progress) po.out = &sink;
-    progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs), train.batches_per_epoch(), po);
+    progress bar = detail::epoch_progress(options, epoch, train.batches_per_epoch(), sink);
     train.start_epoch(epoch);
     while (train.next(b)) {
-      const std::int64_t n = b.images.extent(0);
-      if (n == 0) continue;  // every record of the batch was skipped
-      const auto out = [&] {
-        if constexpr (std::is_same_v<T, float>) {
-          return model.forward(b.images, true);
-        } else {
-          x = cast<T>(b.images);
-          return model.forward(x, true);
-        }
-      }();
-      if (gradient.extent(0) != n || gradient.extent(1) != out.extent(1)) gradient = Tensor<T, 2>::uninitialized(out.shape());
-      const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, b.labels, gradient.view());
-      model.backward(gradient);
-      optimizer.step(model, schedule(step++));
-      bar.step(n, r.loss, r.correct);
+      if (b.images.extent(0) == 0) continue;  // every record of the batch was skipped
+      if constexpr (std::is_same_v<T, float>) {
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), b.images, b.labels, gradient, bar);
+      } else {
+        x = cast<T>(b.images);
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), x, b.labels, gradient, bar);
+      }
     }
-    bar.finish();
-    epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second()};
-    if (test) {
-      const evaluation e = evaluate(model, *test);
-      report.test_loss = e.loss;
-      report.test_accuracy = e.accuracy;
-    }
-    history.push_back(report);
-    if (on_epoch) on_epoch(report);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch);
   }
   return history;
 }

@@ -5,6 +5,7 @@
 // set_conv_autotune(false) picks by a rule of thumb instead of timing.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "strata/core/parallel.hpp"
 #include "strata/kernels/cpu/conv_direct.hpp"
 #include "strata/kernels/cpu/conv_gemm_1x1.hpp"
 #include "strata/kernels/cpu/conv_geometry.hpp"
@@ -37,6 +39,15 @@ struct conv_state {
   kernels::cpu::filter_cache<T> forward_filters, backward_filters;
   std::uint64_t weights_version = 0;
   bool training = false;
+  // automatic's last decision per pass (forward, backward data, backward filter): repeated calls
+  // with the same shape run it directly, without the registry's string key and lock.
+  struct remembered_choice {
+    conv_geometry geometry{};
+    std::int64_t batch = -1, threads = 0;
+    bool training = false;
+    std::size_t index = 0;
+  };
+  std::array<remembered_choice, 3> last{};
 };
 
 // The plain loops of the definition: the reference every other algorithm is tested against.
@@ -194,6 +205,16 @@ inline std::size_t heuristic(const conv_geometry& g) {
   return im2col_i;
 }
 
+// Candidates that would run exactly another candidate's code for this pass — direct's backward
+// passes are im2col's, and on a pointwise shape im2col runs gemm_1x1's GEMMs: timing both only
+// lets noise pick between two names for one code path.
+template <class A>
+bool same_code_as_another(A, conv_pass pass, const conv_geometry& g) {
+  if constexpr (std::is_same_v<A, direct>) return pass != conv_pass::forward;
+  if constexpr (std::is_same_v<A, im2col>) return g.is_pointwise();
+  return false;
+}
+
 template <std::size_t I = 0, class F>
 void with_candidate(std::size_t index, F&& f) {
   if constexpr (I < std::tuple_size_v<candidates>) {
@@ -228,9 +249,17 @@ struct automatic {
   static constexpr const char* name = "automatic";
   static bool supports(const conv_geometry&) { return true; }
 
-  template <class T, class Run>
+  // `layer` names the layer in conv_choices(): a string, or a function returning one (called
+  // only when a new decision is recorded).
+  template <class T, class Layer, class Run>
   static void dispatch(conv_pass pass, const conv_geometry& g, std::int64_t n, conv_state<T>& state,
-                       const std::string& layer, Run&& run) {
+                       const Layer& layer, Run&& run) {
+    auto& memo = state.last[static_cast<std::size_t>(pass)];
+    const std::int64_t threads = num_threads();
+    if (memo.batch == n && memo.threads == threads && memo.training == state.training && memo.geometry == g) {
+      detail::with_candidate(memo.index, [&](auto tag) { run(tag); });
+      return;
+    }
     auto& reg = detail::registry();
     const std::string key = detail::key_of(pass, g, n, sizeof(T), state.training);
     std::size_t chosen = 0;
@@ -244,14 +273,14 @@ struct automatic {
       }
     }
     if (!known) {
-      conv_choice c{layer, g, n, pass, "", autotune, {}};
+      std::string name;
+      if constexpr (std::is_invocable_v<const Layer&>) name = layer();
+      else name = layer;
+      conv_choice c{std::move(name), g, n, pass, "", autotune, {}};
       if (autotune) {
         double best = std::numeric_limits<double>::infinity();
         detail::for_each_candidate([&](std::size_t i, auto tag) {
-          if (!decltype(tag)::supports(g)) return;
-          // On a pointwise shape im2col runs exactly gemm_1x1's GEMMs: timing both only lets
-          // noise pick between two names for one code path.
-          if (std::is_same_v<decltype(tag), im2col> && g.is_pointwise()) return;
+          if (!decltype(tag)::supports(g) || detail::same_code_as_another(tag, pass, g)) return;
           double fastest = std::numeric_limits<double>::infinity();
           for (int rep = 0; rep < 3; ++rep) {  // the first run pays for transforms and page faults
             if (state.training) ++state.weights_version;  // in training the weights change every step
@@ -280,6 +309,7 @@ struct automatic {
         reg.choices.push_back(std::move(c));
       }
     }
+    memo = {g, n, threads, state.training, chosen};
     detail::with_candidate(chosen, [&](auto tag) { run(tag); });
   }
 };

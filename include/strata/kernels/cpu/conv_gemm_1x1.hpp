@@ -9,6 +9,7 @@
 
 #include "strata/core/parallel.hpp"
 #include "strata/core/tensor.hpp"
+#include "strata/kernels/cpu/conv_batch.hpp"
 #include "strata/kernels/cpu/conv_geometry.hpp"
 #include "strata/kernels/cpu/gemm.hpp"
 
@@ -46,24 +47,13 @@ void scatter_strided(const conv_geometry& g, const T* in, T* dx) {
     }
 }
 
-template <class T, class One>
-void over_images_1x1(const conv_geometry& g, std::int64_t N, One&& one) {
-  const std::int64_t threads = num_threads();
-  const std::int64_t chunks = (N >= threads && threads > 1) ? threads : 1;
-  const std::int64_t workspace = strided(g) ? g.C * g.P() * g.Q() : 0;
-  const blas_on_calling_threads blas_guard(chunks > 1);
-  parallel_chunks(N, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
-    auto buffer = Tensor<T, 1>::uninitialized(Shape<1>{workspace});
-    for (std::int64_t n = begin; n < end; ++n) one(chunk, n, buffer.data());
-  });
-}
 
 }  // namespace detail
 
 template <class T>
 void conv_gemm_1x1_forward(const conv_geometry& g, std::int64_t N, const T* x, const T* w, const T* b, T* y) {
   const std::int64_t PQ = g.P() * g.Q();
-  detail::over_images_1x1<T>(g, N, [&](std::int64_t, std::int64_t n, T* buffer) {
+  detail::over_images<T>(N, detail::strided(g) ? g.C * g.P() * g.Q() : 0, [&](std::int64_t n, T* buffer) {
     const T* xn = x + n * g.input_elements();
     T* yn = y + n * g.output_elements();
     if (detail::strided(g)) {
@@ -80,7 +70,7 @@ void conv_gemm_1x1_forward(const conv_geometry& g, std::int64_t N, const T* x, c
 template <class T>
 void conv_gemm_1x1_backward_data(const conv_geometry& g, std::int64_t N, const T* w, const T* dy, T* dx) {
   const std::int64_t PQ = g.P() * g.Q();
-  detail::over_images_1x1<T>(g, N, [&](std::int64_t, std::int64_t n, T* buffer) {
+  detail::over_images<T>(N, detail::strided(g) ? g.C * g.P() * g.Q() : 0, [&](std::int64_t n, T* buffer) {
     const T* dyn = dy + n * g.output_elements();
     T* dxn = dx + n * g.input_elements();
     if (detail::strided(g)) {
@@ -95,8 +85,7 @@ void conv_gemm_1x1_backward_data(const conv_geometry& g, std::int64_t N, const T
 template <class T>
 void conv_gemm_1x1_backward_filter(const conv_geometry& g, std::int64_t N, const T* x, const T* dy, T* dw, T* db) {
   const std::int64_t PQ = g.P() * g.Q(), KC = g.K * g.C;
-  const std::int64_t threads = num_threads();
-  const std::int64_t chunks = (N >= threads && threads > 1) ? threads : 1;
+  const std::int64_t chunks = detail::batch_chunks(N);
   std::vector<Tensor<T, 1>> partial(static_cast<std::size_t>(chunks - 1));
   for (auto& t : partial) t = Tensor<T, 1>::uninitialized(Shape<1>{KC});
   const blas_on_calling_threads blas_guard(chunks > 1);

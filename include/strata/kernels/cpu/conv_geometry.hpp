@@ -18,6 +18,7 @@ struct conv_geometry {
   constexpr std::int64_t input_elements() const { return C * H * W; }
   constexpr std::int64_t output_elements() const { return K * P() * Q(); }
   constexpr std::int64_t weight_elements() const { return K * C * R * S; }
+  friend constexpr bool operator==(const conv_geometry&, const conv_geometry&) = default;
   constexpr bool is_pointwise() const {  // 1×1, stride 1, no padding: the input is the patch matrix
     return R == 1 && S == 1 && stride_y == 1 && stride_x == 1 && pad_y == 0 && pad_x == 0;
   }

@@ -13,6 +13,7 @@
 
 #include "strata/core/parallel.hpp"
 #include "strata/core/tensor.hpp"
+#include "strata/kernels/cpu/conv_batch.hpp"
 #include "strata/kernels/cpu/conv_geometry.hpp"
 #include "strata/kernels/cpu/gemm.hpp"
 #include "strata/kernels/cpu/im2col.hpp"
@@ -111,19 +112,12 @@ void col2im_band(const conv_geometry& g, const T* col, std::int64_t p0, std::int
       }
 }
 
-// Runs one(n, band buffer) for n in [0, N): across threads when the batch allows, else
-// serially (leaving the threads to the GEMM).
-template <class T, class One>
-void over_images(const conv_geometry& g, std::int64_t N, One&& one) {
-  const std::int64_t threads = num_threads();
-  const std::int64_t chunks = (N >= threads && threads > 1) ? threads : 1;
-  const std::int64_t workspace = g.is_pointwise() ? 0 : g.patch() * band_rows(g, sizeof(T)) * g.Q();
-  const blas_on_calling_threads blas_guard(chunks > 1);
-  parallel_chunks(N, chunks, [&](std::int64_t, std::int64_t begin, std::int64_t end) {
-    auto col = Tensor<T, 1>::uninitialized(Shape<1>{workspace});
-    for (std::int64_t n = begin; n < end; ++n) one(n, col.data());
-  });
+// The band buffer of the plain (non-packed) passes: one band's patch matrix.
+template <class T>
+std::int64_t band_workspace(const conv_geometry& g) {
+  return g.is_pointwise() ? 0 : g.patch() * band_rows(g, sizeof(T)) * g.Q();
 }
+
 
 }  // namespace detail
 
@@ -139,26 +133,21 @@ void conv_im2col_forward(const conv_geometry& g, std::int64_t N, const T* x, con
     if (!g.is_pointwise()) {
       auto packed_w = Tensor<float, 1>::uninitialized(Shape<1>{packed_rows(g.K) * CRS});
       pack_a(g.K, CRS, w, CRS, packed_w.data());
-      const std::int64_t threads = num_threads(), chunks = (N >= threads && threads > 1) ? threads : 1;
       const std::int64_t panel_width = (rows * Q + packed_nr - 1) / packed_nr * packed_nr;
-      parallel_chunks(N, chunks, [&](std::int64_t, std::int64_t begin, std::int64_t end) {
-        auto col = Tensor<float, 1>::uninitialized(Shape<1>{CRS * panel_width + panel_width});
-        float* row = col.data() + CRS * panel_width;
-        for (std::int64_t n = begin; n < end; ++n) {
-          const float* xn = x + n * g.input_elements();
-          float* yn = y + n * g.output_elements();
-          for (std::int64_t p0 = 0; p0 < g.P(); p0 += rows) {
-            const std::int64_t p1 = std::min(g.P(), p0 + rows);
-            detail::im2col_band_panels(g, xn, p0, p1, col.data(), row);
-            packed_gemm(g.K, (p1 - p0) * Q, CRS, packed_w.data(), col.data(), yn + p0 * Q, PQ, b);
-          }
+      detail::over_images<float>(N, CRS * panel_width + panel_width, [&](std::int64_t n, float* col) {
+        const float* xn = x + n * g.input_elements();
+        float* yn = y + n * g.output_elements();
+        for (std::int64_t p0 = 0; p0 < g.P(); p0 += rows) {
+          const std::int64_t p1 = std::min(g.P(), p0 + rows);
+          detail::im2col_band_panels(g, xn, p0, p1, col, col + CRS * panel_width);
+          packed_gemm(g.K, (p1 - p0) * Q, CRS, packed_w.data(), col, yn + p0 * Q, PQ, b);
         }
       });
       return;
     }
   }
 #endif
-  detail::over_images<T>(g, N, [&](std::int64_t n, T* col) {
+  detail::over_images<T>(N, detail::band_workspace<T>(g), [&](std::int64_t n, T* col) {
     const T* xn = x + n * g.input_elements();
     T* yn = y + n * g.output_elements();
     if (g.is_pointwise()) {
@@ -183,7 +172,7 @@ void conv_im2col_forward(const conv_geometry& g, std::int64_t N, const T* x, con
 template <class T>
 void conv_im2col_backward_data(const conv_geometry& g, std::int64_t N, const T* w, const T* dy, T* dx) {
   const std::int64_t PQ = g.P() * g.Q(), Q = g.Q(), CRS = g.patch(), rows = detail::band_rows(g, sizeof(T));
-  detail::over_images<T>(g, N, [&](std::int64_t n, T* dcol) {
+  detail::over_images<T>(N, detail::band_workspace<T>(g), [&](std::int64_t n, T* dcol) {
     const T* dyn = dy + n * g.output_elements();
     T* dxn = dx + n * g.input_elements();
     if (g.is_pointwise()) {
@@ -204,9 +193,7 @@ template <class T>
 void conv_im2col_backward_filter(const conv_geometry& g, std::int64_t N, const T* x, const T* dy, T* dw, T* db) {
   const std::int64_t PQ = g.P() * g.Q(), Q = g.Q(), CRS = g.patch(), KCRS = g.weight_elements();
   const std::int64_t rows = detail::band_rows(g, sizeof(T));
-  const std::int64_t threads = num_threads();
-  const std::int64_t chunks = (N >= threads && threads > 1) ? threads : 1;
-  const std::int64_t workspace = g.is_pointwise() ? 0 : CRS * rows * Q;
+  const std::int64_t chunks = detail::batch_chunks(N), workspace = detail::band_workspace<T>(g);
   // Chunk 0 accumulates straight into dw; the others into partial sums.
   std::vector<Tensor<T, 1>> partial(static_cast<std::size_t>(chunks - 1));
   for (auto& t : partial) t = Tensor<T, 1>::uninitialized(Shape<1>{KCRS});
