@@ -126,8 +126,8 @@ TEST_CASE("automatic times the candidates once per shape and reports what it cho
   bool winner_was_timed = false;
   for (const auto& [name, ms] : c.milliseconds) winner_was_timed |= name == c.algorithm;
   CHECK(winner_was_timed);
-  // Up to three timing runs per candidate (a hopeless one stops after its first), three for the
-  // winner, then one per call.
+  // Two or three timing runs per candidate (a hopeless one stops after its second), three for
+  // the winner, then one per call.
   const int timed = static_cast<int>(c.milliseconds.size());
   CHECK(runs <= 3 * timed + 3);
   CHECK(runs >= timed + 2 + 3);
