@@ -99,12 +99,11 @@ struct Conv {
     Tensor<T, 4> weight{Shape{Filters, g.C, K::rows, K::cols}}, weight_gradient{weight.shape()};
     Tensor<T, 1> bias{Shape<1>{has_bias ? Filters : 0}}, bias_gradient{bias.shape()};
 
-    algo::conv_state<T> state;  // cached filter transforms and the version of the weights
+    algo::conv_state<T> state;  // cached filter transforms (checked against the weights on use)
 
     void initialize(random_engine& rng) {
       detail::initialize_weight<init_kind>(weight.view(), g.patch(), Filters * g.R * g.S, rng);
       if constexpr (has_bias) detail::initialize_bias<init_kind>(bias.view(), g.patch(), rng);
-      ++state.weights_version;
     }
 
     // Runs one pass with the layer's algorithm (automatic: the recorded winner for the shape).
@@ -139,10 +138,8 @@ struct Conv {
             [&](auto a) { decltype(a)::backward_data(g, n, weight.data(), dy.data(), dx.data(), state); });
     }
 
-    // Whoever visits the parameters may change them: cached filter transforms become stale.
     template <class F>
     void visit_parameters(F&& f, std::string_view prefix = "") {
-      ++state.weights_version;
       visit_parameter(f, member_name(prefix, "weight"), weight.flat(), weight_gradient.flat(), true);
       if constexpr (has_bias) visit_parameter(f, member_name(prefix, "bias"), bias.flat(), bias_gradient.flat(), false);
     }

@@ -32,12 +32,11 @@ namespace strata::algo {
 
 using kernels::conv_geometry;
 
-// What a convolution layer keeps between calls: transformed filters per pass, and the version
-// of its weights (bumped whenever they may have changed) that says when those are stale.
+// What a convolution layer keeps between calls: transformed filters per pass (each checks the
+// weights it was made from, see filter_cache), and automatic's last decisions.
 template <class T>
 struct conv_state {
   kernels::cpu::filter_cache<T> forward_filters, backward_filters;
-  std::uint64_t weights_version = 0;
   bool training = false;
   // automatic's last decision per pass (forward, backward data, backward filter): repeated calls
   // with the same shape run it directly, without the registry's string key and lock.
@@ -120,11 +119,11 @@ struct winograd {
   static bool supports(const conv_geometry& g) { return kernels::cpu::winograd_supports<M>(g); }
   template <class T>
   static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, conv_state<T>& s) {
-    kernels::cpu::winograd_forward<M>(g, n, x, w, b, y, s.forward_filters, s.weights_version);
+    kernels::cpu::winograd_forward<M>(g, n, x, w, b, y, s.forward_filters);
   }
   template <class T>
   static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, conv_state<T>& s) {
-    kernels::cpu::winograd_backward_data<M>(g, n, w, dy, dx, s.backward_filters, s.weights_version);
+    kernels::cpu::winograd_backward_data<M>(g, n, w, dy, dx, s.backward_filters);
   }
   template <class T>
   static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db, conv_state<T>&) {
@@ -138,11 +137,11 @@ struct fft {
   static bool supports(const conv_geometry& g) { return kernels::cpu::fft_conv_supports(g); }
   template <class T>
   static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, conv_state<T>& s) {
-    kernels::cpu::fft_conv_forward(g, n, x, w, b, y, s.forward_filters, s.weights_version);
+    kernels::cpu::fft_conv_forward(g, n, x, w, b, y, s.forward_filters);
   }
   template <class T>
   static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, conv_state<T>& s) {
-    kernels::cpu::fft_conv_backward_data(g, n, w, dy, dx, s.backward_filters, s.weights_version);
+    kernels::cpu::fft_conv_backward_data(g, n, w, dy, dx, s.backward_filters);
   }
   template <class T>
   static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db, conv_state<T>&) {
@@ -283,7 +282,10 @@ struct automatic {
           if (!decltype(tag)::supports(g) || detail::same_code_as_another(tag, pass, g)) return;
           double fastest = std::numeric_limits<double>::infinity();
           for (int rep = 0; rep < 3; ++rep) {  // the first run pays for transforms and page faults
-            if (state.training) ++state.weights_version;  // in training the weights change every step
+            if (state.training) {  // in training the weights change every step: time the transforms too
+              state.forward_filters.invalidate();
+              state.backward_filters.invalidate();
+            }
             const auto t0 = std::chrono::steady_clock::now();
             run(tag);
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -747,24 +747,17 @@ std::int64_t images_per_group(const grid<T>& gr, std::int64_t planes_per_image, 
 }
 
 // The filters' spectra, grouped as K rows of C planes and scaled by 1/(Fy·Fx) (FFTW's inverse
-// is unnormalised), behind a 16-scalar header that records the grid and filter sizes: a cache
-// filled for another geometry is recomputed even when the weights version matches.
+// is unnormalised). The cache recomputes them when the weights or the geometry differ from
+// those they were made from (forward and backward data share one transform).
 template <class T>
 const T* filter_spectra(const conv_geometry& g, const grid<T>& gr, const plane_transformer<T>& t, const T* w,
-                        const grouped_layout<T>& layout, filter_cache<T>& cache, std::uint64_t weights_version) {
-  constexpr std::int64_t header = 16;
-  const std::int64_t elements = header + gr.vecs * layout.slab();
-  const T id[6] = {T(gr.Fy), T(gr.Fx), T(g.K), T(g.C), T(g.R), T(g.S)};
-  bool stale = cache.stale(weights_version, elements);
-  T* data = cache.data.data();
-  if (!stale && !std::equal(id, id + 6, data)) stale = true;
-  if (stale) {
-    planes_to_spectra(t, w, g.R, g.S, T(1) / T(gr.Fy * gr.Fx), data + header, layout);
-    std::fill(data, data + header, T(0));
-    std::copy(id, id + 6, data);
-    cache.mark(weights_version);
+                        const grouped_layout<T>& layout, filter_cache<T>& cache) {
+  constexpr int transform = 30;
+  if (cache.stale(transform, g, w, g.weight_elements(), gr.vecs * layout.slab())) {
+    planes_to_spectra(t, w, g.R, g.S, T(1) / T(gr.Fy * gr.Fx), cache.data(), layout);
+    cache.mark(transform, g, w, g.weight_elements());
   }
-  return data + header;
+  return cache.data();
 }
 
 // The slabs of bin group v + 1 of two grouped arrays (either may be null), for product_group to
@@ -798,13 +791,13 @@ inline bool fft_conv_supports(const conv_geometry& g) {
 // conjugate); y[p][q] is the inverse at ((p − pad_y) mod Fy, (q − pad_x) mod Fx).
 template <class T>
 void fft_conv_forward(const conv_geometry& g, std::int64_t N, const T* x, const T* w, const T* b, T* y,
-                      filter_cache<T>& cache, std::uint64_t weights_version) {
+                      filter_cache<T>& cache) {
   using namespace fft_detail;
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "fft_conv: float or double");
   const grid<T> gr(g);
   const plane_transformer<T> t(gr);
   const grouped_layout<T> lw(g.K, g.C);
-  const T* ws = filter_spectra(g, gr, t, w, lw, cache, weights_version);
+  const T* ws = filter_spectra(g, gr, t, w, lw, cache);
   if (N <= 0) return;
   constexpr std::int64_t E = grid<T>::E;
   const std::int64_t group = images_per_group(gr, g.C + g.K, N);
@@ -832,13 +825,13 @@ void fft_conv_forward(const conv_geometry& g, std::int64_t N, const T* x, const 
 // Uses the same filter spectra as the forward pass, so one cache may serve both.
 template <class T>
 void fft_conv_backward_data(const conv_geometry& g, std::int64_t N, const T* w, const T* dy, T* dx,
-                            filter_cache<T>& cache, std::uint64_t weights_version) {
+                            filter_cache<T>& cache) {
   using namespace fft_detail;
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "fft_conv: float or double");
   const grid<T> gr(g);
   const plane_transformer<T> t(gr);
   const grouped_layout<T> lw(g.K, g.C);
-  const T* ws = filter_spectra(g, gr, t, w, lw, cache, weights_version);
+  const T* ws = filter_spectra(g, gr, t, w, lw, cache);
   if (N <= 0) return;
   constexpr std::int64_t E = grid<T>::E;
   const std::int64_t group = images_per_group(gr, g.C + g.K, N);

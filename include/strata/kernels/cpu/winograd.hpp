@@ -746,21 +746,21 @@ void wino_check_type() {
 }  // namespace detail
 
 // y[N][K][P][Q] = conv(x, w) + b for a geometry winograd_supports<M> accepts. The transformed
-// filters are (re)computed into `cache` when its version differs from weights_version.
+// filters are (re)computed into `cache` when the weights differ from those it was made from.
 template <int M, class T>
 void winograd_forward(const conv_geometry& g, std::int64_t N, const T* x, const T* w,
-                      std::type_identity_t<const T*> b, T* y, filter_cache<T>& cache, std::uint64_t weights_version) {
+                      std::type_identity_t<const T*> b, T* y, filter_cache<T>& cache) {
   detail::wino_check_type<T>();
   static_assert(M == 2 || M == 4, "strata: Winograd F(m×m, 3×3) is implemented for m = 2 and m = 4");
   if (!winograd_supports<M>(g))
     throw shape_error("winograd_forward: needs a 3×3, stride-1 convolution with pad ≤ 2");
   constexpr std::int64_t A2 = (M + 2) * (M + 2);
-  if (cache.stale(weights_version, A2 * detail::wino_filter_rows<T>(g.K) * g.C)) {
-    detail::wino_transform_filters<M>(g.K, g.C, w, false, cache.data.data());
-    cache.mark(weights_version);
+  if (cache.stale(10 + M, g, w, g.weight_elements(), A2 * detail::wino_filter_rows<T>(g.K) * g.C)) {
+    detail::wino_transform_filters<M>(g.K, g.C, w, false, cache.data());
+    cache.mark(10 + M, g, w, g.weight_elements());
   }
   const auto s = detail::wino_make_shape<M>(g.C, g.K, g.H, g.W, g.pad_y, g.pad_x);
-  detail::wino_forward<M>(s, N, x, cache.data.data(), b, y);
+  detail::wino_forward<M>(s, N, x, cache.data(), b, y);
 }
 
 // dx = the full correlation of dy with the flipped, channel-transposed filters: a forward pass
@@ -768,18 +768,18 @@ void winograd_forward(const conv_geometry& g, std::int64_t N, const T* x, const 
 // yields exactly H×W. `cache` holds w' transformed (give each pass its own cache).
 template <int M, class T>
 void winograd_backward_data(const conv_geometry& g, std::int64_t N, const T* w, const T* dy, T* dx,
-                            filter_cache<T>& cache, std::uint64_t weights_version) {
+                            filter_cache<T>& cache) {
   detail::wino_check_type<T>();
   static_assert(M == 2 || M == 4, "strata: Winograd F(m×m, 3×3) is implemented for m = 2 and m = 4");
   if (!winograd_supports<M>(g))
     throw shape_error("winograd_backward_data: needs a 3×3, stride-1 convolution with pad ≤ 2");
   constexpr std::int64_t A2 = (M + 2) * (M + 2);
-  if (cache.stale(weights_version, A2 * detail::wino_filter_rows<T>(g.C) * g.K)) {
-    detail::wino_transform_filters<M>(g.C, g.K, w, true, cache.data.data());
-    cache.mark(weights_version);
+  if (cache.stale(20 + M, g, w, g.weight_elements(), A2 * detail::wino_filter_rows<T>(g.C) * g.K)) {
+    detail::wino_transform_filters<M>(g.C, g.K, w, true, cache.data());
+    cache.mark(20 + M, g, w, g.weight_elements());
   }
   const auto s = detail::wino_make_shape<M>(g.K, g.C, g.P(), g.Q(), 2 - g.pad_y, 2 - g.pad_x);
-  detail::wino_forward<M>(s, N, dy, cache.data.data(), static_cast<const T*>(nullptr), dx);
+  detail::wino_forward<M>(s, N, dy, cache.data(), static_cast<const T*>(nullptr), dx);
 }
 
 // dw = Σ over tiles Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G — the adjoint of the forward algorithm, so Winograd
