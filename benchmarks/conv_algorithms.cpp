@@ -172,9 +172,9 @@ int main(int argc, char** argv) {
 
   std::printf("conv_algorithms: fp32, %d threads, GEMM via %s%s; %s\n", num_threads(), kernels::cpu::gemm_backend(),
 #if defined(STRATA_USE_FFTW)
-              ", FFT via FFTW",
+              ", FFT via FFTW (opted in)",
 #else
-              ", no FFTW (fft not built)",
+              ", FFT on strata's own transforms",
 #endif
               torch_note.c_str());
   std::printf("median of %d rounds after a warm-up; in each round every algorithm and peer of the layer runs once, in turn\n\n", reps);
@@ -206,20 +206,20 @@ int main(int argc, char** argv) {
     auto new_state = [&] { return states.emplace_back(std::make_unique<algo::conv_state<float>>()).get(); };
 
     std::vector<contender> cs;
-    algo::detail::for_each_candidate([&](std::size_t, auto tag) {
+    algo::detail::for_each_candidate<float>([&](std::size_t, auto tag) {
       using A = decltype(tag);
+      using K = kernels::conv_kernel<A, cpu, float>;
       if (!A::supports(g)) return;
       auto* st = new_state();
-      cs.push_back({A::name, "", [&, st] { return elapsed_ms([&] { A::forward(g, l.N, x.data(), w.data(), b.data(), y.data(), *st); }); }, {}});
+      cs.push_back({A::name, "", [&, st] { return elapsed_ms([&] { K::forward(g, l.N, x.data(), w.data(), b.data(), y.data(), *st); }); }, {}});
     });
     const std::size_t strata_count = cs.size();
     auto* auto_state = new_state();
-    const std::string auto_label = "benchmark " + l.name;
+    auto_state->layer = "benchmark " + l.name;
     cs.push_back({"automatic", "", [&, auto_state] {
                     return elapsed_ms([&] {
-                      algo::automatic::dispatch(algo::conv_pass::forward, g, l.N, *auto_state, auto_label, [&](auto a) {
-                        decltype(a)::forward(g, l.N, x.data(), w.data(), b.data(), y.data(), *auto_state);
-                      });
+                      kernels::conv_kernel<algo::automatic, cpu, float>::forward(g, l.N, x.data(), w.data(), b.data(), y.data(),
+                                                                                 *auto_state);
                     });
                   }, {}});
     std::vector<std::string> refused;
@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
     std::string best_name, automatic;
     std::map<std::string, double> ms;
     for (const auto& c : algo::conv_choices())
-      if (c.layer == auto_label) automatic = c.algorithm;
+      if (c.layer == auto_state->layer) automatic = c.algorithm;
     for (std::size_t i = 0; i < cs.size(); ++i) {
       const auto& c = cs[i];
       const double t = c.ms();
@@ -275,14 +275,15 @@ int main(int argc, char** argv) {
       for (const char* pass : {"backward_data", "backward_filter"}) {
         const bool data = std::strcmp(pass, "backward_data") == 0;
         std::vector<contender> bs;
-        algo::detail::for_each_candidate([&](std::size_t, auto tag) {
+        algo::detail::for_each_candidate<float>([&](std::size_t, auto tag) {
           using A = decltype(tag);
+          using K = kernels::conv_kernel<A, cpu, float>;
           if (!A::supports(g)) return;
           auto* st = new_state();
           bs.push_back({A::name, "", [&, st, data] {
                           return elapsed_ms([&] {
-                            if (data) A::backward_data(g, l.N, w.data(), dy.data(), dx.data(), *st);
-                            else A::backward_filter(g, l.N, x.data(), dy.data(), dw.data(), db.data(), *st);
+                            if (data) K::backward_data(g, l.N, w.data(), dy.data(), dx.data(), *st);
+                            else K::backward_filter(g, l.N, x.data(), dy.data(), dw.data(), db.data(), *st);
                           });
                         }, {}});
         });

@@ -39,22 +39,26 @@ if(NOT STRATA_BLAS STREQUAL "OFF")
   endif()
 endif()
 
-# FFTW3 (Debian's libfftw3-dev): the FFT convolution. Without it that algorithm is absent and
-# automatic never picks it.
+# FFTW3 (Debian's libfftw3-dev), opt-in only: FFTW is GPL-2+, so a program linking it must be
+# distributed under the GPL. Without it the FFT convolution runs on strata's own transforms.
 set(STRATA_WITH_FFTW OFF)
-if(NOT STRATA_FFTW STREQUAL "OFF")
+if(STRATA_FFTW STREQUAL "AUTO")  # a build directory configured before FFTW became opt-in
+  message(WARNING "STRATA_FFTW=AUTO is gone (FFTW is GPL-2+ and opt-in): using OFF; pass -DSTRATA_FFTW=ON to link it")
+  set_property(CACHE STRATA_FFTW PROPERTY VALUE OFF)
+  set(STRATA_FFTW OFF)
+endif()
+if(STRATA_FFTW)
   find_package(PkgConfig QUIET)
   if(PkgConfig_FOUND)
     pkg_check_modules(STRATA_FFTW_PC QUIET fftw3f fftw3)
   endif()
-  if(STRATA_FFTW_PC_FOUND)
-    add_library(strata_fftw INTERFACE)
-    target_include_directories(strata_fftw INTERFACE ${STRATA_FFTW_PC_INCLUDE_DIRS})
-    target_link_libraries(strata_fftw INTERFACE ${STRATA_FFTW_PC_LINK_LIBRARIES})
-    set(STRATA_WITH_FFTW ON)
-  elseif(STRATA_FFTW STREQUAL "ON")
+  if(NOT STRATA_FFTW_PC_FOUND)
     message(FATAL_ERROR "STRATA_FFTW=ON but FFTW3 was not found: run scripts/setup (libfftw3-dev)")
   endif()
+  add_library(strata_fftw INTERFACE)
+  target_include_directories(strata_fftw INTERFACE ${STRATA_FFTW_PC_INCLUDE_DIRS})
+  target_link_libraries(strata_fftw INTERFACE ${STRATA_FFTW_PC_LINK_LIBRARIES})
+  set(STRATA_WITH_FFTW ON)
 endif()
 
 find_path(STRATA_STB_INCLUDE_DIR stb/stb_image.h)

@@ -17,6 +17,7 @@
 
 using namespace strata;
 using strata::testing::random_image;
+using strata::testing::sigmas;
 using namespace strata::augment;
 
 namespace {
@@ -225,13 +226,10 @@ TEST_CASE("random_apply: p = 0 is the identity, p = 1 always applies, else with 
   int applied = 0;
   const int draws = 20000;
   for (int i = 0; i < draws; ++i) applied += sometimes.sample(rng, img.size()).applied;
-  CHECK(std::abs(applied / double(draws) - 0.3) < 4 * std::sqrt(0.3 * 0.7 / draws));  // ±0.013
+  CHECK(sigmas(applied / double(draws), 0.3, std::sqrt(0.3 * 0.7 / draws)) <= 5);
 
   // A strided (planar) input is copied as it is when the part is skipped.
-  std::vector<std::uint8_t> planar(std::size_t(img.values()));
-  for (std::int64_t c = 0; c < 3; ++c)
-    for (std::int64_t y = 0; y < 16; ++y)
-      for (std::int64_t x = 0; x < 20; ++x) planar[std::size_t((c * 16 + y) * 20 + x)] = img(y, x, c);
+  const auto planar = strata::testing::planar_copy(img);
   never.apply(never.sample(rng, img.size()), image_view<const std::uint8_t>(planar.data(), 16, 20, 3, pixel_layout::chw), out);
   CHECK(out == img);
   CHECK_THROWS_AS(random_apply(1.5, gaussian_noise(0.1)), error);
@@ -257,7 +255,7 @@ TEST_CASE("one_of picks each part with equal frequency and dispatches to the one
       CHECK(out.size() == expected[p.which()]);
     }
   }
-  for (int n : picks) CHECK(std::abs(n / double(draws) - 1.0 / 3) < 4 * std::sqrt(2.0 / 9 / draws));  // ±0.011
+  for (int n : picks) CHECK(sigmas(n / double(draws), 1.0 / 3, std::sqrt(2.0 / 9 / draws)) <= 5);
 
   // Same seed, same choice and output.
   random_engine r1(5), r2(5);

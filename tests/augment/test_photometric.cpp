@@ -19,19 +19,11 @@
 
 using namespace strata;
 using strata::testing::random_image;
+using strata::testing::sigmas;
+using strata::testing::worse_of;
 using namespace strata::augment;
 
 namespace {
-
-// The same pixels stored planar (C×H×W), seen through a strided view.
-template <class T>
-std::vector<T> to_planar(const image<T>& img) {
-  std::vector<T> v(std::size_t(img.values()));
-  for (std::int64_t c = 0; c < img.channels(); ++c)
-    for (std::int64_t y = 0; y < img.height(); ++y)
-      for (std::int64_t x = 0; x < img.width(); ++x) v[std::size_t((c * img.height() + y) * img.width() + x)] = img(y, x, c);
-  return v;
-}
 
 double luma(double r, double g, double b) { return 0.299 * r + 0.587 * g + 0.114 * b; }
 
@@ -100,7 +92,7 @@ double max_abs_difference(const image<T>& a, const image<U>& b) {
   REQUIRE(a.size() == b.size());
   REQUIRE(a.channels() == b.channels());
   double worst = 0;
-  for (std::int64_t i = 0; i < a.values(); ++i) worst = std::max(worst, std::abs(double(a.data()[i]) - double(b.data()[i])));
+  for (std::int64_t i = 0; i < a.values(); ++i) worst = worse_of(worst, strata::testing::abs_error(double(a.data()[i]), double(b.data()[i])));
   return worst;
 }
 
@@ -115,7 +107,7 @@ TEST_CASE("color_jitter with all-zero strengths is the identity, for every pixel
     image<T> out;
     jitter.apply(jitter.sample(rng, img.size()), img.view(), out);
     CHECK(out == img);
-    auto planar = to_planar(img);
+    auto planar = strata::testing::planar_copy(img);
     jitter.apply(jitter.sample(rng, img.size()), image_view<const T>(planar.data(), 13, 300, 3, pixel_layout::chw), out);
     CHECK(out == img);
   };
@@ -150,7 +142,7 @@ TEST_CASE("color_jitter draws factors from torchvision's ranges and every order 
   CHECK(hi[3] <= 0.1f);
   CHECK(hi[3] > 0.099f);
   REQUIRE(orders.size() == 24);
-  for (const auto& [order, n] : orders) CHECK(std::abs(n - draws / 24) < 150);  // ±4.9 standard deviations
+  for (const auto& [order, n] : orders) CHECK(sigmas(n, draws / 24.0, std::sqrt(draws * (1.0 / 24) * (23.0 / 24))) <= 5);  // sd ≈ 31
 }
 
 TEST_CASE("color_jitter matches a step-by-step fp64 reference of torchvision's semantics", "[augment][color_jitter]") {
@@ -162,7 +154,7 @@ TEST_CASE("color_jitter matches a step-by-step fp64 reference of torchvision's s
     const auto p = jitter.sample(rng, img.size());
     image<float> out;
     jitter.apply(p, img.view(), out);
-    worst = std::max(worst, max_abs_difference(out, reference_jitter(p, img)));
+    worst = worse_of(worst, max_abs_difference(out, reference_jitter(p, img)));
   }
   CHECK(worst < 2e-5);
 
@@ -200,7 +192,7 @@ TEST_CASE("color_jitter's brightness factor f scales values by f, clamped to the
   p.brightness = 1.7f;
   jitter.apply(p, fimg.view(), fout);
   double worst = 0;
-  for (std::int64_t i = 0; i < fimg.values(); ++i) worst = std::max(worst, std::abs(fout.data()[i] - std::min(1.0, 1.7 * double(fimg.data()[i]))));
+  for (std::int64_t i = 0; i < fimg.values(); ++i) worst = worse_of(worst, std::abs(fout.data()[i] - std::min(1.0, 1.7 * double(fimg.data()[i]))));
   CHECK(worst < 1e-6);
 }
 
@@ -216,7 +208,7 @@ TEST_CASE("color_jitter's saturation factor 0 gives grey: R = G = B = luma", "[a
   for (std::int64_t y = 0; y < img.height(); ++y)
     for (std::int64_t x = 0; x < img.width(); ++x) {
       grey = grey && out(y, x, 0) == out(y, x, 1) && out(y, x, 1) == out(y, x, 2);
-      worst = std::max(worst, std::abs(out(y, x, 0) - luma(img(y, x, 0), img(y, x, 1), img(y, x, 2))));
+      worst = worse_of(worst, std::abs(out(y, x, 0) - luma(img(y, x, 0), img(y, x, 1), img(y, x, 2))));
     }
   CHECK(grey);
   CHECK(worst <= 0.51);  // one rounding (plus float's ~0.004 on values up to 65535)
@@ -295,7 +287,7 @@ TEST_CASE("rgb_statistics recovers the mean and covariance of a synthetic data s
   const Eigen::Matrix3d got = all.covariance();
   double worst = 0;
   for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) worst = std::max(worst, std::abs(got(i, j) - sigma(i, j)) / std::sqrt(sigma(i, i) * sigma(j, j)));
+    for (int j = 0; j < 3; ++j) worst = worse_of(worst, std::abs(got(i, j) - sigma(i, j)) / std::sqrt(sigma(i, i) * sigma(j, j)));
   CHECK(worst < 0.025);
 
   // Merging accumulators filled separately gives the same statistics as one accumulator.
@@ -378,7 +370,7 @@ TEST_CASE("pca_lighting adds one offset uniformly to every pixel", "[augment][pc
   double worst = 0;
   for (std::int64_t y = 0; y < 10; ++y)
     for (std::int64_t x = 0; x < 11; ++x)
-      for (int c = 0; c < 3; ++c) worst = std::max(worst, std::abs(fout(y, x, c) - f(y, x, c) - o[c]));
+      for (int c = 0; c < 3; ++c) worst = worse_of(worst, std::abs(fout(y, x, c) - f(y, x, c) - o[c]));
   CHECK(worst < 1e-6);
 
   const auto u8 = random_image<std::uint8_t>(10, 11, 3, 5);
@@ -414,8 +406,8 @@ TEST_CASE("gaussian_noise has mean 0 and standard deviation σ of the range, rep
     sum += d, sum_sq += d * d;
   }
   const double mean = sum / n, sd = std::sqrt(sum_sq / n - mean * mean);
-  CHECK(std::abs(mean) < 4 * sigma / std::sqrt(n));            // 4 standard errors: 3.9e-4
-  CHECK(std::abs(sd / sigma - 1) < 4 / std::sqrt(2 * n));      // 4 standard errors: 0.55%
+  CHECK(sigmas(mean, 0, sigma / std::sqrt(n)) <= 5);
+  CHECK(sigmas(sd / sigma, 1, 1 / std::sqrt(2 * n)) <= 5);
 
   // uint8: σ = 5% of 255, rounded (adding 1/12 level² of variance).
   const image<std::uint8_t> grey(256, 256, 3, 128);
@@ -424,8 +416,8 @@ TEST_CASE("gaussian_noise has mean 0 and standard deviation σ of the range, rep
   double s8 = 0, q8 = 0;
   for (std::int64_t i = 0; i < out8.values(); ++i) s8 += out8.data()[i] - 128.0, q8 += (out8.data()[i] - 128.0) * (out8.data()[i] - 128.0);
   const double n8 = double(out8.values()), m8 = s8 / n8;
-  CHECK(std::abs(m8) < 4 * 12.75 / std::sqrt(n8));
-  CHECK(std::abs(std::sqrt(q8 / n8 - m8 * m8) / std::sqrt(12.75 * 12.75 + 1.0 / 12) - 1) < 4 / std::sqrt(2 * n8));
+  CHECK(sigmas(m8, 0, 12.75 / std::sqrt(n8)) <= 5);
+  CHECK(sigmas(std::sqrt(q8 / n8 - m8 * m8) / std::sqrt(12.75 * 12.75 + 1.0 / 12), 1, 1 / std::sqrt(2 * n8)) <= 5);
 
   // The params alone decide the noise: the same params again, or a planar view of the same
   // pixels, give the same output; another seed does not.
@@ -433,7 +425,7 @@ TEST_CASE("gaussian_noise has mean 0 and standard deviation σ of the range, rep
   image<std::uint16_t> a, b, c;
   const auto q = noise.sample(rng, img.size());
   noise.apply(q, img.view(), a);
-  auto planar = to_planar(img);
+  auto planar = strata::testing::planar_copy(img);
   noise.apply(q, image_view<const std::uint16_t>(planar.data(), 20, 30, 3, pixel_layout::chw), b);
   CHECK(a == b);
   noise.apply(noise.sample(rng, img.size()), img.view(), c);
@@ -458,8 +450,8 @@ TEST_CASE("salt_and_pepper changes the given fraction of pixels, salt_ratio of t
   const double n = 512.0 * 512, changed = double(salt + pepper);
   CHECK(mixed == 0);  // a pixel changes as a whole
   CHECK(salt + pepper + std::int64_t(std::count(out.data(), out.data() + out.values(), std::uint8_t{128})) / 3 == 512 * 512);
-  CHECK(std::abs(changed / n - fraction) < 4 * std::sqrt(fraction * (1 - fraction) / n));   // ±0.0023
-  CHECK(std::abs(salt / changed - ratio) < 4 * std::sqrt(ratio * (1 - ratio) / changed));  // ±0.011
+  CHECK(sigmas(changed / n, fraction, std::sqrt(fraction * (1 - fraction) / n)) <= 5);
+  CHECK(sigmas(salt / changed, ratio, std::sqrt(ratio * (1 - ratio) / changed)) <= 5);
 
   const image<float> half(64, 64, 1, 0.5f);
   image<float> fout, again;

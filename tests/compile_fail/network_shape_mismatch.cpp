@@ -5,8 +5,8 @@
 #include <strata/layers/relu.hpp>
 #include <strata/net/model.hpp>
 // expect: network shape mismatch
-// expect: shape_mismatch_at<2, strata::Conv<8>, strata::shape<100>
-// expect: strata::shape<100>
+// expect: shape_mismatch_at<2, strata::Conv<8>, strata::sample_shape<100>
+// expect: strata::sample_shape<100>
 // max-lines: 10
 using Net = strata::Sequential<strata::Input<1, 28, 28>, strata::Dense<100>, strata::ReLU, strata::Conv<8>>;
 int main() { strata::Model<Net> model; }

@@ -96,7 +96,7 @@ TEST_CASE("an allocation the device cannot hold throws a cuda_error naming the s
 
 TEST_CASE("a bad kernel launch and a failing call surface as exceptions naming them", "[cuda][errors]") {
   Tensor<float, 1, cuda> t(16);
-  kernels::cuda::fill_kernel<<<1, 4096>>>(t.data(), t.size(), 1.0f);  // more threads than a block may have
+  cuda_evaluator::fill_kernel<<<1, 4096>>>(t.data(), t.size(), 1.0f);  // more threads than a block may have
   CHECK_THROWS_WITH(STRATA_CUDA_CHECK_LAUNCH("fill_kernel with 4096 threads"),
                     Contains("launch of fill_kernel with 4096 threads") && Contains("test_device_memory.cu"));
   CHECK_THROWS_WITH(STRATA_CUDA_CHECK(cudaSetDevice(4096)), Contains("cudaSetDevice(4096)") && Contains("failed at"));

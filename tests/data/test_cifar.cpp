@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "support/errors.hpp"
 #include "support/files.hpp"
 #include "strata/data/cifar.hpp"
 #include "strata/data/dataset.hpp"
@@ -65,13 +67,7 @@ bytes cifar100_file(const std::vector<std::pair<int, int>>& coarse_fine) {
 
 template <class F>
 data_error caught_data_error(F&& f) {
-  try {
-    f();
-  } catch (const data_error& e) {
-    return e;
-  }
-  FAIL("expected strata::data::data_error");
-  return data_error("", "");
+  return strata::testing::caught<data_error>(std::forward<F>(f));
 }
 
 // Every pixel of sample i against the pattern of record r.

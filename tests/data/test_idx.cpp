@@ -16,9 +16,12 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "support/errors.hpp"
 #include "support/files.hpp"
+#include "support/skip.hpp"
 #include "strata/data/idx.hpp"
 
 namespace fs = std::filesystem;
@@ -28,6 +31,8 @@ using Catch::Matchers::Contains;
 using strata::testing::bytes;
 using strata::testing::temp_dir;
 using strata::testing::write_raw;
+using strata::testing::lcg_bytes;
+using strata::testing::read_raw;
 
 namespace {
 
@@ -47,39 +52,17 @@ void write_gz(const fs::path& file, const bytes& b, int level = 6) {
   REQUIRE(gzclose(gz) == Z_OK);
 }
 
-bytes read_all(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Deterministic bytes that deflate cannot shrink much, so a cut in the middle of the
-// compressed file is a cut in the middle of the deflate data.
-bytes noise(std::size_t n, std::uint32_t seed = 12345) {
-  bytes b(n);
-  for (auto& x : b) {
-    seed = seed * 1664525u + 1013904223u;
-    x = static_cast<std::uint8_t>(seed >> 24);
-  }
-  return b;
-}
-
 // The message of the data_error that `f` throws (fails the test if it throws nothing or another type).
 template <class F>
 std::string data_error_message(F&& f) {
-  try {
-    f();
-  } catch (const data_error& e) {
-    return e.what();
-  }
-  FAIL("expected strata::data::data_error");
-  return {};
+  return strata::testing::message_of<data_error>(std::forward<F>(f));
 }
 
 }  // namespace
 
 TEST_CASE("read_idx returns the header's type, dims and the payload of a plain file", "[data][idx]") {
   temp_dir tmp;
-  const bytes payload = noise(2 * 3 * 4);
+  const bytes payload = lcg_bytes(2 * 3 * 4);
   write_raw(tmp / "a-idx3-ubyte", idx_bytes(0x08, {2, 3, 4}, payload));
   const auto a = strata::data::read_idx(tmp / "a-idx3-ubyte");
   CHECK(a.type_code == strata::data::idx_ubyte);
@@ -91,7 +74,7 @@ TEST_CASE("read_idx returns the header's type, dims and the payload of a plain f
 
 TEST_CASE("a gzip file reads exactly like the plain file, whatever its name", "[data][idx]") {
   temp_dir tmp;
-  const bytes file = idx_bytes(0x08, {5, 7, 3}, noise(5 * 7 * 3, 99));
+  const bytes file = idx_bytes(0x08, {5, 7, 3}, lcg_bytes(5 * 7 * 3, 99));
   write_raw(tmp / "plain", file);
   write_gz(tmp / "plain.gz", file);
   write_gz(tmp / "compressed-but-no-suffix", file);  // detection is by magic bytes, not by name
@@ -127,6 +110,35 @@ TEST_CASE("multi-byte elements come back in host byte order", "[data][idx]") {
   std::int16_t h;
   std::memcpy(&h, s.bytes.data(), 2);
   CHECK(h == -3);
+
+  // float64: the 8-byte swap. -2.5 = 0xc004000000000000, and a value with all 8 bytes distinct
+  // (0x0102030405060708 as bits) so a 4-byte or half swap shows.
+  write_gz(tmp / "f64.gz", idx_bytes(0x0E, {2}, {0xc0, 0x04, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  const auto d = strata::data::read_idx(tmp / "f64.gz");
+  CHECK(d.type_code == strata::data::idx_float64);
+  CHECK(d.element_size() == 8);
+  REQUIRE(d.bytes.size() == 16);
+  double dv[2];
+  std::memcpy(dv, d.bytes.data(), sizeof dv);
+  CHECK(dv[0] == -2.5);
+  CHECK(std::bit_cast<std::uint64_t>(dv[1]) == 0x0102030405060708ull);
+
+  // signed bytes: one byte each, no swap; 0xff is -1 and 0x80 is -128.
+  write_raw(tmp / "s8", idx_bytes(0x09, {2, 2}, {0x7f, 0xff, 0x80, 0x00}));
+  const auto sb = strata::data::read_idx(tmp / "s8");
+  CHECK(sb.type_code == strata::data::idx_sbyte);
+  CHECK(sb.element_size() == 1);
+  CHECK(sb.dims == std::vector<std::int64_t>{2, 2});
+  REQUIRE(sb.bytes.size() == 4);
+  std::int8_t sv[4];
+  std::memcpy(sv, sb.bytes.data(), 4);
+  CHECK(sv[0] == 127);
+  CHECK(sv[1] == -1);
+  CHECK(sv[2] == -128);
+  CHECK(sv[3] == 0);
+  // A float64 payload one byte short is an error, like the other types.
+  write_raw(tmp / "f64short", idx_bytes(0x0E, {1}, {0, 0, 0, 0, 0, 0, 0}));
+  CHECK_THROWS_AS(strata::data::read_idx(tmp / "f64short"), data_error);
 }
 
 TEST_CASE("load_idx_images gives N x 1 x H x W images scaled by 1/255 and int32 labels", "[data][idx]") {
@@ -192,10 +204,10 @@ TEST_CASE("an unknown type code is reported", "[data][idx]") {
 
 TEST_CASE("images or labels of another type or rank than MNIST's are rejected by name", "[data][idx]") {
   temp_dir tmp;
-  write_raw(tmp / "img", idx_bytes(0x08, {2, 2, 2}, noise(8)));
+  write_raw(tmp / "img", idx_bytes(0x08, {2, 2, 2}, lcg_bytes(8)));
   write_raw(tmp / "lab", idx_bytes(0x08, {2}, {1, 2}));
   write_raw(tmp / "img-float", idx_bytes(0x0D, {1, 1, 1}, {0x3f, 0x80, 0, 0}));
-  write_raw(tmp / "img-rank2", idx_bytes(0x08, {2, 4}, noise(8)));
+  write_raw(tmp / "img-rank2", idx_bytes(0x08, {2, 4}, lcg_bytes(8)));
   write_raw(tmp / "lab-rank2", idx_bytes(0x08, {2, 1}, {1, 2}));
   write_raw(tmp / "lab-int32", idx_bytes(0x0C, {1}, {0, 0, 0, 1}));
 
@@ -227,7 +239,7 @@ TEST_CASE("a zero dimension or rank 0 is reported", "[data][idx]") {
 TEST_CASE("a payload shorter than the header promises is reported with both sizes", "[data][idx]") {
   temp_dir tmp;
   // Header says 4 x 5 x 5 = 100 bytes; only 90 follow.
-  const bytes file = idx_bytes(0x08, {4, 5, 5}, noise(90));
+  const bytes file = idx_bytes(0x08, {4, 5, 5}, lcg_bytes(90));
   write_raw(tmp / "short", file);
   write_gz(tmp / "short.gz", file);  // a complete gzip stream of a short IDX file
   for (const char* name : {"short", "short.gz"}) {
@@ -237,7 +249,7 @@ TEST_CASE("a payload shorter than the header promises is reported with both size
     CHECK_THAT(msg, Contains("found 90"));
   }
   // A big-dims header over a small file must not allocate what the header promises.
-  write_raw(tmp / "huge-promise", idx_bytes(0x08, {60000, 28, 28000}, noise(10)));
+  write_raw(tmp / "huge-promise", idx_bytes(0x08, {60000, 28, 28000}, lcg_bytes(10)));
   const auto msg = data_error_message([&] { strata::data::read_idx(tmp / "huge-promise"); });
   CHECK_THAT(msg, Contains("header promises 47040000000 bytes of data"));
   CHECK_THAT(msg, Contains("found 10"));
@@ -260,8 +272,8 @@ TEST_CASE("a file that ends inside the header is reported", "[data][idx]") {
 TEST_CASE("a gzip file cut in the middle of its compressed stream is reported, not accepted", "[data][idx]") {
   temp_dir tmp;
   const std::uint32_t n = 64, h = 28, w = 28;
-  write_gz(tmp / "full.gz", idx_bytes(0x08, {n, h, w}, noise(n * h * w)));
-  const bytes gz = read_all(tmp / "full.gz");
+  write_gz(tmp / "full.gz", idx_bytes(0x08, {n, h, w}, lcg_bytes(n * h * w)));
+  const bytes gz = read_raw(tmp / "full.gz");
   REQUIRE(gz.size() > 1000);
 
   SECTION("cut in the middle of the deflate data") {
@@ -296,7 +308,7 @@ TEST_CASE("a gzip file cut in the middle of its compressed stream is reported, n
 
 TEST_CASE("bytes after the promised payload are reported", "[data][idx]") {
   temp_dir tmp;
-  const bytes file = idx_bytes(0x08, {2, 3}, noise(6 + 5));  // 5 bytes too many
+  const bytes file = idx_bytes(0x08, {2, 3}, lcg_bytes(6 + 5));  // 5 bytes too many
   write_raw(tmp / "long", file);
   write_gz(tmp / "long.gz", file);
   for (const char* name : {"long", "long.gz"}) {
@@ -310,7 +322,7 @@ TEST_CASE("bytes after the promised payload are reported", "[data][idx]") {
 
 TEST_CASE("a label count different from the image count names both files and both counts", "[data][idx]") {
   temp_dir tmp;
-  write_raw(tmp / "img", idx_bytes(0x08, {4, 2, 2}, noise(16)));
+  write_raw(tmp / "img", idx_bytes(0x08, {4, 2, 2}, lcg_bytes(16)));
   write_raw(tmp / "lab", idx_bytes(0x08, {3}, {0, 1, 2}));
   const auto msg = data_error_message([&] { strata::data::load_idx_images(tmp / "img", tmp / "lab"); });
   CHECK_THAT(msg, Contains((tmp / "img").string()));
@@ -321,7 +333,7 @@ TEST_CASE("a label count different from the image count names both files and bot
 
 TEST_CASE("a label not below the class count names the label file and the record index", "[data][idx]") {
   temp_dir tmp;
-  write_raw(tmp / "img", idx_bytes(0x08, {4, 2, 2}, noise(16)));
+  write_raw(tmp / "img", idx_bytes(0x08, {4, 2, 2}, lcg_bytes(16)));
   write_raw(tmp / "lab", idx_bytes(0x08, {4}, {0, 9, 10, 3}));
   try {
     strata::data::load_idx_images(tmp / "img", tmp / "lab");
@@ -349,7 +361,7 @@ TEST_CASE("a missing file is reported with its name and the directory searched",
 
 TEST_CASE("load_fashion_mnist takes the plain or the .gz names and lists both when neither is there", "[data][idx]") {
   temp_dir tmp;
-  write_raw(tmp / "t10k-images-idx3-ubyte", idx_bytes(0x08, {2, 28, 28}, noise(2 * 28 * 28)));
+  write_raw(tmp / "t10k-images-idx3-ubyte", idx_bytes(0x08, {2, 28, 28}, lcg_bytes(2 * 28 * 28)));
   write_gz(tmp / "t10k-labels-idx1-ubyte.gz", idx_bytes(0x08, {2}, {7, 3}));
   const auto test = strata::data::load_fashion_mnist(tmp.path, strata::data::split::test);
   CHECK(test.images.shape() == strata::Shape<4>{2, 1, 28, 28});
@@ -380,12 +392,14 @@ TEST_CASE("data_error is a strata::error and can be caught as one", "[data][idx]
   }
 }
 
-TEST_CASE("a full-size 60000 x 28 x 28 set loads in well under a second, plain or gzip", "[data][idx]") {
-  temp_dir tmp;
+namespace {
+
+// A full-size 60000 × 28 × 28 set, plain and gzip, with its labels; returns the pixels.
+bytes write_full_size_set(const temp_dir& tmp) {
   const std::uint32_t n = 60000;
   bytes pixels(std::size_t{n} * 28 * 28);
   // Mostly-zero images like MNIST's, so gzip compresses about as well as on the real files.
-  const bytes rnd = noise(pixels.size() / 4, 7);
+  const bytes rnd = lcg_bytes(pixels.size() / 4, 7);
   for (std::size_t i = 0; i < rnd.size(); ++i) pixels[4 * i + (rnd[i] & 3)] = rnd[i];
   bytes labels(n);
   for (std::uint32_t i = 0; i < n; ++i) labels[i] = static_cast<std::uint8_t>(i % 10);
@@ -393,32 +407,59 @@ TEST_CASE("a full-size 60000 x 28 x 28 set loads in well under a second, plain o
   write_raw(tmp / "img", img_file);
   write_gz(tmp / "img.gz", img_file, 1);  // level 1 writes fast; inflate speed hardly depends on the level
   write_raw(tmp / "lab", idx_bytes(0x08, {n}, labels));
+  return pixels;
+}
 
+}  // namespace
+
+TEST_CASE("a full-size 60000 x 28 x 28 set loads, plain or gzip", "[data][idx]") {
+  temp_dir tmp;
+  const bytes pixels = write_full_size_set(tmp);
+  for (const char* name : {"img", "img.gz"}) {
+    INFO(name);
+    const auto start = std::chrono::steady_clock::now();
+    const auto set = strata::data::load_idx_images(tmp / name, tmp / "lab");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    CHECK(set.images.shape() == strata::Shape<4>{60000, 1, 28, 28});
+    for (const std::size_t i : {std::size_t{0}, std::size_t{123457}, pixels.size() - 1})
+      CHECK(set.images.data()[i] == static_cast<float>(pixels[i]) / 255.0f);
+    CHECK(set.labels(0) == 0);
+    CHECK(set.labels(59999) == 9);
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    // Only a regression guard (~20x headroom): byte-at-a-time reading takes tens of seconds.
+    // The real speed check is the [benchmark] case below, run by hand.
+    CHECK(seconds < 10.0);
+#else
+    (void)seconds;
+#endif
+  }
+}
+
+TEST_CASE("a full-size 60000 x 28 x 28 set loads in well under a second", "[.][benchmark][data][idx]") {
+  // Hidden (wall-clock on a shared runner is not a pass/fail property): run it with
+  //   data.idx "[benchmark]"
+  temp_dir tmp;
+  write_full_size_set(tmp);
   for (const char* name : {"img", "img.gz"}) {
     const auto start = std::chrono::steady_clock::now();
     const auto set = strata::data::load_idx_images(tmp / name, tmp / "lab");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     INFO(name << ": " << seconds << " s");
-#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-    // Plain is ~0.2 s and gzip ~0.5 s here (zlib's inflate alone is 0.3 s of that); the bounds
-    // leave room for a loaded CI machine but not for byte-at-a-time reading, which takes tens of seconds.
+    REQUIRE(set.size() == 60000);
+    // Plain is ~0.2 s and gzip ~0.5 s here (zlib's inflate alone is 0.3 s of that).
     CHECK(seconds < (std::string(name) == "img" ? 1.0 : 2.0));
-#else
-    WARN("unoptimised build: " << name << " took " << seconds << " s (not checked)");
-#endif
-    CHECK(set.images.shape() == strata::Shape<4>{60000, 1, 28, 28});
-    CHECK(set.images.data()[123457] == static_cast<float>(pixels[123457]) / 255.0f);
-    CHECK(set.labels(59999) == 9);
   }
 }
 
 TEST_CASE("the real Fashion-MNIST files from Debian's dataset-fashion-mnist load with the published counts",
-          "[data][idx][fashion-mnist]") {
+          "[.][fashion_mnist][data][idx]") {
+  // Hidden from data.idx's default run: CTest runs it as data.idx.fashion_mnist, which reports a
+  // skip (exit 77) where the dataset is missing instead of passing having checked nothing.
   // STRATA_FASHION_MNIST_DIR points elsewhere, e.g. at a copy unpacked without installing the package.
   const char* env = std::getenv("STRATA_FASHION_MNIST_DIR");
   const fs::path dir = env ? fs::path(env) : strata::data::default_fashion_mnist_dir;
   if (!fs::is_directory(dir)) {
-    WARN("skipped: no Fashion-MNIST in " << dir.string() << " (apt-get install dataset-fashion-mnist)");
+    strata::testing::skip_test("no Fashion-MNIST in " + dir.string() + " (apt-get install dataset-fashion-mnist)");
     return;
   }
   const auto train = strata::data::load_fashion_mnist(dir, strata::data::split::train);

@@ -6,13 +6,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "support/errors.hpp"
 #include "support/files.hpp"
 #include "strata/data/image_folder.hpp"
 #include "strata/image/image_io.hpp"
@@ -28,10 +31,6 @@ using strata::testing::write_raw;
 
 namespace {
 
-bytes read_all(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // h × w × c pixels, value (seed + y·31 + x·17 + c·101) mod 256: distinct per position and channel.
 strata::image<std::uint8_t> test_image(std::int64_t h, std::int64_t w, std::int64_t c, int seed = 0) {
@@ -45,10 +44,8 @@ strata::image<std::uint8_t> test_image(std::int64_t h, std::int64_t w, std::int6
 // Pixels that deflate and JPEG cannot shrink much, so cutting the file cuts the image data.
 strata::image<std::uint8_t> noise_image(std::int64_t h, std::int64_t w, std::int64_t c, std::uint32_t seed = 7) {
   strata::image<std::uint8_t> im(h, w, c);
-  for (std::int64_t k = 0; k < im.values(); ++k) {
-    seed = seed * 1664525u + 1013904223u;
-    im.data()[k] = static_cast<std::uint8_t>(seed >> 24);
-  }
+  const auto noise = strata::testing::lcg_bytes(std::size_t(im.values()), seed);
+  std::copy(noise.begin(), noise.end(), im.data());
   return im;
 }
 
@@ -61,13 +58,7 @@ void write_bmp(const fs::path& file, const strata::image<std::uint8_t>& im) {
 
 template <class F>
 data_error caught_data_error(F&& f) {
-  try {
-    f();
-  } catch (const data_error& e) {
-    return e;
-  }
-  FAIL("expected strata::data::data_error");
-  return data_error("", "");
+  return strata::testing::caught<data_error>(std::forward<F>(f));
 }
 
 }  // namespace
@@ -139,11 +130,11 @@ TEST_CASE("the completeness checks accept whole JPEG and BMP files, with trailin
   const auto jpg = strata::read_image(tmp / "a.jpg");
   CHECK(jpg.width() == 11);
   // Some cameras and editors append data after the JPEG end-of-image marker.
-  auto b = read_all(tmp / "a.jpg");
+  auto b = strata::testing::read_raw(tmp / "a.jpg");
   for (int k = 0; k < 40; ++k) b.push_back(static_cast<std::uint8_t>(k * 7));
   CHECK(strata::decode_image(b, 0, "trailing.jpg") == jpg);
   // The end-of-image marker gone: truncated, however the decoder would fare.
-  auto cut = read_all(tmp / "a.jpg");
+  auto cut = strata::testing::read_raw(tmp / "a.jpg");
   cut.resize(cut.size() - 2);
   CHECK_THROWS_WITH(strata::decode_image(cut, 0, "cut.jpg"), Contains("cut.jpg") && Contains("truncated JPEG"));
 }
@@ -230,7 +221,7 @@ TEST_CASE("a file that is not an image, or is truncated, is a data_error naming 
   write_bmp(root / "b/4_cut.bmp", noise);
   write_raw(root / "b/5_empty.png", {});
   for (const char* name : {"a/2_cut.png", "b/3_cut.jpg", "b/4_cut.bmp"}) {
-    auto b = read_all(root / name);
+    auto b = strata::testing::read_raw(root / name);
     REQUIRE(b.size() > 600);
     b.resize(b.size() * 6 / 10);
     write_raw(root / name, b);

@@ -13,6 +13,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__unix__)
@@ -21,6 +22,9 @@
 #endif
 
 #include "strata/io/archive.hpp"
+#include "support/errors.hpp"
+#include "support/files.hpp"
+#include "support/skip.hpp"
 #include "support/testing.hpp"
 
 using namespace strata;
@@ -30,18 +34,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system's temporary directory, removed with everything in it.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("strata_archive_test_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+// A scratch directory (support/files.hpp's temp_dir: pid in the name, removed on scope exit)
+// that can list what is in it.
+struct scratch_dir : strata::testing::temp_dir {
+  scratch_dir() : temp_dir("strata_archive_test") {}
   std::vector<std::string> files() const {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
@@ -50,28 +46,15 @@ struct scratch_dir {
   }
 };
 
-std::vector<std::byte> file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> b(c.size());
-  if (!c.empty()) std::memcpy(b.data(), c.data(), c.size());
-  return b;
-}
+std::vector<std::byte> file_bytes(const fs::path& p) { return strata::testing::read_raw_bytes(p); }
 
-void put_file(const fs::path& p, const std::byte* data, std::size_t n) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(n));
-  REQUIRE(out.good());
-}
-void put_file(const fs::path& p, const std::vector<std::byte>& b) { put_file(p, b.data(), b.size()); }
+void put_file(const fs::path& p, const std::byte* data, std::size_t n) { strata::testing::write_raw(p, data, n); }
+void put_file(const fs::path& p, const std::vector<std::byte>& b) { strata::testing::write_raw_bytes(p, b); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const archive_error& e) {
-    return e.what();
-  }
-  return "<no archive_error>";
+// The message of the archive_error f() throws; fails the test if it throws nothing or another type.
+template <class F>
+std::string error_of(F&& f) {
+  return strata::testing::message_of<archive_error>(std::forward<F>(f));
 }
 
 void store_u32(std::vector<std::byte>& b, std::size_t at, std::uint32_t v) {
@@ -171,6 +154,39 @@ TEST_CASE("CRC-32C gives the standard check value on both the portable and the d
       CHECK(a == io::detail::crc32c_portable(0x12345678u, buf.data() + off, n));
       CHECK(b == io::detail::crc32c_portable(0, buf.data() + off, n));
     }
+}
+
+TEST_CASE("the SSE4.2 CRC-32C kernel, called directly, matches the portable code", "[archive][crc]") {
+  // crc32c_update2 dispatches at run time, so on a host without SSE4.2 the test above compares
+  // the portable code with itself. Here the hardware kernel is called by name.
+#if STRATA_IO_X86_CRC32C
+  if (!io::detail::cpu_has_sse42()) {
+    strata::testing::skip_test("this CPU has no SSE4.2: the hardware CRC-32C kernel cannot run");
+    return;
+  }
+  const std::string check = "123456789";
+  const auto* p = reinterpret_cast<const std::byte*>(check.data());
+  std::uint32_t a = 0, b = 0x12345678u;
+  io::detail::crc32c_sse42(&a, &b, p, check.size());
+  CHECK(a == 0xE3069283u);
+  CHECK(b == io::detail::crc32c_portable(0x12345678u, p, check.size()));
+  std::mt19937_64 rng(11);
+  std::vector<std::byte> buf(9000);
+  for (auto& x : buf) x = static_cast<std::byte>(rng());
+  for (std::size_t off : {0u, 1u, 2u, 5u, 7u})
+    for (std::size_t n : {0u, 1u, 2u, 3u, 4u, 7u, 8u, 9u, 15u, 16u, 17u, 63u, 64u, 65u, 4096u, 8191u, 8993u}) {
+      INFO("offset " << off << ", " << n << " bytes");
+      std::uint32_t x = 0xdeadbeefu, y = 0;
+      io::detail::crc32c_sse42(&x, &y, buf.data() + off, n);
+      CHECK(x == io::detail::crc32c_portable(0xdeadbeefu, buf.data() + off, n));
+      CHECK(y == io::detail::crc32c_portable(0, buf.data() + off, n));
+      std::uint32_t z = 0;
+      io::detail::crc32c_sse42(&z, nullptr, buf.data() + off, n);  // the second CRC is optional
+      CHECK(z == y);
+    }
+#else
+  strata::testing::skip_test("not an x86 build: there is no hardware CRC-32C kernel to check");
+#endif
 }
 
 TEST_CASE("element codes follow the element type's kind and width", "[archive]") {

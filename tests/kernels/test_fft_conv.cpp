@@ -1,7 +1,8 @@
-// FFT convolution against the fp64 reference loops: forward, backward data and backward filter,
-// fp32 and fp64, over kernel shapes (1×1 … 11×11, 1×3, 3×1), paddings (none, same, more than
-// the kernel), odd planes, channel counts off the SIMD width and batches of 1 and 3; and the
-// filter-spectrum cache (kept while the weights version holds, recomputed when it changes).
+// FFT convolution (strata's own transforms; FFTW's in a -DSTRATA_FFTW=ON build) against the fp64
+// reference loops: forward, backward data and backward filter, fp32 and fp64, over kernel shapes
+// (1×1 … 11×11, 1×3, 3×1), paddings (none, same, more than the kernel), odd planes, channel counts
+// off the SIMD width, grids of every radix mix (2^a·3^b) and batches of 1 and 3; and the
+// filter-spectrum cache (it follows the weights, however they were written).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -104,6 +105,9 @@ TEST_CASE("fft_conv: all passes match the fp64 reference", "[kernels][fft_conv]"
       {"3x3 pad 4 (more than the kernel), 5x6", geometry(3, 5, 6, 2, 3, 3, 4, 4), 3},
       {"7x7 pad 3 on a 4x5 image (kernel larger than the image)", geometry(4, 4, 5, 3, 7, 7, 3, 3), 1},
       {"3x3 pad 1, 60x60, C=K=32 (filter spectra > 16 MB: streaming stores)", geometry(32, 60, 60, 32, 3, 3, 1, 1), 2},
+      {"11x11 pad 5, 64x64 (the benchmark's 72x72 grid: radix 4, 2, 3, 3)", geometry(3, 64, 64, 2, 11, 11, 5, 5), 1},
+      {"5x5 pad 2, 25x50 (grid 32x54: radix 2 only down, 2 and 3s across)", geometry(2, 25, 50, 3, 5, 5, 2, 2), 2},
+      {"3x3 pad 0, 81x7 (grid 96x8)", geometry(2, 81, 7, 2, 3, 3, 0, 0), 1},
   };
   std::uint32_t seed = 100;
   for (const auto& c : cases) {
@@ -131,7 +135,7 @@ TEST_CASE("fft_conv: all passes match the fp64 reference", "[kernels][fft_conv]"
 TEST_CASE("fft_conv: batches split into groups give the same results", "[kernels][fft_conv]") {
   // A tiny spectra budget forces one image per group: the products then run group by group, and
   // the filter gradient accumulates across groups in the frequency domain.
-  auto& budget = cpu::fft_detail::group_budget_bytes();
+  auto& budget = cpu::fft::group_budget_bytes();
   const auto saved = budget.load();
   budget = 1;
   const auto g = geometry(5, 9, 8, 6, 5, 3, 2, 1);

@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/numeric/elementary_functions.hpp"
 
 namespace el = strata::elementary;

@@ -4,6 +4,7 @@
 Usage:
     /usr/bin/python3 tests/reference/make_reference.py [outdir]           # write the fixtures
     /usr/bin/python3 tests/reference/make_reference.py --verify [outdir]  # re-check them (numpy only)
+    /usr/bin/python3 tests/reference/make_reference.py --only inception [outdir]  # write some cases only
 
 outdir defaults to tests/reference/fixtures next to this script. Every case is seeded on its
 own (torch.manual_seed), so regenerating gives the same bytes and adding a case changes no
@@ -38,6 +39,9 @@ training mode, running_mean_out/running_var_out (after it).
   softmax_cross_entropy    logits[5,7], labels[5], loss[1], grad_logits[5,7] (mean; some +-40)
   mse                      predictions[4,3], targets[4,3], loss[1], grad_predictions[4,3]
   residual_net             see residual_net() below; strata's parameter path names.
+  inception                see inception_case() below: MaxPool2d(3, 2, ceil_mode=True) then
+                           torchvision's Inception(16, 4, 6, 8, 2, 4, 4) on x[2,16,16,16];
+                           strata's parameter path names.
 """
 
 import struct
@@ -292,6 +296,71 @@ def residual_net_case():
     return tensors
 
 
+# The Inception module's parameters under strata's names, for the network
+# Chain<MaxPool<3, 2, 0, CeilMode>, zoo::Inception<4, 6, 8, 2, 4, 4>>: part 1 is the Concat;
+# its branch b holds BasicConv2d chains (conv, bn, relu) — branch 0 is one, branches 1 and 2 two
+# in a row, branch 3 a max pool then one.
+INCEPTION_BRANCHES = {"branch1": "1.0.", "branch2": "1.1.", "branch3": "1.2.", "branch4": "1.3."}
+INCEPTION_EPS = 1e-3
+
+
+def inception_name(torch_name):
+    """branch2.1.conv.weight -> 1.1.1.0.weight; branch1.bn.bias -> 1.0.1.beta."""
+    parts = torch_name.split(".")
+    path = INCEPTION_BRANCHES[parts[0]]
+    rest = parts[1:]
+    if rest[0].isdigit():
+        path += rest[0] + "."
+        rest = rest[1:]
+    layer, role = rest
+    if layer == "conv":
+        return path + "0." + role
+    return path + "1." + {"weight": "gamma", "bias": "beta"}[role]
+
+
+def inception_case():
+    """MaxPool2d(3, stride=2, ceil_mode=True): x[2,16,16,16] -> [2,16,8,8] (floor would give 7),
+       then torchvision.models.googlenet.Inception(16, ch1x1=4, ch3x3red=6, ch3x3=8, ch5x5red=2,
+       ch5x5=4, pool_proj=4) -> [2,20,8,8]: BasicConv2d = conv (no bias) + BatchNorm(eps 1e-3,
+       training mode, running stats starting at 0 / 1) + ReLU; the third branch is 3x3 as in
+       torchvision; the fourth starts with MaxPool2d(3, 1, 1, ceil_mode=True). Tensors: input,
+       parameters and "<bn path>running_mean_in"/"_var_in" under strata's names, output,
+       grad_output, grad_input, grad_<parameter>, "<bn path>running_mean_out"/"_var_out"."""
+    from torchvision.models.googlenet import Inception
+    module = Inception(16, 4, 6, 8, 2, 4, 4).to(torch.float64)
+    module.train()
+    params = {}
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if ".conv." in name:
+                p.copy_(uniform(*p.shape))
+            elif name.endswith("bn.weight"):
+                p.copy_(uniform(*p.shape, lo=0.5, hi=1.5))
+            else:
+                p.copy_(uniform(*p.shape))
+            params[inception_name(name)] = p
+    x = leaf(normal(2, 16, 16, 16))
+    pooled = F.max_pool2d(x, 3, 2, 0, ceil_mode=True)
+    assert pooled.shape == (2, 16, 8, 8)
+    out = module(pooled)
+    assert out.shape == (2, 20, 8, 8)
+    grad_output = normal(*out.shape)
+    out.backward(grad_output)
+    tensors = [("input", x)] + list(params.items())
+    bns = [(n, m) for n, m in module.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for n, _ in bns:
+        path = inception_name(n + ".weight")[: -len("gamma")]
+        c = dict(bns)[n].num_features
+        tensors += [(f"{path}running_mean_in", torch.zeros(c)), (f"{path}running_var_in", torch.ones(c))]
+    tensors += [("output", out), ("grad_output", grad_output), ("grad_input", x.grad)]
+    tensors += [(f"grad_{name}", p.grad) for name, p in params.items()]
+    for n, m in bns:
+        assert m.eps == INCEPTION_EPS
+        path = inception_name(n + ".weight")[: -len("gamma")]
+        tensors += [(f"{path}running_mean_out", m.running_mean), (f"{path}running_var_out", m.running_var)]
+    return tensors
+
+
 CASES = {
     "conv_3x3_pad1": lambda: conv_case(2, 3, 7, 6, 4, (3, 3), (1, 1), (1, 1), True),
     "conv_5x5_pad2": lambda: conv_case(2, 2, 9, 9, 3, (5, 5), (2, 2), (1, 1), True),
@@ -316,6 +385,7 @@ CASES = {
     "softmax_cross_entropy": softmax_cross_entropy_case,
     "mse": mse_case,
     "residual_net": residual_net_case,
+    "inception": inception_case,
 }
 
 
@@ -324,18 +394,21 @@ def case_seed(name):
     return int.from_bytes(name.encode("utf-8")[:8].ljust(8, b"\0"), "little") % (2**31) + len(name)
 
 
-def generate(outdir):
+def generate(outdir, only=None):
     outdir.mkdir(parents=True, exist_ok=True)
     torch.set_default_dtype(torch.float64)
     total = 0
-    for name, make in CASES.items():
+    unknown = set(only or []) - set(CASES)
+    assert not unknown, f"no such case: {sorted(unknown)} (cases: {', '.join(CASES)})"
+    selected = [(name, make) for name, make in CASES.items() if only is None or name in only]
+    for name, make in selected:
         torch.manual_seed(case_seed(name))
         path = outdir / f"{name}.bin"
         write_fixture(path, make())
         size = path.stat().st_size
         total += size
         print(f"{path.name:32s} {size:7d} bytes")
-    print(f"total {total} bytes in {len(CASES)} files")
+    print(f"total {total} bytes in {len(selected)} files")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,6 +576,44 @@ def np_residual_net(t, running=None):
     return logits
 
 
+def np_max_pool_ceil(x, k, stride, pad):
+    """Max pooling with ceil_mode=True (a last window is kept when it starts inside the image or
+    its left padding), forward only."""
+    n, c, h, w = x.shape
+
+    def size(i):
+        o = -(-(i + 2 * pad - k) // stride) + 1
+        return o - 1 if (o - 1) * stride >= i + pad else o
+
+    out = np.full((n, c, size(h), size(w)), -np.inf)
+    for oy in range(out.shape[2]):
+        for ox in range(out.shape[3]):
+            y0, x0 = max(oy * stride - pad, 0), max(ox * stride - pad, 0)
+            y1, x1 = min(oy * stride - pad + k, h), min(ox * stride - pad + k, w)
+            out[:, :, oy, ox] = x[:, :, y0:y1, x0:x1].max(axis=(2, 3))
+    return out
+
+
+def np_inception(t, running=None):
+    """The inception case's forward in numpy (training-mode batch norm); fills running[path]."""
+    def basic(path, x, pad):
+        y = np_conv_forward(x, t[path + "0.weight"], None, (1, 1), (pad, pad))
+        mean, var = y.mean(axis=(0, 2, 3)), y.var(axis=(0, 2, 3))
+        if running is not None:
+            m = y.size // y.shape[1]
+            running[path + "1."] = (MOMENTUM * mean, (1 - MOMENTUM) + MOMENTUM * var * m / (m - 1))
+        y = (y - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + INCEPTION_EPS)
+        y = y * t[path + "1.gamma"][None, :, None, None] + t[path + "1.beta"][None, :, None, None]
+        return np.maximum(y, 0)
+
+    x = np_max_pool_ceil(t["input"], 3, 2, 0)
+    b0 = basic("1.0.", x, 0)
+    b1 = basic("1.1.1.", basic("1.1.0.", x, 0), 1)
+    b2 = basic("1.2.1.", basic("1.2.0.", x, 0), 1)
+    b3 = basic("1.3.1.", np_max_pool_ceil(x, 3, 1, 1), 0)
+    return np.concatenate([b0, b1, b2, b3], axis=1)
+
+
 def verify(outdir):
     check = Checker()
     files = sorted(outdir.glob("*.bin"))
@@ -598,6 +709,33 @@ def verify(outdir):
                     stored = t[f"grad_{k}"].flat[i]
                     assert abs(stored - numeric) <= 1e-5 + 1e-4 * abs(numeric), (k, i, stored, numeric)
                     check.count += 1
+        elif case == "inception":
+            running = {}
+            out = np_inception(t, running)
+            check(case, "output", t["output"], out, rtol=1e-5, atol=1e-5)
+            assert len(running) == 6
+            for path, (rm, rv) in running.items():
+                check(case, path + "running_mean_out", t[path + "running_mean_out"], rm, rtol=1e-5, atol=1e-5)
+                check(case, path + "running_var_out", t[path + "running_var_out"], rv, rtol=1e-5, atol=1e-5)
+            params = [k for k in t if not k.startswith("grad_") and k.endswith(("weight", "gamma", "beta"))]
+            assert len(params) == 18, params
+            # Backward by central differences of sum(output * grad_output) on the numpy model (one
+            # entry of the input and of each parameter).
+            rng = np.random.default_rng(0)
+            for k in ["input"] + params:
+                assert t[f"grad_{k}"].shape == t[k].shape, k
+                i = int(rng.integers(t[k].size))
+                h = 1e-4
+                saved = t[k].flat[i]
+                t[k].flat[i] = saved + h
+                up = float((np_inception(t) * t["grad_output"]).sum())
+                t[k].flat[i] = saved - h
+                down = float((np_inception(t) * t["grad_output"]).sum())
+                t[k].flat[i] = saved
+                numeric = (up - down) / (2 * h)
+                stored = t[f"grad_{k}"].flat[i]
+                assert abs(stored - numeric) <= 1e-4 + 1e-3 * abs(numeric), (k, i, stored, numeric)
+                check.count += 1
         else:
             raise AssertionError(f"no check for {case}")
         print(f"verified {case}")
@@ -608,11 +746,16 @@ def main(argv):
     args = argv[1:]
     do_verify = "--verify" in args
     args = [a for a in args if a != "--verify"]
+    only = None
+    if "--only" in args:  # --only name[,name...]: write these cases and leave the other files alone
+        at = args.index("--only")
+        only = args[at + 1].split(",")
+        del args[at:at + 2]
     outdir = Path(args[0]) if args else Path(__file__).resolve().parent / "fixtures"
     if do_verify:
         verify(outdir)
     else:
-        generate(outdir)
+        generate(outdir, only)
 
 
 if __name__ == "__main__":

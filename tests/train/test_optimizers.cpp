@@ -127,7 +127,7 @@ TEST_CASE("fit learns a separable problem and evaluate measures it", "[train][fi
 }
 
 TEST_CASE("dropout zeroes about p of the values, scales the rest, and is reproducible", "[layers][dropout]") {
-  runtime_layer<Dropout<0.25f>, shape<1000>, float> d;
+  runtime_layer<Dropout<0.25f>, sample_shape<1000>, float> d;
   Tensor<float, 2> x(50, 1000, 1.0f), y(50, 1000), y2(50, 1000);
   random_engine a(11), b(11);
   context ctx{true, true, &a};

@@ -4,6 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>  // setenv, unsetenv
+#if !defined(_WIN32)
+#include <pty.h>  // openpty (in glibc since 2.34; -lutil before)
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +17,8 @@
 #include <vector>
 
 #include "strata/train/progress.hpp"
+#include "support/guards.hpp"
+#include "support/skip.hpp"
 
 using namespace strata::train;
 using Catch::Contains;
@@ -212,20 +218,70 @@ TEST_CASE("streams other than the standard ones are never terminals", "[progress
 }
 
 #if !defined(_WIN32)
-TEST_CASE("TERM=dumb gets plain lines when automatic and spaces instead of ESC[K when forced", "[progress]") {
-  const char* saved = std::getenv("TERM");
-  const std::string saved_term = saved ? saved : "";
-  ::setenv("TERM", "dumb", 1);
-  {
-    std::ostringstream sink;  // std::cerr's descriptor decides; its text goes here, not into the test log
-    auto* const cerr_buffer = std::cerr.rdbuf(sink.rdbuf());
-    progress_options o;
-    o.out = &std::cerr;
-    progress p("x", 1, o);
-    CHECK_FALSE(p.is_terminal());
-    p.finish();
-    std::cerr.rdbuf(cerr_buffer);
+namespace {
+// Points stderr's file descriptor at the slave side of a fresh pseudo-terminal while alive, so
+// isatty(fileno(stderr)) is true whatever the test runner's stderr is; restores it after.
+struct stderr_on_a_pty {
+  int master = -1, slave = -1, saved = -1;
+  bool ok = false;
+  stderr_on_a_pty() {
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return;
+    std::fflush(stderr);
+    saved = ::dup(2);
+    ok = saved >= 0 && ::dup2(slave, 2) == 2;
   }
+  ~stderr_on_a_pty() {
+    std::fflush(stderr);
+    if (saved >= 0) ::dup2(saved, 2), ::close(saved);
+    if (slave >= 0) ::close(slave);
+    if (master >= 0) ::close(master);
+  }
+  stderr_on_a_pty(const stderr_on_a_pty&) = delete;
+  stderr_on_a_pty& operator=(const stderr_on_a_pty&) = delete;
+};
+
+bool automatic_mode_picks_terminal_for_cerr() {
+  std::ostringstream sink;  // std::cerr's descriptor decides; its text goes here, not to the pty
+  auto* const cerr_buffer = std::cerr.rdbuf(sink.rdbuf());
+  progress_options o;
+  o.out = &std::cerr;
+  bool terminal = false;
+  {
+    progress p("x", 1, o);
+    terminal = p.is_terminal();
+    p.finish();
+  }
+  std::cerr.rdbuf(cerr_buffer);
+  return terminal;
+}
+}  // namespace
+
+TEST_CASE("automatic display: a terminal gets redraws unless TERM=dumb", "[progress]") {
+  // On a real (pseudo-)terminal, so the answer depends on TERM and not on how the test runs.
+  stderr_on_a_pty pty;
+  if (!pty.ok) {
+    strata::testing::skip_test("openpty() failed: cannot give stderr a terminal here");
+    return;
+  }
+  REQUIRE(stream_is_terminal(&std::cerr));
+  {
+    strata::testing::env_guard term("TERM", "xterm-256color");
+    CHECK_FALSE(dumb_terminal());
+    CHECK(automatic_mode_picks_terminal_for_cerr());
+  }
+  {
+    strata::testing::env_guard term("TERM", std::nullopt);
+    CHECK(automatic_mode_picks_terminal_for_cerr());
+  }
+  {
+    strata::testing::env_guard term("TERM", "dumb");
+    CHECK(dumb_terminal());
+    CHECK_FALSE(automatic_mode_picks_terminal_for_cerr());
+  }
+}
+
+TEST_CASE("TERM=dumb gets spaces instead of ESC[K when redraws are forced", "[progress]") {
+  strata::testing::env_guard term("TERM", "dumb");
   std::ostringstream os;
   fake_clock clock;
   progress_options o;
@@ -238,7 +294,6 @@ TEST_CASE("TERM=dumb gets plain lines when automatic and spaces instead of ESC[K
     p.step(1, 12345.0, 1);  // a long loss now, a short one next: the rest must be blanked
     p.step(1, -12345.0, 1);
   }
-  if (saved) ::setenv("TERM", saved_term.c_str(), 1); else ::unsetenv("TERM");
   const std::string text = os.str();
   CHECK(text.find('\x1b') == std::string::npos);
   const auto frames = count_of(text, "\r");

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "strata/augment/augmentation.hpp"
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/error.hpp"
 #include "strata/image/image.hpp"
 

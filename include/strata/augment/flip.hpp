@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "strata/augment/augmentation.hpp"
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/error.hpp"
 
 namespace strata::augment {

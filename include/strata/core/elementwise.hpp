@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/error.hpp"
 #include "strata/core/expression.hpp"
 #include "strata/core/tensor.hpp"

@@ -20,9 +20,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/shape.hpp"
-#include "strata/device/tags.hpp"
+#include "strata/core/device_tags.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
 namespace strata {
@@ -43,8 +43,9 @@ concept TensorLike = std::derived_from<std::remove_cvref_t<X>, tensor_like>;
 template <class X>
 concept Expression = ExpressionNode<X> || TensorLike<X>;
 
+// A scalar operand: a built-in number or any precision (precision_traits is the one list).
 template <class S>
-concept Scalar = std::is_arithmetic_v<std::remove_cvref_t<S>> || std::same_as<std::remove_cvref_t<S>, half>;
+concept Scalar = std::is_arithmetic_v<std::remove_cvref_t<S>> || Precision<std::remove_cvref_t<S>>;
 
 // How a destination combines with what is assigned to it.
 enum class assign_mode { set, add, subtract };

@@ -1,6 +1,7 @@
 // strata/core/matmul.hpp — matmul(a, b): the matrix product as a complex node. It is never
 // fused; assigning it runs one GEMM (`c = matmul(a, b)`, `c += matmul(transpose(a), b)`),
-// with transposes passed to GEMM as flags.
+// with transposes passed to GEMM as flags. The GEMMs themselves are the devices' kernels
+// (strata/ops/gemm.hpp brings the CPU's): the core knows no BLAS.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,6 @@
 
 #include "strata/core/elementwise.hpp"
 #include "strata/core/transpose.hpp"
-#include "strata/kernels/cpu/gemm.hpp"
 
 namespace strata {
 
@@ -119,16 +119,20 @@ void evaluate_matmul(const TensorView<T, 2, D>& dst, const MatMul<A, B>& node, a
 
 }  // namespace detail
 
-// dst (op)= lhs · rhs through the CPU GEMM; found by argument-dependent lookup from
-// device_traits<cpu>::assign.
-template <class T, class A, class B>
-void evaluate_complex(cpu, const TensorView<T, 2, cpu>& dst, const MatMul<A, B>& node, assign_mode mode) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "strata::matmul on the CPU supports float and double; cast half tensors to float");
-  detail::evaluate_matmul(dst, node, mode, [&](const auto& a, const auto& b, std::int64_t m, std::int64_t n,
-                                               std::int64_t k, int alpha, int beta, T* c) {
-    kernels::cpu::gemm<T>(a.transposed, b.transposed, m, n, k, T(alpha), a.data, a.ld, b.data, b.ld, T(beta), c, n);
-  });
+// Named in the compiler's note when no device kernel evaluates a product.
+template <class Device, class T>
+struct no_gemm_kernel_for {
+  static constexpr bool ok = false;
+};
+
+// The fallback when no device's GEMM is visible: one named error. The CPU's GEMM is in
+// strata/kernels/cpu/gemm.hpp (brought by strata/ops/gemm.hpp and strata/strata.hpp), CUDA's in
+// strata/kernels/cuda/gemm.cuh (strata/cuda.hpp); each is a more specialised overload.
+template <class D, class T, class A, class B>
+void evaluate_complex(D, const TensorView<T, 2, D>&, const MatMul<A, B>&, assign_mode) {
+  static_assert(no_gemm_kernel_for<D, T>::ok,
+                "strata::matmul: no GEMM kernel is included for this device: include <strata/ops/gemm.hpp> "
+                "(or <strata/strata.hpp>) for the CPU, <strata/cuda.hpp> for CUDA");
 }
 
 }  // namespace strata

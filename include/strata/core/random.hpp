@@ -12,7 +12,7 @@
 #include <numbers>
 #include <type_traits>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/core/tensor.hpp"
 

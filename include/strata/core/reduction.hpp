@@ -136,4 +136,4 @@ STRATA_DEFINE_REDUCTION(min)
 }  // namespace strata
 
 // The CPU kernels that evaluate reductions (they need the node types above).
-#include "strata/kernels/cpu/reduce.hpp"
+#include "strata/core/cpu_reduce.hpp"

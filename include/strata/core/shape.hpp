@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 
 namespace strata {
 

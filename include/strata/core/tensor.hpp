@@ -17,12 +17,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/error.hpp"
 #include "strata/core/expression.hpp"
 #include "strata/core/shape.hpp"
-#include "strata/device/cpu.hpp"
-#include "strata/device/tags.hpp"
+#include "strata/core/cpu_device.hpp"
+#include "strata/core/device_tags.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
 #if !defined(STRATA_CHECK_BOUNDS) && !defined(NDEBUG)

@@ -22,7 +22,8 @@
 
 #include "strata/core/error.hpp"
 #include "strata/data/dataset.hpp"
-#include "strata/data/idx.hpp"
+#include "strata/data/data_error.hpp"
+#include "strata/data/labelled_images.hpp"
 #include "strata/image/image.hpp"
 
 namespace strata::data {

@@ -15,8 +15,8 @@
 #include "strata/device/cuda/error.hpp"
 #include "strata/device/cuda/runtime.hpp"
 #include "strata/device/cuda/stream.hpp"
-#include "strata/kernels/cuda/elementwise.cuh"
-#include "strata/kernels/cuda/reduce.cuh"
+#include "strata/device/cuda/elementwise.cuh"
+#include "strata/device/cuda/reduce.cuh"
 
 namespace strata {
 
@@ -41,7 +41,7 @@ struct device_traits<cuda> {
   }
   template <class T>
   static void fill(T* dst, std::int64_t n, T value) {
-    kernels::cuda::fill(dst, n, value);
+    cuda_evaluator::fill(dst, n, value);
   }
 
   template <assign_mode Mode, class T, std::size_t Rank, class E>
@@ -49,13 +49,13 @@ struct device_traits<cuda> {
     if constexpr (E::is_complex) {
       evaluate_complex(cuda{}, dst, e, Mode);  // matmul, reductions: found by argument-dependent lookup
     } else {
-      kernels::cuda::assign_elementwise<Mode>(dst, e);
+      cuda_evaluator::assign_elementwise<Mode>(dst, e);
     }
   }
 
   template <class Reducer, class E>
   static auto reduce_all(const E& e) {
-    return kernels::cuda::reduce_all<Reducer>(e);
+    return cuda_evaluator::reduce_all<Reducer>(e);
   }
 };
 

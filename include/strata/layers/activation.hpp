@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "strata/core/functions.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
 
 namespace strata::detail {
 
@@ -29,13 +29,13 @@ struct activation_spec {
     static std::string describe() { return F::name; }
   };
 
-  template <class In, class T>
-  struct layer : stateless_layer {
+  template <class In, class T, class D = cpu>
+  struct layer {
     using output_shape = In;
     F f{};
 
-    void forward(batch_view<const T> x, batch_view<T> y, context&) { y = elementwise(forward_op{f}, x); }
-    void backward(batch_view<const T> x, batch_view<const T> y, batch_view<const T> dy, batch_view<T> dx,
+    void forward(batch_view<const T, D> x, batch_view<T, D> y, context&) { y = elementwise(forward_op{f}, x); }
+    void backward(batch_view<const T, D> x, batch_view<const T, D> y, batch_view<const T, D> dy, batch_view<T, D> dx,
                   context& ctx) {
       if (!ctx.want_input_gradient) return;
       if constexpr (F::backward_uses_output) dx = elementwise(backward_op{f}, y, dy);

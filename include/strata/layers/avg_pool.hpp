@@ -6,7 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "strata/layers/max_pool.hpp"
+#include "strata/layers/pooling_shape.hpp"
+#include "strata/layers/layer.hpp"
+#include "strata/ops/pooling.hpp"
 
 namespace strata {
 
@@ -22,16 +24,16 @@ struct AvgPool : detail::pooling_shape<Window, Stride, Pad> {
     static std::string describe() { return base::describe("avg pool"); }
   };
 
-  template <class In, class T>
-  struct layer : stateless_layer {
-    static constexpr kernels::cpu::pool_geometry g = base::template geometry<In>();
+  template <class In, class T, class D = cpu>
+  struct layer {
+    static constexpr kernels::pool_geometry g = base::template geometry<In>();
     using output_shape = typename traits<In>::output_shape;
 
-    void forward(batch_view<const T> x, batch_view<T> y, context&) {
-      kernels::cpu::avg_pool_forward(g, x.extent(0), x.data(), y.data());
+    void forward(batch_view<const T, D> x, batch_view<T, D> y, context&) {
+      ops::avg_pool_forward(D{}, g, x.extent(0), x.data(), y.data());
     }
-    void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
-      if (ctx.want_input_gradient) kernels::cpu::avg_pool_backward(g, dy.extent(0), dy.data(), dx.data());
+    void backward(batch_view<const T, D>, batch_view<const T, D>, batch_view<const T, D> dy, batch_view<T, D> dx, context& ctx) {
+      if (ctx.want_input_gradient) ops::avg_pool_backward(D{}, g, dy.extent(0), dy.data(), dx.data());
     }
   };
 };

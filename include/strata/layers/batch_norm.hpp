@@ -11,7 +11,7 @@
 #include "strata/core/broadcast.hpp"
 #include "strata/core/functions.hpp"
 #include "strata/core/reduction.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
 
 namespace strata {
 
@@ -39,17 +39,17 @@ struct BatchNormalization {
     static std::string describe() { return "batch norm, " + std::to_string(channels) + (In::rank == 3 ? " channels" : " features"); }
   };
 
-  template <class In, class T>
+  template <class In, class T, class D = cpu>
   struct layer {
     using output_shape = In;
     static constexpr std::int64_t C = In::extents[0];
     static constexpr std::int64_t spatial = In::elements / C;  // H·W for images, 1 for vectors
 
-    Tensor<T, 1> gamma{Shape<1>{C}, T(1)}, beta{Shape<1>{C}, T(0)};
-    Tensor<T, 1> gamma_gradient{Shape<1>{C}}, beta_gradient{Shape<1>{C}};
-    Tensor<T, 1> running_mean{Shape<1>{C}, T(0)}, running_var{Shape<1>{C}, T(1)};
-    Tensor<T, 1> mean_{Shape<1>{C}}, inv_std_{Shape<1>{C}};  // of the last forward pass
-    Tensor<T, 1> scratch_{Shape<1>{C}};
+    Tensor<T, 1, D> gamma{Shape<1>{C}, T(1)}, beta{Shape<1>{C}, T(0)};
+    Tensor<T, 1, D> gamma_gradient{Shape<1>{C}}, beta_gradient{Shape<1>{C}};
+    Tensor<T, 1, D> running_mean{Shape<1>{C}, T(0)}, running_var{Shape<1>{C}, T(1)};
+    Tensor<T, 1, D> mean_{Shape<1>{C}}, inv_std_{Shape<1>{C}};  // of the last forward pass
+    Tensor<T, 1, D> scratch_{Shape<1>{C}};
 
     void initialize(random_engine&) {
       gamma.fill(1);
@@ -58,9 +58,9 @@ struct BatchNormalization {
       running_var.fill(1);
     }
 
-    static auto per_channel(const Tensor<T, 1>& v, std::int64_t n) { return broadcast(v, axes<1>, Shape{n, C, spatial}); }
+    static auto per_channel(const Tensor<T, 1, D>& v, std::int64_t n) { return broadcast(v, axes<1>, Shape{n, C, spatial}); }
 
-    void forward(batch_view<const T> x_flat, batch_view<T> y_flat, context& ctx) {
+    void forward(batch_view<const T, D> x_flat, batch_view<T, D> y_flat, context& ctx) {
       const std::int64_t n = x_flat.extent(0);
       const auto x = x_flat.reshape(n, C, spatial);
       auto y = y_flat.reshape(n, C, spatial);
@@ -81,7 +81,7 @@ struct BatchNormalization {
       y = (x - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n);
     }
 
-    void backward(batch_view<const T> x_flat, batch_view<const T>, batch_view<const T> dy_flat, batch_view<T> dx_flat,
+    void backward(batch_view<const T, D> x_flat, batch_view<const T, D>, batch_view<const T, D> dy_flat, batch_view<T, D> dx_flat,
                   context& ctx) {
       const std::int64_t n = x_flat.extent(0);
       const std::int64_t m = n * spatial;

@@ -9,7 +9,8 @@
 
 #include "strata/core/random.hpp"
 #include "strata/layers/options.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
+#include "strata/ops/dropout.hpp"
 
 namespace strata {
 
@@ -29,37 +30,27 @@ struct Dropout {
     static std::string describe() { return "dropout p = " + std::to_string(P).substr(0, 4); }
   };
 
-  template <class In, class T>
-  struct layer : stateless_layer {
+  template <class In, class T, class D = cpu>
+  struct layer {
     using output_shape = In;
-    Tensor<T, 1> mask;
+    Tensor<T, 1, D> mask;
 
-
-    void forward(batch_view<const T> x, batch_view<T> y, context& ctx) {
+    void forward(batch_view<const T, D> x, batch_view<T, D> y, context& ctx) {
       if (!ctx.training || P == 0.0f) {
         y = x;
         return;
       }
       if (!ctx.rng) throw error("strata::Dropout: training needs the model's random engine (context::rng)");
       const std::int64_t count = x.size();
-      if (mask.size() < count) mask = Tensor<T, 1>::uninitialized(Shape<1>{count});
-      const std::uint64_t seed = detail::next_seed(*ctx.rng);
-      const T keep_scale = T(1) / T(1 - P);
-      T* m = mask.data();
-      parallel_ranges((count + 3) / 4, [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t block = b; block < e; ++block) {
-          const auto bits = detail::philox_block(seed, static_cast<std::uint64_t>(block), 0);
-          for (std::int64_t l = 0; l < 4 && block * 4 + l < count; ++l)
-            m[block * 4 + l] = detail::unit_float(bits[l]) < P ? T(0) : keep_scale;
-        }
-      });
-      y = x * TensorView<const T, 2>(m, x.shape());
+      if (mask.size() < count) mask = Tensor<T, 1, D>::uninitialized(Shape<1>{count});
+      ops::dropout_mask(D{}, count, P, detail::next_seed(*ctx.rng), mask.data());
+      y = x * TensorView<const T, 2, D>(mask.data(), x.shape());
     }
 
-    void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
+    void backward(batch_view<const T, D>, batch_view<const T, D>, batch_view<const T, D> dy, batch_view<T, D> dx, context& ctx) {
       if (!ctx.want_input_gradient) return;
       if (!ctx.training || P == 0.0f) dx = dy;
-      else dx = dy * TensorView<const T, 2>(mask.data(), dy.shape());
+      else dx = dy * TensorView<const T, 2, D>(mask.data(), dy.shape());
     }
   };
 };

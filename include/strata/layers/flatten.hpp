@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
 
 namespace strata {
 
@@ -18,16 +18,16 @@ struct Flatten {
 
   template <class In>
   struct traits {
-    using output_shape = shape<In::elements>;
+    using output_shape = sample_shape<In::elements>;
     static constexpr std::int64_t parameters = 0, flops = 0, saved = 0;
     static std::string describe() { return "flatten"; }
   };
 
-  template <class In, class T>
-  struct layer : stateless_layer {
-    using output_shape = shape<In::elements>;
-    void forward(batch_view<const T> x, batch_view<T> y, context&) { copy(x, y); }
-    void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
+  template <class In, class T, class D = cpu>
+  struct layer {
+    using output_shape = sample_shape<In::elements>;
+    void forward(batch_view<const T, D> x, batch_view<T, D> y, context&) { copy(x, y); }
+    void backward(batch_view<const T, D>, batch_view<const T, D>, batch_view<const T, D> dy, batch_view<T, D> dx, context& ctx) {
       if (ctx.want_input_gradient) copy(dy, dx);
     }
   };

@@ -8,7 +8,7 @@
 
 #include "strata/core/broadcast.hpp"
 #include "strata/core/reduction.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
 
 namespace strata {
 
@@ -22,20 +22,20 @@ struct GlobalAvgPool {
 
   template <class In>
   struct traits {
-    using output_shape = shape<In::extents[0]>;
+    using output_shape = sample_shape<In::extents[0]>;
     static constexpr std::int64_t parameters = 0, flops = 0, saved = 0;
     static std::string describe() { return "global avg pool"; }
   };
 
-  template <class In, class T>
-  struct layer : stateless_layer {
+  template <class In, class T, class D = cpu>
+  struct layer {
     static constexpr std::int64_t C = In::extents[0], HW = In::extents[1] * In::extents[2];
-    using output_shape = shape<C>;
+    using output_shape = sample_shape<C>;
 
-    void forward(batch_view<const T> x, batch_view<T> y, context&) {
+    void forward(batch_view<const T, D> x, batch_view<T, D> y, context&) {
       y = mean(x.reshape(x.extent(0), C, HW), axes<2>);
     }
-    void backward(batch_view<const T>, batch_view<const T>, batch_view<const T> dy, batch_view<T> dx, context& ctx) {
+    void backward(batch_view<const T, D>, batch_view<const T, D>, batch_view<const T, D> dy, batch_view<T, D> dx, context& ctx) {
       if (!ctx.want_input_gradient) return;
       const std::int64_t n = dy.extent(0);
       dx.reshape(n, C, HW) = broadcast(dy, axes<0, 1>, Shape{n, C, HW}) * (T(1) / T(HW));

@@ -8,8 +8,8 @@
 #include "strata/core/error.hpp"
 #include "strata/core/functions.hpp"
 #include "strata/core/reduction.hpp"
-#include "strata/layers/softmax_cross_entropy.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/loss.hpp"
+#include "strata/layers/layer.hpp"
 
 namespace strata {
 

@@ -1,9 +1,11 @@
-// strata/layers/options.hpp — options a layer takes after its hyper-parameters: NoBias,
-// Init<init::he_uniform> and friends, and how a layer finds them in its parameter pack.
+// strata/layers/options.hpp — options a layer takes after its hyper-parameters (Kernel, Stride,
+// Pad, NoBias, Init<…>, Algorithm<…>), recognised by kind in any order, each at most once; a
+// layer finds them with option_of and rejects anything else with one named static_assert.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <tuple>
 #include <type_traits>
 
 #include "strata/core/random.hpp"
@@ -11,8 +13,45 @@
 
 namespace strata {
 
+// The kinds of option; an option says which it is as `option_kind`.
+namespace option_kinds {
+struct kernel {};
+struct stride {};
+struct pad {};
+struct bias {};
+struct init {};
+struct algorithm {};
+}  // namespace option_kinds
+
+// The filter size R×S (Kernel<3> is 3×3; Kernel<1, 7> is a 1×7 row).
+template <std::int64_t R, std::int64_t S = R>
+struct Kernel {
+  using option_kind = option_kinds::kernel;
+  static constexpr std::int64_t rows = R, cols = S;
+};
+template <std::int64_t Y, std::int64_t X = Y>
+struct Stride {
+  using option_kind = option_kinds::stride;
+  static constexpr std::int64_t y = Y, x = X;
+};
+// Zero padding on each side, rows then columns.
+template <std::int64_t Y, std::int64_t X = Y>
+struct Pad {
+  using option_kind = option_kinds::pad;
+  static constexpr std::int64_t y = Y, x = X;
+};
+
 // The layer has no bias term (a BatchNorm right after it would cancel one).
-struct NoBias {};
+struct NoBias {
+  using option_kind = option_kinds::bias;
+};
+
+// The algorithm a convolution must use (algo::im2col, algo::winograd<4>, …) instead of automatic.
+template <class A>
+struct Algorithm {
+  using option_kind = option_kinds::algorithm;
+  using type = A;
+};
 
 // Weight initialisation schemes (fan_in = inputs per output, fan_out = outputs per input).
 namespace init {
@@ -35,25 +74,75 @@ struct fan_in_uniform {   // weights and biases U(±1/√fan_in): PyTorch's defa
 
 template <class Kind>
 struct Init {
+  using option_kind = option_kinds::init;
   using kind = Kind;
+};
+
+// Named in the compiler's note when a layer gets something that is not one of its options, or
+// the same kind of option twice: 'strata::not_an_option_of<strata::Conv<8, …>, strata::Stride<2>>'.
+template <class Layer, class Option>
+struct not_an_option_of {
+  static constexpr bool ok = false;
+};
+template <class Layer, class Kind>
+struct option_given_twice {
+  static constexpr bool ok = false;
 };
 
 namespace detail {
 
+template <class Option>
+struct kind_of_option {
+  using type = void;
+};
+template <class Option>
+  requires requires { typename Option::option_kind; }
+struct kind_of_option<Option> {
+  using type = typename Option::option_kind;
+};
+template <class Option>
+using option_kind_t = typename kind_of_option<Option>::type;
+
 template <class Option, class... Options>
 inline constexpr bool has_option_v = (std::is_same_v<Option, Options> || ...);
 
-// The initialisation named in Options (the first Init<…>), or Default.
-template <class Default, class... Options>
-struct init_of {
+// The first option of kind Kind in Options, or Default.
+template <class Kind, class Default, class... Options>
+struct option_of {
   using type = Default;
 };
-template <class Default, class K, class... Rest>
-struct init_of<Default, Init<K>, Rest...> {
-  using type = K;
+template <class Kind, class Default, class First, class... Rest>
+struct option_of<Kind, Default, First, Rest...>
+    : std::conditional_t<std::is_same_v<option_kind_t<First>, Kind>, std::type_identity<First>,
+                         option_of<Kind, Default, Rest...>> {};
+template <class Kind, class Default, class... Options>
+using option_of_t = typename option_of<Kind, Default, Options...>::type;
+
+// The initialisation named in Options (Init<K> gives K), or Default.
+template <class Default, class... Options>
+struct init_of {
+  using type = typename option_of_t<option_kinds::init, Init<Default>, Options...>::kind;
 };
-template <class Default, class First, class... Rest>
-struct init_of<Default, First, Rest...> : init_of<Default, Rest...> {};
+
+// The first option that Layer does not accept (not of an Allowed kind, or a kind seen before),
+// as a type whose ::ok is false and whose name says which; or a type whose ::ok is true.
+struct options_ok {
+  static constexpr bool ok = true;
+};
+template <class Layer, class AllowedKinds, class SeenKinds, class... Options>
+struct check_options {
+  using type = options_ok;
+};
+template <class Layer, class... Allowed, class... Seen, class First, class... Rest>
+struct check_options<Layer, std::tuple<Allowed...>, std::tuple<Seen...>, First, Rest...> {
+  using kind = option_kind_t<First>;
+  using type = std::conditional_t<
+      !(std::is_same_v<kind, Allowed> || ...), not_an_option_of<Layer, First>,
+      std::conditional_t<(std::is_same_v<kind, Seen> || ...), option_given_twice<Layer, First>,
+                         typename check_options<Layer, std::tuple<Allowed...>, std::tuple<Seen..., kind>, Rest...>::type>>;
+};
+template <class Layer, class AllowedKinds, class... Options>
+using options_check = typename check_options<Layer, AllowedKinds, std::tuple<>, Options...>::type;
 
 // A 64-bit seed drawn from the model's engine, so every tensor gets its own Philox stream.
 inline std::uint64_t next_seed(random_engine& rng) {

@@ -10,14 +10,10 @@
 
 #include "strata/core/error.hpp"
 #include "strata/core/parallel.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/loss.hpp"
+#include "strata/layers/layer.hpp"
 
 namespace strata {
-
-struct loss_result {
-  double loss = 0;          // mean over the batch
-  std::int64_t correct = 0; // predictions equal to the label (classification losses)
-};
 
 struct SoftmaxCrossEntropy {
   static constexpr const char* name = "softmax cross-entropy";

@@ -14,7 +14,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
 #include "strata/net/type_list.hpp"
 
 namespace strata {
@@ -40,14 +40,30 @@ struct chain_plan {
   using first_mismatch = no_shape_mismatch;
   static constexpr bool ok = true;
 };
+// Whether L keeps the spec contract on In: 0 not a spec, 1 does not accept In, 2 traits
+// incomplete, 3 fine.
+template <class L, class In>
+constexpr int spec_check() {
+  if constexpr (!LayerSpec<L> || !requires { { L::template accepts<In> } -> std::convertible_to<bool>; }) return 0;
+  else if constexpr (!L::template accepts<In>) return 1;
+  else if constexpr (!LayerTraits<layer_traits<L, In>>) return 2;
+  else return 3;
+}
+template <std::size_t Index, class L, class In, int Check>
+using contract_failure = std::conditional_t<
+    Check == 0, not_a_layer_spec_at<Index, L>,
+    std::conditional_t<Check == 1, mismatch_of<Index, L, In>, layer_traits_incomplete_at<Index, L, In>>>;
+
 template <std::size_t First, class In, class L0, class... Ls>
 struct chain_plan<First, In, L0, Ls...> {
-  static constexpr bool here = L0::template accepts<In>;
+  static constexpr int check = spec_check<L0, In>();
+  static constexpr bool here = check == 3;
   using rest = std::conditional_t<here, chain_plan<First + 1, typename output_if<here, L0, In>::type, Ls...>,
                                   chain_plan<First + 1, In>>;
   using inputs = typename push_front<typename rest::inputs, In>::type;
   using output = typename rest::output;
-  using first_mismatch = std::conditional_t<here, typename rest::first_mismatch, mismatch_of<First, L0, In>>;
+  using first_mismatch =
+      std::conditional_t<here, typename rest::first_mismatch, contract_failure<First, L0, In, check>>;
   static constexpr bool ok = here && rest::ok;
 };
 
@@ -79,21 +95,48 @@ struct Chain {
         return (f(layer_traits_at<I>{}) + ... + std::int64_t{0});
       }(std::make_index_sequence<size>{});
     }
-    static constexpr std::int64_t parameters = sum([](auto t) { return decltype(t)::parameters; });
-    static constexpr std::int64_t flops = sum([](auto t) { return decltype(t)::flops; });
+    static constexpr std::int64_t parameters = sum([](auto t) { return parameters_of<decltype(t)>(); });
+    static constexpr std::int64_t flops = sum([](auto t) { return flops_of<decltype(t)>(); });
     // What the chain keeps for backward: each layer's own saved values, and the outputs of all
     // but the last layer (the caller keeps the last output).
     static constexpr std::int64_t saved =
-        sum([](auto t) { return decltype(t)::saved + decltype(t)::output_shape::elements; }) - output_shape::elements;
+        sum([](auto t) { return saved_of<decltype(t)>() + decltype(t)::output_shape::elements; }) - output_shape::elements;
     static std::string describe() { return "chain of " + std::to_string(size) + " layers"; }
+
+    // A composite: its parts, named by index; a chain adds nothing of its own to a summary.
+    template <class Seq>
+    struct parts_of;
+    template <std::size_t... I>
+    struct parts_of<std::index_sequence<I...>> {
+      using type = std::tuple<composite_part<type_at_t<I, layers>, type_at_t<I, inputs>>...>;
+    };
+    using parts = typename parts_of<std::make_index_sequence<size>>::type;
+    static std::string part_name(std::size_t i) { return std::to_string(i); }
+    static constexpr bool transparent = true;
   };
 
-  template <class In, class T>
+  template <class In, class T, class D = cpu>
   struct layer {
     using inputs = typename plan<In>::inputs;
     using output_shape = typename plan<In>::output;
     template <std::size_t I>
-    using layer_at = runtime_layer<type_at_t<I, layers>, type_at_t<I, inputs>, T>;
+    static constexpr bool runtime_ok = HasRuntimeLayer<type_at_t<I, layers>, type_at_t<I, inputs>, T, D>;
+    // The first part without a runtime layer for (T, D), named in the one static_assert below.
+    template <std::size_t I>
+    static constexpr auto first_runtime_failure() {
+      if constexpr (I == size) return no_shape_mismatch{};
+      else if constexpr (!runtime_ok<I>) return not_a_runtime_layer_at<I, type_at_t<I, layers>, type_at_t<I, inputs>, T, D>{};
+      else if constexpr (!RuntimeLayer<runtime_layer<type_at_t<I, layers>, type_at_t<I, inputs>, T, D>, T, D>)
+        return not_a_runtime_layer_at<I, type_at_t<I, layers>, type_at_t<I, inputs>, T, D>{};
+      else return first_runtime_failure<I + 1>();
+    }
+    static_assert(decltype(first_runtime_failure<0>())::ok,
+                  "strata: a layer has no runtime layer for this precision and device, or its forward/backward "
+                  "do not match the contract in strata/layers/layer.hpp (the note names not_a_runtime_layer_at<index, "
+                  "layer, input shape, precision, device>)");
+    template <std::size_t I>
+    using layer_at = std::conditional_t<runtime_ok<I>, typename detail::runtime_layer_of<type_at_t<I, layers>, type_at_t<I, inputs>, T, D>,
+                                        std::type_identity<detail::invalid_layer>>::type;
     template <std::size_t I>
     using output_at = output_shape_of<type_at_t<I, layers>, type_at_t<I, inputs>>;
 
@@ -106,8 +149,8 @@ struct Chain {
     using tuple_type = typename tuple_of<std::make_index_sequence<size>>::type;
 
     tuple_type parts;
-    std::array<Tensor<T, 1>, size> outputs;  // outputs[i] for i < size - 1; the last is the caller's
-    std::array<Tensor<T, 1>, 2> gradients;   // ping-pong for dL/d(intermediate), sized for the largest
+    std::array<Tensor<T, 1, D>, size> outputs;  // outputs[i] for i < size - 1; the last is the caller's
+    std::array<Tensor<T, 1, D>, 2> gradients;   // ping-pong for dL/d(intermediate), sized for the largest
 
     template <std::size_t I>
     auto& part() {
@@ -115,26 +158,26 @@ struct Chain {
     }
 
     void initialize(random_engine& rng) {
-      std::apply([&](auto&... p) { (p.initialize(rng), ...); }, parts);
+      std::apply([&](auto&... p) { (initialize_layer(p, rng), ...); }, parts);
     }
 
-    void forward(batch_view<const T> x, batch_view<T> y, context& ctx) {
+    void forward(batch_view<const T, D> x, batch_view<T, D> y, context& ctx) {
       const std::int64_t n = x.extent(0);
       forward_from<0>(x, y, n, ctx);
     }
 
-    void backward(batch_view<const T> x, batch_view<const T> y, batch_view<const T> dy, batch_view<T> dx,
+    void backward(batch_view<const T, D> x, batch_view<const T, D> y, batch_view<const T, D> dy, batch_view<T, D> dx,
                   context& ctx) {
       backward_from<size - 1>(x, y, dy, dx, x.extent(0), ctx);
     }
 
     template <class F>
     void visit_parameters(F&& f, std::string_view prefix = "") {
-      visit_each([&](auto& p, const std::string& name) { p.visit_parameters(f, name); }, prefix);
+      visit_each([&](auto& p, const std::string& name) { visit_layer_parameters(p, f, name); }, prefix);
     }
     template <class F>
     void visit_state(F&& f, std::string_view prefix = "") {
-      visit_each([&](auto& p, const std::string& name) { p.visit_state(f, name); }, prefix);
+      visit_each([&](auto& p, const std::string& name) { visit_layer_state(p, f, name); }, prefix);
     }
 
    private:
@@ -145,40 +188,34 @@ struct Chain {
       }(std::make_index_sequence<size>{});
     }
 
-    // A [n, elements] view of buffer b, growing it only when it is too small.
-    static batch_view<T> ensure(Tensor<T, 1>& b, std::int64_t n, std::int64_t elements) {
-      if (b.size() < n * elements) b = Tensor<T, 1>::uninitialized(Shape<1>{n * elements});
-      return batch_view<T>(b.data(), Shape{n, elements});
+    template <std::size_t I>
+    batch_view<T, D> output_view(std::int64_t n) {
+      return ensure_batch(outputs[I], n, output_at<I>::elements);
     }
 
     template <std::size_t I>
-    batch_view<T> output_view(std::int64_t n) {
-      return ensure(outputs[I], n, output_at<I>::elements);
-    }
-
-    template <std::size_t I>
-    void forward_from(batch_view<const T> x, batch_view<T> y, std::int64_t n, context& ctx) {
+    void forward_from(batch_view<const T, D> x, batch_view<T, D> y, std::int64_t n, context& ctx) {
       if constexpr (I + 1 == size) {
         std::get<I>(parts).forward(x, y, ctx);
       } else {
-        batch_view<T> out = output_view<I>(n);
+        batch_view<T, D> out = output_view<I>(n);
         std::get<I>(parts).forward(x, out, ctx);
         forward_from<I + 1>(out, y, n, ctx);
       }
     }
 
     template <std::size_t I>
-    void backward_from(batch_view<const T> x, batch_view<const T> y, batch_view<const T> dy, batch_view<T> dx,
+    void backward_from(batch_view<const T, D> x, batch_view<const T, D> y, batch_view<const T, D> dy, batch_view<T, D> dx,
                        std::int64_t n, context& ctx) {
       // This layer's input and output as the forward pass left them.
-      const batch_view<const T> in =
-          I == 0 ? x : batch_view<const T>(outputs[I == 0 ? 0 : I - 1].data(), Shape{n, type_at_t<I, inputs>::elements});
-      const batch_view<const T> out =
-          I + 1 == size ? y : batch_view<const T>(outputs[I].data(), Shape{n, output_at<I>::elements});
+      const batch_view<const T, D> in =
+          I == 0 ? x : batch_view<const T, D>(outputs[I == 0 ? 0 : I - 1].data(), Shape{n, type_at_t<I, inputs>::elements});
+      const batch_view<const T, D> out =
+          I + 1 == size ? y : batch_view<const T, D>(outputs[I].data(), Shape{n, output_at<I>::elements});
       if constexpr (I == 0) {
         std::get<0>(parts).backward(in, out, dy, dx, ctx);
       } else {
-        batch_view<T> d_in = ensure(gradients[I % 2], n, type_at_t<I, inputs>::elements);
+        batch_view<T, D> d_in = ensure_batch(gradients[I % 2], n, type_at_t<I, inputs>::elements);
         context inner = ctx;
         inner.want_input_gradient = true;
         std::get<I>(parts).backward(in, out, dy, d_in, inner);

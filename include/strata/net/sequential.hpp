@@ -5,22 +5,32 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "strata/net/chain.hpp"
-#include "strata/net/static_shape.hpp"
+#include "strata/layers/sample_shape.hpp"
 
 namespace strata {
 
 // The shape of one input sample: Input<1, 28, 28> for a grey 28×28 image, Input<100> for a vector.
 template <std::int64_t... E>
 struct Input {
-  using shape_type = shape<E...>;
+  using shape_type = sample_shape<E...>;
 };
 
 template <class T>
 inline constexpr bool is_input_v = false;
 template <std::int64_t... E>
 inline constexpr bool is_input_v<Input<E...>> = true;
+
+namespace detail {
+template <class In>
+struct invalid_network_traits {
+  using output_shape = In;
+  static constexpr std::int64_t parameters = 0, flops = 0, saved = 0;
+  static std::string describe() { return "invalid network"; }
+};
+}  // namespace detail
 
 template <class In, class... L>
 struct Sequential {
@@ -29,10 +39,13 @@ struct Sequential {
   using body = Chain<L...>;
   using first_mismatch = typename body::template plan<input_shape>::first_mismatch;
   static_assert(first_mismatch::ok,
-                "strata: network shape mismatch: a layer cannot take its input shape (the note names "
-                "shape_mismatch_at<layer index, layer, input shape, what it expects>)");
+                "strata: network shape mismatch or a broken layer: the note names the first layer that fails, as "
+                "shape_mismatch_at<layer index, layer, input shape, what it expects> (it cannot take its input), "
+                "not_a_layer_spec_at<index, layer> or layer_traits_incomplete_at<index, layer, input shape>");
   static constexpr bool valid = first_mismatch::ok;
-  using traits = layer_traits<body, input_shape>;
+  // An invalid network's facts are never computed (the one static_assert above is its error).
+  using traits = typename std::conditional_t<valid, std::type_identity<layer_traits<body, input_shape>>,
+                                             std::type_identity<detail::invalid_network_traits<input_shape>>>::type;
   using output_shape = typename traits::output_shape;
 
   static constexpr std::int64_t parameters = traits::parameters;

@@ -11,8 +11,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "strata/net/chain.hpp"
-#include "strata/net/residual.hpp"
+#include "strata/layers/layer.hpp"
+#include "strata/numeric/precision_traits.hpp"
 
 namespace strata {
 
@@ -26,9 +26,12 @@ struct summary_row {
   int depth = 0;
 };
 
-enum class precision { fp64, fp32, fp16 };
-constexpr std::int64_t bytes_per_value(precision p) { return p == precision::fp64 ? 8 : p == precision::fp32 ? 4 : 2; }
-constexpr const char* name_of(precision p) { return p == precision::fp64 ? "fp64" : p == precision::fp32 ? "fp32" : "fp16"; }
+// Bytes that `values` values of precision T occupy (storage bits, rounded up to whole bytes, so a
+// packed binary precision counts its bits).
+template <class T>
+constexpr std::int64_t bytes_of(std::int64_t values) {
+  return (values * precision_traits<T>::storage_bits + 7) / 8;
+}
 
 // Bytes a training step holds, for a batch.
 struct memory_estimate {
@@ -38,33 +41,49 @@ struct memory_estimate {
 
 namespace detail {
 
-template <class T>
-inline constexpr bool is_chain_v = false;
-template <class... L>
-inline constexpr bool is_chain_v<Chain<L...>> = true;
-template <class T>
-inline constexpr bool is_residual_v = false;
-template <class... B>
-inline constexpr bool is_residual_v<Residual<B...>> = true;
-
 inline std::string join(const std::string& path, const std::string& part) { return path.empty() ? part : path + "." + part; }
 
+// What a layer keeps per sample: its output and its own saved values.
+template <class Tr>
+constexpr std::int64_t activations_of() {
+  return Tr::output_shape::elements + saved_of<Tr>();
+}
+
+// One row per layer. A composite (traits with `parts`) shows its parts below it, indented; its
+// own row carries what is not in its parts (a residual's projection, a concatenation's copy),
+// and a transparent one (a chain) has no row of its own.
 template <class Spec, class In>
 void collect_rows(std::vector<summary_row>& rows, const std::string& path, int depth) {
   using tr = layer_traits<Spec, In>;
-  if constexpr (is_chain_v<Spec>) {
+  if constexpr (requires { typename tr::parts; }) {
+    using parts = typename tr::parts;
+    constexpr bool transparent = [] {
+      if constexpr (requires { tr::transparent; }) return bool(tr::transparent);
+      else return false;
+    }();
+    const auto sum_parts = [](auto cost) {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return (cost(std::type_identity<layer_traits<typename std::tuple_element_t<I, parts>::spec,
+                                                     typename std::tuple_element_t<I, parts>::input>>{}) +
+                ... + std::int64_t{0});
+      }(std::make_index_sequence<std::tuple_size_v<parts>>{});
+    };
+    const int inner = transparent ? depth : depth + 1;
+    if constexpr (!transparent) {
+      const std::int64_t own_parameters = parameters_of<tr>() - sum_parts([](auto t) { return parameters_of<typename decltype(t)::type>(); });
+      const std::int64_t own_flops = flops_of<tr>() - sum_parts([](auto t) { return flops_of<typename decltype(t)::type>(); });
+      const std::int64_t own_activations =
+          activations_of<tr>() - sum_parts([](auto t) { return activations_of<typename decltype(t)::type>(); });
+      rows.push_back({path, tr::describe(), tr::output_shape::to_string(), own_parameters, own_flops, own_activations, depth});
+    }
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (collect_rows<type_at_t<I, typename Spec::layers>, type_at_t<I, typename tr::inputs>>(rows, join(path, std::to_string(I)), depth), ...);
-    }(std::make_index_sequence<Spec::size>{});
-  } else if constexpr (is_residual_v<Spec>) {
-    const std::int64_t block_activations =
-        layer_traits<typename Spec::block, In>::saved + layer_traits<typename Spec::block, In>::output_shape::elements;
-    rows.push_back({path, tr::describe(), tr::output_shape::to_string(), tr::parameters, tr::flops,
-                    tr::output_shape::elements + tr::saved - block_activations, depth});
-    collect_rows<typename Spec::block, In>(rows, join(path, "block"), depth + 1);
+      (collect_rows<typename std::tuple_element_t<I, parts>::spec, typename std::tuple_element_t<I, parts>::input>(
+           rows, join(path, tr::part_name(I)), inner),
+       ...);
+    }(std::make_index_sequence<std::tuple_size_v<parts>>{});
   } else {
-    rows.push_back({path, tr::describe(), tr::output_shape::to_string(), tr::parameters, tr::flops,
-                    tr::output_shape::elements + tr::saved, depth});
+    rows.push_back({path, tr::describe(), tr::output_shape::to_string(), parameters_of<tr>(), flops_of<tr>(),
+                    activations_of<tr>(), depth});
   }
 }
 
@@ -100,21 +119,24 @@ inline std::string pad(const std::string& s, std::size_t w, bool right = false) 
 template <class Net>
 std::vector<summary_row> summary_rows() {
   std::vector<summary_row> rows;
-  detail::collect_rows<typename Net::body, typename Net::input_shape>(rows, "", 0);
+  if constexpr (Net::valid) detail::collect_rows<typename Net::body, typename Net::input_shape>(rows, "", 0);
   return rows;
 }
 
-template <class Net>
-memory_estimate memory(std::int64_t batch, precision p = precision::fp32, int optimizer_slots = 1) {
+// Bytes of a training step of Net in precision T at this batch: parameters and gradients in T,
+// optimizer state (optimizer_slots tensors per parameter, e.g. 1 for SGD momentum, 2 for Adam)
+// in T's master type (fp32 master weights for fp16 count 4 bytes each, plus the copy itself).
+template <class Net, class T = float>
+memory_estimate memory(std::int64_t batch, int optimizer_slots = 1) {
   using tr = typename Net::traits;
-  const std::int64_t b = bytes_per_value(p);
+  constexpr bool separate_master = !std::is_same_v<master_t<T>, T>;
   memory_estimate m;
-  m.parameters = Net::parameters * b;
-  m.gradients = Net::parameters * b;
-  m.optimizer_state = Net::parameters * b * optimizer_slots;
-  // Every layer's output and saved values, and the gradient of the widest activation.
-  m.activations = batch * (tr::saved + tr::output_shape::elements) * b;
-  m.input = batch * Net::input_shape::elements * b;
+  m.parameters = bytes_of<T>(Net::parameters);
+  m.gradients = bytes_of<T>(Net::parameters);
+  m.optimizer_state = bytes_of<master_t<T>>(Net::parameters) * (optimizer_slots + (separate_master ? 1 : 0));
+  // Every layer's output and saved values.
+  m.activations = bytes_of<T>(batch * (saved_of<tr>() + tr::output_shape::elements));
+  m.input = bytes_of<T>(batch * Net::input_shape::elements);
   return m;
 }
 
@@ -126,10 +148,9 @@ std::string signature() {
   return s;
 }
 
-template <class Net>
-void print_summary(std::ostream& out, std::int64_t batch = 64, precision p = precision::fp32) {
+template <class Net, class T = float>
+void print_summary(std::ostream& out, std::int64_t batch = 64) {
   const auto rows = summary_rows<Net>();
-  const std::int64_t b = bytes_per_value(p);
   out << detail::pad("layer", 12) << detail::pad("", 44) << detail::pad("output", 16) << detail::pad("parameters", 14, true)
       << detail::pad("mult-adds", 16, true) << detail::pad("memory/sample", 16, true) << "\n";
   out << detail::pad("input", 12) << detail::pad("", 44) << detail::pad(Net::input_shape::to_string(), 16) << "\n";
@@ -137,11 +158,11 @@ void print_summary(std::ostream& out, std::int64_t batch = 64, precision p = pre
     const std::string indent(static_cast<std::size_t>(2 * r.depth), ' ');
     out << detail::pad(indent + r.path, 12) << detail::pad(indent + r.description, 44) << detail::pad(r.output, 16)
         << detail::pad(detail::grouped(r.parameters), 14, true) << detail::pad(detail::grouped(r.flops), 16, true)
-        << detail::pad(detail::bytes_string(double(r.activations * b)), 16, true) << "\n";
+        << detail::pad(detail::bytes_string(double(bytes_of<T>(r.activations))), 16, true) << "\n";
   }
-  const memory_estimate m = memory<Net>(batch, p);
+  const memory_estimate m = memory<Net, T>(batch);
   out << "total: " << detail::grouped(Net::parameters) << " parameters (" << detail::bytes_string(double(m.parameters))
-      << " in " << name_of(p) << "), " << detail::grouped(Net::flops) << " multiply-adds per sample\n"
+      << " in " << precision_traits<T>::name << "), " << detail::grouped(Net::flops) << " multiply-adds per sample\n"
       << "training memory at batch " << batch << ": " << detail::bytes_string(double(m.total())) << " = parameters "
       << detail::bytes_string(double(m.parameters)) << " + gradients " << detail::bytes_string(double(m.gradients))
       << " + optimizer state " << detail::bytes_string(double(m.optimizer_state)) << " + activations "

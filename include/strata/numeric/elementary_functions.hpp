@@ -14,7 +14,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 
 namespace strata::elementary {
 

@@ -8,7 +8,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 
 #if !STRATA_DEVICE_CODE && defined(__AVX512F__)
 #define STRATA_HALF_PATH_AVX512 1

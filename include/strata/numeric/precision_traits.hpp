@@ -1,14 +1,15 @@
-// strata/numeric/precision_traits.hpp — what each element type stores, computes in,
-// accumulates in and keeps as the optimizer's master copy, and how a value is quantized
-// (rounded) into storage. Callers use only these names, so fixed point and binary precisions
-// slot in as new specialisations without touching layers or kernels.
+// strata/numeric/precision_traits.hpp — the one list of precisions: what each element type
+// stores, computes in, accumulates in and keeps as the optimizer's master copy, how a value is
+// quantized (rounded) into storage, its name (summaries, conv plans, signatures) and its code in
+// saved files. Callers use only these names, so fixed point and binary precisions slot in as new
+// specialisations here (and kernels for them) without touching layers, networks or the archive.
 #pragma once
 
 #include <concepts>
 #include <cstdint>
 #include <type_traits>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/numeric/half.hpp"
 
 namespace strata {
@@ -40,14 +41,18 @@ struct self_computing_precision {
   static constexpr storage quantize(master x, Rng&) noexcept { return x; }
 };
 
+// archive_code: the element code saved files store values of the precision under (part of the
+// file format: never renumber; 1–15 floating formats, 16–27 integers, 28– packed binary).
 template <>
 struct precision_traits<double> : self_computing_precision<double> {
   static constexpr const char* name = "fp64";
+  static constexpr std::uint8_t archive_code = 1;
 };
 
 template <>
 struct precision_traits<float> : self_computing_precision<float> {
   static constexpr const char* name = "fp32";
+  static constexpr std::uint8_t archive_code = 2;
 };
 
 // IEEE binary16 storage; arithmetic runs in fp32 (no fp16 ALU on the CPUs we target), sums
@@ -59,6 +64,7 @@ struct precision_traits<half> {
   using accumulate = float;
   using master = float;
   static constexpr const char* name = "fp16";
+  static constexpr std::uint8_t archive_code = 3;
   static constexpr int storage_bits = 16;
   static constexpr rounding default_rounding = rounding::nearest_even;
 
@@ -79,6 +85,10 @@ template <class T>
 struct precision_traits<T>
     : self_computing_precision<T, std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>> {
   static constexpr const char* name = "int";
+  // i8, i16, i32, i64 = 16..19 and u8 … u64 = 24..27 by width (bool has none).
+  static constexpr std::uint8_t archive_code = std::is_same_v<T, bool> ? 0
+                                               : std::uint8_t((std::is_signed_v<T> ? 16 : 24) +
+                                                              (sizeof(T) == 1 ? 0 : sizeof(T) == 2 ? 1 : sizeof(T) == 4 ? 2 : 3));
 };
 
 // The contract every element type meets. A new precision (fixed<…>, binary) is a new
@@ -95,6 +105,12 @@ concept Precision = requires(typename precision_traits<T>::storage s,
   { precision_traits<T>::to_compute(s) } -> std::same_as<typename precision_traits<T>::compute>;
   { precision_traits<T>::from_compute(c) } -> std::same_as<typename precision_traits<T>::storage>;
 };
+
+// The precisions a model can be built in (the conformance test runs each through tensors,
+// expressions, summaries, save/load and an optimizer step). A new precision is added here.
+template <class... T>
+struct precision_list {};
+using model_precisions = precision_list<double, float, half>;
 
 template <class T>
 using compute_t = typename precision_traits<T>::compute;

@@ -12,7 +12,8 @@
 #include "strata/core/error.hpp"
 #include "strata/core/functions.hpp"
 #include "strata/core/tensor.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
+#include "strata/train/optimizer.hpp"
 
 namespace strata::train {
 
@@ -24,10 +25,12 @@ struct adam_options {
   bool decoupled_weight_decay = false;  // AdamW
 };
 
-template <class T = float>
+template <class T = float, class D = cpu>
 class Adam {
  public:
-  explicit Adam(adam_options o = {}) : options_(o) {
+  using master_type = master_t<T>;
+
+  explicit Adam(adam_options o = {}, std::uint64_t rounding_seed = 0) : options_(o), rounding_(rounding_seed, 0xADu) {
     if (o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1)
       throw error("Adam: betas must be in [0, 1), got " + std::to_string(o.beta1) + " and " + std::to_string(o.beta2));
     if (o.epsilon <= 0) throw error("Adam: epsilon must be positive, got " + std::to_string(o.epsilon));
@@ -36,13 +39,16 @@ class Adam {
 
   template <class Model>
   void step(Model& model, double lr) {
+    static_assert(std::is_same_v<typename Model::element_type, T>,
+                  "strata::train::Adam<T>: T must be the model's element type");
+    using M = master_type;
     ++t_;
-    const T b1 = T(options_.beta1), b2 = T(options_.beta2);
-    const T correction1 = T(1 - std::pow(options_.beta1, double(t_)));
-    const T correction2 = T(1 - std::pow(options_.beta2, double(t_)));
-    const T rate = T(lr), eps = T(options_.epsilon);
+    const M b1 = M(options_.beta1), b2 = M(options_.beta2);
+    const M correction1 = M(1 - std::pow(options_.beta1, double(t_)));
+    const M correction2 = M(1 - std::pow(options_.beta2, double(t_)));
+    const M rate = M(lr), eps = M(options_.epsilon);
     std::size_t i = 0;
-    model.visit_parameters([&](const parameter_ref<T>& p) {
+    model.visit_parameters([&](const parameter_ref<T, D>& p) {
       if (first_.size() <= i) {
         first_.emplace_back(p.value.shape());
         second_.emplace_back(p.value.shape());
@@ -51,17 +57,19 @@ class Adam {
       auto& v = second_[i];
       if (m.size() != p.value.size())
         throw error("Adam: parameter " + p.name + " changed size since the optimizer's first step");
-      const T decay = p.weight_decay ? T(options_.weight_decay) : T(0);
-      auto w = p.value;
+      const M decay = p.weight_decay ? M(options_.weight_decay) : M(0);
+      auto w = masters_.of(i, p);
+      const auto g = master_weights<T, D>::gradient(p);
       if (options_.decoupled_weight_decay) {
-        m = m * b1 + p.gradient * (T(1) - b1);
-        v = v * b2 + square(p.gradient) * (T(1) - b2);
+        m = m * b1 + g * (M(1) - b1);
+        v = v * b2 + square(g) * (M(1) - b2);
         w -= (m / correction1 / (sqrt(v / correction2) + eps) + w * decay) * rate;
       } else {
-        m = m * b1 + (p.gradient + w * decay) * (T(1) - b1);
-        v = v * b2 + square(p.gradient + w * decay) * (T(1) - b2);
+        m = m * b1 + (g + w * decay) * (M(1) - b1);
+        v = v * b2 + square(g + w * decay) * (M(1) - b2);
         w -= m / correction1 / (sqrt(v / correction2) + eps) * rate;
       }
+      masters_.store(i, p, rounding_);
       ++i;
     });
   }
@@ -71,8 +79,10 @@ class Adam {
 
  private:
   adam_options options_;
+  random_engine rounding_;  // for stochastic rounding into storage
   std::int64_t t_ = 0;
-  std::vector<Tensor<T, 1>> first_, second_;
+  master_weights<T, D> masters_;
+  std::vector<Tensor<master_type, 1, D>> first_, second_;
 };
 
 }  // namespace strata::train

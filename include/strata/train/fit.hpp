@@ -1,7 +1,9 @@
-// strata/train/fit.hpp — training and evaluation loops for classification: fit() runs epochs of
-// shuffled mini-batches (forward, softmax cross-entropy, backward, optimizer step at the
-// schedule's learning rate) with progress reporting; evaluate() gives loss and accuracy.
-// A data set here is anything with `images` ([N, …] float) and `labels` ([N] int32) tensors.
+// strata/train/fit.hpp — training and evaluation loops: fit() runs epochs of shuffled
+// mini-batches (forward, loss, backward, optimizer step at the schedule's learning rate) with
+// progress reporting; evaluate() gives loss and accuracy. The loss is a parameter (softmax
+// cross-entropy by default). A data set here is anything with `images` ([N, …] float) and
+// `labels` ([N] int32) tensors. fit says how convolution algorithms were chosen (conv_tuning):
+// only a rule of thumb or a recorded plan gives bit-identical reruns.
 #pragma once
 
 #include <algorithm>
@@ -18,11 +20,18 @@
 #include "strata/core/cast.hpp"
 #include "strata/core/random.hpp"
 #include "strata/data/loader.hpp"
+#include "strata/kernels/conv_choices.hpp"
+#include "strata/layers/loss.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
 #include "strata/train/progress.hpp"
+#include "strata/train/optimizer.hpp"
 #include "strata/train/schedule.hpp"
 
 namespace strata::train {
+
+// An optimizer for this model (the name Optimizer is the template parameter below).
+template <class O, class M>
+concept OptimizerFor = train::Optimizer<O, M>;
 
 struct fit_options {
   int epochs = 1;
@@ -38,6 +47,7 @@ struct epoch_report {
   double train_loss = 0, train_accuracy = 0;
   double test_loss = 0, test_accuracy = 0;  // when a test set is given
   double seconds = 0, images_per_second = 0;
+  conv_tuning tuning = conv_tuning::timed;  // how convolution algorithms were chosen
 };
 
 struct evaluation {
@@ -85,14 +95,24 @@ inline progress epoch_progress(const fit_options& options, int epoch, std::int64
   return progress("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs), steps, po);
 }
 
-// One optimizer step on a batch: forward, softmax cross-entropy, backward, step at rate lr.
-template <class Model, class Optimizer, class T>
+// Says once, before training, how convolution algorithms will be chosen (and so whether a rerun
+// gives bit-identical weights).
+inline void announce_conv_tuning(const fit_options& options) {
+  if (!options.show_progress || !options.progress.out) return;
+  const conv_tuning t = algo::get_conv_tuning();
+  *options.progress.out << "convolution algorithms: " << algo::name_of(t)
+                        << (t == conv_tuning::timed ? " (fastest; reruns may differ in the last bits)" : " (deterministic)")
+                        << "\n";
+}
+
+// One optimizer step on a batch: forward, loss, backward, step at rate lr.
+template <class Model, class Optimizer, class T, class L>
 void train_on_batch(Model& model, Optimizer& optimizer, double lr, batch_view<const T> x,
-                    const Tensor<std::int32_t, 1>& labels, Tensor<T, 2>& gradient, progress& bar) {
+                    const Tensor<std::int32_t, 1>& labels, Tensor<T, 2>& gradient, progress& bar, const L&) {
   const auto out = model.forward(x, true);
   if (gradient.extent(0) != out.extent(0) || gradient.extent(1) != out.extent(1))
     gradient = Tensor<T, 2>::uninitialized(out.shape());
-  const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, labels, gradient.view());
+  const loss_result r = L::template evaluate<T>(out, labels, gradient.view());
   model.backward(gradient);
   optimizer.step(model, lr);
   bar.step(x.extent(0), r.loss, r.correct);
@@ -101,8 +121,8 @@ void train_on_batch(Model& model, Optimizer& optimizer, double lr, batch_view<co
 }  // namespace detail
 
 // Loss and accuracy of `model` on a data set, in batches, without training behaviour.
-template <class Model, class Data>
-evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 256) {
+template <class Model, class Data, Loss L = SoftmaxCrossEntropy>
+evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 256, const L& = {}) {
   using T = typename Model::element_type;
   const std::int64_t n = detail::sample_count(data);
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
@@ -115,7 +135,7 @@ evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 25
     const std::int64_t b = std::min(batch_size, n - first);
     detail::gather(data, order, first, b, x, y);
     const auto out = model.forward(x, false);
-    const loss_result r = SoftmaxCrossEntropy::evaluate<T>(out, y);
+    const loss_result r = L::template evaluate<T>(out, y);
     loss += r.loss * double(b);
     correct += r.correct;
   }
@@ -124,13 +144,13 @@ evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 25
 
 namespace detail {
 // Closes an epoch: its report (with the test set's evaluation when given), kept and announced.
-template <class Model, class Data>
+template <class Model, class Data, class L>
 void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std::vector<epoch_report>& history,
-                  const std::function<void(const epoch_report&)>& on_epoch) {
+                  const std::function<void(const epoch_report&)>& on_epoch, const L& loss) {
   bar.finish();
-  epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second()};
+  epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(), algo::get_conv_tuning()};
   if (test) {
-    const evaluation e = evaluate(model, *test);
+    const evaluation e = evaluate(model, *test, 256, loss);
     report.test_loss = e.loss;
     report.test_accuracy = e.accuracy;
   }
@@ -139,12 +159,13 @@ void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std:
 }
 }  // namespace detail
 
-// Trains `model` for options.epochs epochs; after each epoch evaluates on `test` when given and
-// calls on_epoch. The learning rate for optimizer step t is schedule(t).
-template <class Model, class Optimizer, Schedule S, class Data>
+// Trains `model` for options.epochs epochs with `loss`; after each epoch evaluates on `test`
+// when given and calls on_epoch. The learning rate for optimizer step t is schedule(t).
+template <class Model, class Optimizer, Schedule S, class Data, Loss L = SoftmaxCrossEntropy>
+  requires OptimizerFor<Optimizer, Model>
 std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimizer, const S& schedule,
                               const fit_options& options, const Data* test = nullptr,
-                              const std::function<void(const epoch_report&)>& on_epoch = {}) {
+                              const std::function<void(const epoch_report&)>& on_epoch = {}, const L& loss = {}) {
   using T = typename Model::element_type;
   if (options.batch_size <= 0) throw error("fit: batch size must be positive, got " + std::to_string(options.batch_size));
   if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
@@ -157,6 +178,7 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
   Tensor<std::int32_t, 1> y;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
+  detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     if (options.shuffle)
       for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
@@ -165,9 +187,9 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
     progress bar = detail::epoch_progress(options, epoch, steps_per_epoch, sink);
     for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
       detail::gather(train, order, first, std::min(options.batch_size, n - first), x, y);
-      detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar);
+      detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar, loss);
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss);
   }
   return history;
 }
@@ -184,16 +206,19 @@ concept BatchSource = requires(L& l, data::batch& b, std::int64_t epoch) {
 // fit() over a batch source: batches come from `train` (epoch e is start_epoch(e), so order
 // and augmentation are reproducible by the loader's seed); options.batch_size and shuffle are
 // the loader's, not options'.
-template <class Model, class Optimizer, Schedule S, BatchSource Loader, class Data = data::labelled_images>
+template <class Model, class Optimizer, Schedule S, BatchSource Loader, class Data = data::labelled_images,
+          Loss L = SoftmaxCrossEntropy>
+  requires OptimizerFor<Optimizer, Model>
 std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer, const S& schedule,
                               const fit_options& options, const Data* test = nullptr,
-                              const std::function<void(const epoch_report&)>& on_epoch = {}) {
+                              const std::function<void(const epoch_report&)>& on_epoch = {}, const L& loss = {}) {
   using T = typename Model::element_type;
   if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
   Tensor<T, 2> x, gradient;
   data::batch b;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
+  detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     std::ostringstream sink;
     progress bar = detail::epoch_progress(options, epoch, train.batches_per_epoch(), sink);
@@ -201,13 +226,13 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
     while (train.next(b)) {
       if (b.images.extent(0) == 0) continue;  // every record of the batch was skipped
       if constexpr (std::is_same_v<T, float>) {
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), b.images, b.labels, gradient, bar);
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), b.images, b.labels, gradient, bar, loss);
       } else {
         x = cast<T>(b.images);
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), x, b.labels, gradient, bar);
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), x, b.labels, gradient, bar, loss);
       }
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss);
   }
   return history;
 }

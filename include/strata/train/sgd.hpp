@@ -1,7 +1,8 @@
 // strata/train/sgd.hpp — stochastic gradient descent with momentum, Nesterov momentum and
 // weight decay, with PyTorch's update rule (so hyper-parameters carry over):
 //   g = ∇ + λ·w;  v = μ·v + g;  w −= lr · (nesterov ? g + μ·v : v)
-// Weight decay skips parameters marked exempt (biases, normalisation scales and shifts).
+// Weight decay skips parameters marked exempt (biases, normalisation scales and shifts). Updates
+// run in the master precision (train/optimizer.hpp).
 #pragma once
 
 #include <cstddef>
@@ -11,7 +12,8 @@
 
 #include "strata/core/error.hpp"
 #include "strata/core/tensor.hpp"
-#include "strata/net/layer.hpp"
+#include "strata/layers/layer.hpp"
+#include "strata/train/optimizer.hpp"
 
 namespace strata::train {
 
@@ -21,45 +23,55 @@ struct sgd_options {
   bool nesterov = false;
 };
 
-template <class T = float>
+template <class T = float, class D = cpu>
 class SGD {
  public:
-  explicit SGD(sgd_options o = {}) : options_(o) {
+  using master_type = master_t<T>;
+
+  explicit SGD(sgd_options o = {}, std::uint64_t rounding_seed = 0) : options_(o), rounding_(rounding_seed, 0x56u) {
     if (o.momentum < 0 || o.momentum >= 1) throw error("SGD: momentum must be in [0, 1), got " + std::to_string(o.momentum));
     if (o.weight_decay < 0) throw error("SGD: weight decay must be non-negative, got " + std::to_string(o.weight_decay));
     if (o.nesterov && o.momentum == 0) throw error("SGD: Nesterov momentum needs a momentum above 0");
   }
 
-  // One update of every parameter of `model` with learning rate lr.
+  // One update of every parameter of `model` with learning rate lr, in the master precision.
   template <class Model>
   void step(Model& model, double lr) {
+    static_assert(std::is_same_v<typename Model::element_type, T>,
+                  "strata::train::SGD<T>: T must be the model's element type");
     std::size_t i = 0;
-    const T mu = T(options_.momentum), rate = T(lr);
-    model.visit_parameters([&](const parameter_ref<T>& p) {
-      const T decay = p.weight_decay ? T(options_.weight_decay) : T(0);
-      auto w = p.value;
-      if (mu == T(0)) {
-        w -= (p.gradient + w * decay) * rate;
+    const master_type mu = master_type(options_.momentum), rate = master_type(lr);
+    model.visit_parameters([&](const parameter_ref<T, D>& p) {
+      const master_type decay = p.weight_decay ? master_type(options_.weight_decay) : master_type(0);
+      auto w = masters_.of(i, p);
+      const auto g = master_weights<T, D>::gradient(p);
+      if (mu == master_type(0)) {
+        w -= (g + w * decay) * rate;
       } else {
         if (velocity_.size() <= i) velocity_.emplace_back(p.value.shape());  // starts at 0: v₁ = g₁
         auto& v = velocity_[i];
         if (v.size() != p.value.size())
           throw error("SGD: parameter " + p.name + " changed size since the optimizer's first step");
-        v = v * mu + p.gradient + w * decay;
-        if (options_.nesterov) w -= (p.gradient + w * decay + v * mu) * rate;
+        v = v * mu + g + w * decay;
+        if (options_.nesterov) w -= (g + w * decay + v * mu) * rate;
         else w -= v * rate;
       }
+      masters_.store(i, p, rounding_);
       ++i;
     });
   }
 
   const sgd_options& options() const noexcept { return options_; }
   // Momentum buffers in visiting order (saved with a model to resume training).
-  std::vector<Tensor<T, 1>>& state() noexcept { return velocity_; }
+  std::vector<Tensor<master_type, 1, D>>& state() noexcept { return velocity_; }
+  // Master copies (empty when T is its own master precision).
+  std::vector<Tensor<master_type, 1, D>>& master_copies() noexcept { return masters_.copies(); }
 
  private:
   sgd_options options_;
-  std::vector<Tensor<T, 1>> velocity_;
+  random_engine rounding_;  // for stochastic rounding into storage
+  master_weights<T, D> masters_;
+  std::vector<Tensor<master_type, 1, D>> velocity_;
 };
 
 }  // namespace strata::train

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/parallel.hpp"
-#include "strata/kernels/cpu/conv_geometry.hpp"
+#include "strata/kernels/conv_geometry.hpp"
 
 namespace strata::kernels::cpu {
 
@@ -137,5 +137,18 @@ void conv_direct_vectorised_forward(const conv_geometry& g, std::int64_t N, cons
     }
   }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, P * Q * g.C * g.R * g.S)));
 }
+
+// Precompiled mode (config.hpp): the instantiations for float and double are compiled once, in
+// strata_precompiled (src/), and only declared here. STRATA_INSTANTIATE_CONV_DIRECT(extern, T)
+// declares them, STRATA_INSTANTIATE_CONV_DIRECT(, T) defines them.
+#define STRATA_INSTANTIATE_CONV_DIRECT(EXTERN, T) \
+  EXTERN template void conv_direct_forward<T>(const conv_geometry&, std::int64_t, const T*, const T*, const T*, T*); \
+  EXTERN template void conv_direct_backward_data<T>(const conv_geometry&, std::int64_t, const T*, const T*, T*); \
+  EXTERN template void conv_direct_backward_filter<T>(const conv_geometry&, std::int64_t, const T*, const T*, T*, T*); \
+  EXTERN template void conv_direct_vectorised_forward<T>(const conv_geometry&, std::int64_t, const T*, const T*, const T*, T*);
+#if defined(STRATA_PRECOMPILED)
+STRATA_INSTANTIATE_CONV_DIRECT(extern, float)
+STRATA_INSTANTIATE_CONV_DIRECT(extern, double)
+#endif
 
 }  // namespace strata::kernels::cpu

@@ -10,14 +10,14 @@
 #include "strata/core/parallel.hpp"
 #include "strata/core/tensor.hpp"
 #include "strata/kernels/cpu/conv_batch.hpp"
-#include "strata/kernels/cpu/conv_geometry.hpp"
+#include "strata/kernels/conv_algorithm.hpp"
+#include "strata/kernels/conv_geometry.hpp"
 #include "strata/kernels/cpu/gemm.hpp"
 
 namespace strata::kernels::cpu {
 
-inline bool gemm_1x1_supports(const conv_geometry& g) {
-  return g.R == 1 && g.S == 1 && g.pad_y == 0 && g.pad_x == 0;
-}
+// The tag's rule (kernels/conv_algorithm.hpp), in one place.
+inline bool gemm_1x1_supports(const conv_geometry& g) { return algo::gemm_1x1::supports(g); }
 
 namespace detail {
 
@@ -112,5 +112,17 @@ void conv_gemm_1x1_backward_filter(const conv_geometry& g, std::int64_t N, const
       db[k] = acc;
     }
 }
+
+// Precompiled mode (config.hpp): the instantiations for float and double are compiled once, in
+// strata_precompiled (src/), and only declared here. STRATA_INSTANTIATE_CONV_GEMM_1X1(extern, T)
+// declares them, STRATA_INSTANTIATE_CONV_GEMM_1X1(, T) defines them.
+#define STRATA_INSTANTIATE_CONV_GEMM_1X1(EXTERN, T) \
+  EXTERN template void conv_gemm_1x1_forward<T>(const conv_geometry&, std::int64_t, const T*, const T*, const T*, T*); \
+  EXTERN template void conv_gemm_1x1_backward_data<T>(const conv_geometry&, std::int64_t, const T*, const T*, T*); \
+  EXTERN template void conv_gemm_1x1_backward_filter<T>(const conv_geometry&, std::int64_t, const T*, const T*, T*, T*);
+#if defined(STRATA_PRECOMPILED)
+STRATA_INSTANTIATE_CONV_GEMM_1X1(extern, float)
+STRATA_INSTANTIATE_CONV_GEMM_1X1(extern, double)
+#endif
 
 }  // namespace strata::kernels::cpu

@@ -14,7 +14,7 @@
 #include "strata/core/parallel.hpp"
 #include "strata/core/tensor.hpp"
 #include "strata/kernels/cpu/conv_batch.hpp"
-#include "strata/kernels/cpu/conv_geometry.hpp"
+#include "strata/kernels/conv_geometry.hpp"
 #include "strata/kernels/cpu/gemm.hpp"
 #include "strata/kernels/cpu/im2col.hpp"
 #include "strata/kernels/cpu/packed_gemm.hpp"
@@ -126,9 +126,8 @@ void conv_im2col_forward(const conv_geometry& g, std::int64_t N, const T* x, con
   const std::int64_t PQ = g.P() * g.Q(), Q = g.Q(), CRS = g.patch(), rows = detail::band_rows(g, sizeof(T));
 #if defined(STRATA_PACKED_GEMM)
   // fp32 with AVX2/FMA: bands built as packed panels, the filters packed once, the bias added as
-  // the GEMM stores. Measured (medians, 2 threads, N = 32): 7×7/2 on 3×224² 90 → 69 ms (through
-  // OpenBLAS 22% of the time went to packing, zeroing the output for β = 0 and a separate bias
-  // pass); the 3×3 layers 64×56², 128×28², 256×14² 66–70 → 65–69 ms.
+  // the GEMM stores — through OpenBLAS a fifth of the time went to packing, zeroing the output
+  // for β = 0 and a separate bias pass (benchmarks/RESULTS.md, issue 5).
   if constexpr (std::is_same_v<T, float>) {
     if (!g.is_pointwise()) {
       auto packed_w = Tensor<float, 1>::uninitialized(Shape<1>{packed_rows(g.K) * CRS});
@@ -232,5 +231,17 @@ void conv_im2col_backward_filter(const conv_geometry& g, std::int64_t N, const T
       }
   }
 }
+
+// Precompiled mode (config.hpp): the instantiations for float and double are compiled once, in
+// strata_precompiled (src/), and only declared here. STRATA_INSTANTIATE_CONV_IM2COL(extern, T)
+// declares them, STRATA_INSTANTIATE_CONV_IM2COL(, T) defines them.
+#define STRATA_INSTANTIATE_CONV_IM2COL(EXTERN, T) \
+  EXTERN template void conv_im2col_forward<T>(const conv_geometry&, std::int64_t, const T*, const T*, const T*, T*); \
+  EXTERN template void conv_im2col_backward_data<T>(const conv_geometry&, std::int64_t, const T*, const T*, T*); \
+  EXTERN template void conv_im2col_backward_filter<T>(const conv_geometry&, std::int64_t, const T*, const T*, T*, T*);
+#if defined(STRATA_PRECOMPILED)
+STRATA_INSTANTIATE_CONV_IM2COL(extern, float)
+STRATA_INSTANTIATE_CONV_IM2COL(extern, double)
+#endif
 
 }  // namespace strata::kernels::cpu

@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "strata/core/tensor.hpp"
-#include "strata/kernels/cpu/conv_geometry.hpp"
+#include "strata/kernels/conv_geometry.hpp"
 
 namespace strata::kernels::cpu {
 

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "strata/core/error.hpp"
+#include "strata/core/matmul.hpp"
 #include "strata/core/parallel.hpp"
 
 #if defined(STRATA_USE_CBLAS)
@@ -32,8 +33,8 @@ constexpr const char* gemm_backend() noexcept {
 // gemm<T>. Needed because OpenBLAS 0.3.21 (Debian's OpenMP build) does NOT fall back to one
 // thread inside an OpenMP parallel region: every call from a worker goes through its threaded
 // driver (exec_blas), and its single shared thread buffer then serialises the workers' GEMMs
-// while the others spin in sched_yield — measured 2×–10× slower on 2 threads than on 1
-// (128³ GEMMs from 2 threads: 45–53 GFLOP/s total as is, 106–116 with this). Setting the BLAS
+// while the others spin in sched_yield, several times slower on 2 threads than on 1 (measured
+// in benchmarks/RESULTS.md, issue 5). Setting the BLAS
 // thread count also sets OpenMP's default for the calling thread, so that is restored at once
 // (strata's num_threads() reads it). Does nothing when already inside a parallel region (where
 // changing the global count would race), when `parallel` is false, or with another backend.
@@ -90,4 +91,30 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 #endif
 }
 
+// Precompiled mode (config.hpp): the instantiations for float and double are compiled once, in
+// strata_precompiled (src/), and only declared here. STRATA_INSTANTIATE_GEMM(extern, T)
+// declares them, STRATA_INSTANTIATE_GEMM(, T) defines them.
+#define STRATA_INSTANTIATE_GEMM(EXTERN, T) \
+  EXTERN template void gemm<T>(bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, const T*, std::int64_t, T, T*, std::int64_t);
+#if defined(STRATA_PRECOMPILED)
+STRATA_INSTANTIATE_GEMM(extern, float)
+STRATA_INSTANTIATE_GEMM(extern, double)
+#endif
+
 }  // namespace strata::kernels::cpu
+
+namespace strata {
+
+// dst (op)= lhs · rhs through the CPU GEMM; found by argument-dependent lookup from
+// device_traits<cpu>::assign (more specialised than core/matmul.hpp's fallback).
+template <class T, class A, class B>
+void evaluate_complex(cpu, const TensorView<T, 2, cpu>& dst, const MatMul<A, B>& node, assign_mode mode) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "strata::matmul on the CPU supports float and double; cast half tensors to float");
+  detail::evaluate_matmul(dst, node, mode, [&](const auto& a, const auto& b, std::int64_t m, std::int64_t n,
+                                               std::int64_t k, int alpha, int beta, T* c) {
+    kernels::cpu::gemm<T>(a.transposed, b.transposed, m, n, k, T(alpha), a.data, a.ld, b.data, b.ld, T(beta), c, n);
+  });
+}
+
+}  // namespace strata

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "strata/kernels/cpu/conv_geometry.hpp"
+#include "strata/kernels/conv_geometry.hpp"
 
 namespace strata::kernels::cpu {
 

@@ -1,20 +1,21 @@
-// strata/kernels/cpu/packed_gemm.hpp — strata's own fp32 GEMM micro-kernel (AVX2 + FMA) for
-// convolutions whose operands are written already packed: the left matrix as row blocks
-// [M/6][K][6], the right one as column panels [N/16][K][16]. Winograd's transforms and im2col's
-// patch builder write their outputs in the panel layout directly, so nothing is copied again
-// (OpenBLAS packs both operands itself on every call and zeroes C before a β = 0 product: 20–30%
-// of a convolution's time in our profiles). Without AVX2/FMA, packed_gemm_available is false and
-// the callers use gemm<T> instead.
+// strata/kernels/cpu/packed_gemm.hpp — strata's own fp32 GEMM micro-kernel (on the SIMD layer,
+// where the target has 256-bit vectors and FMA) for convolutions whose operands are written
+// already packed: the left matrix as row blocks [M/6][K][6], the right one as column panels
+// [N/16][K][16]. Without it packed_gemm_available is false and the callers use gemm<T>.
+//
+// Why: Winograd's transforms and im2col's patch builder write their outputs in the panel layout
+// directly, so nothing is copied again (OpenBLAS packs both operands itself on every call and
+// zeroes C before a β = 0 product; see benchmarks/RESULTS.md, issue 5, for what that cost).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
+#include "strata/kernels/cpu/simd.hpp"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#if defined(__AVX__) && (defined(__FMA__) || defined(__AVX512F__))
 #define STRATA_PACKED_GEMM 1
 #endif
 
@@ -42,46 +43,51 @@ inline void pack_a(std::int64_t M, std::int64_t depth, const float* A, std::int6
 }
 
 #if defined(STRATA_PACKED_GEMM)
+namespace packed {
+// 256-bit vectors even where 512-bit ones exist: a panel row is then two vectors and the 6×16
+// block twelve independent accumulators, enough to cover the FMA latency (with 16 lanes it would
+// be six); the panel layout, shared with im2col and Winograd, stays the same on every target.
+using vec = simd::vec<float, 32>;
+inline constexpr int nv = int(packed_nr) / simd::lanes_of<vec>;  // vectors per panel row
+}  // namespace packed
+
 // C[r][0..cols) = (accumulate ? C : bias[r] or 0) + Σ_k Ap[k][r] · Bp[k][0..16) for r < rows:
-// twelve accumulators; per k two loads of B and six broadcasts of A feed twelve FMAs.
+// per k, two loads of B and six broadcasts of A feed twelve FMAs.
 STRATA_INLINE void packed_kernel_6x16(std::int64_t depth, const float* Ap, const float* Bp, float* C, std::int64_t ldc,
                                       std::int64_t rows, std::int64_t cols, bool accumulate, const float* bias) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  using V = packed::vec;
+  constexpr int nv = packed::nv;
+  V c[packed_mr][nv];
+  STRATA_PRAGMA(GCC unroll 6)
+  for (int r = 0; r < packed_mr; ++r)
+    STRATA_PRAGMA(GCC unroll 4)
+    for (int j = 0; j < nv; ++j) c[r][j] = simd::zero<V>();
   STRATA_PRAGMA(GCC unroll 4)
   for (std::int64_t k = 0; k < depth; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(Bp), b1 = _mm256_loadu_ps(Bp + 8);
-    __m256 a = _mm256_broadcast_ss(Ap);
-    c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(Ap + 1);
-    c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(Ap + 2);
-    c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(Ap + 3);
-    c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(Ap + 4);
-    c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(Ap + 5);
-    c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
+    V b[nv];
+    STRATA_PRAGMA(GCC unroll 4)
+    for (int j = 0; j < nv; ++j) b[j] = simd::load<V>(Bp + j * simd::lanes_of<V>);
+    STRATA_PRAGMA(GCC unroll 6)
+    for (int r = 0; r < packed_mr; ++r) {
+      const V a = simd::broadcast<V>(Ap[r]);
+      STRATA_PRAGMA(GCC unroll 4)
+      for (int j = 0; j < nv; ++j) c[r][j] = simd::fma(a, b[j], c[r][j]);
+    }
     Ap += packed_mr;
     Bp += packed_nr;
   }
-  const __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   for (std::int64_t r = 0; r < rows; ++r) {
     float* o = C + r * ldc;
-    __m256 lo = acc[r][0], hi = acc[r][1];
-    if (bias) {
-      const __m256 b = _mm256_set1_ps(bias[r]);
-      lo = _mm256_add_ps(lo, b), hi = _mm256_add_ps(hi, b);
-    }
+    V acc[nv];
+    for (int j = 0; j < nv; ++j) acc[j] = bias ? c[r][j] + bias[r] : c[r][j];
     if (cols == packed_nr) {
-      if (accumulate) lo = _mm256_add_ps(_mm256_loadu_ps(o), lo), hi = _mm256_add_ps(_mm256_loadu_ps(o + 8), hi);
-      _mm256_storeu_ps(o, lo);
-      _mm256_storeu_ps(o + 8, hi);
+      for (int j = 0; j < nv; ++j) {
+        float* oj = o + j * simd::lanes_of<V>;
+        simd::store(oj, accumulate ? simd::load<V>(oj) + acc[j] : acc[j]);
+      }
     } else {  // a partial last panel: only `cols` columns exist in C
-      alignas(32) float part[packed_nr];
-      _mm256_store_ps(part, lo);
-      _mm256_store_ps(part + 8, hi);
+      alignas(64) float part[packed_nr];
+      for (int j = 0; j < nv; ++j) simd::store_aligned(part + j * simd::lanes_of<V>, acc[j]);
       for (std::int64_t j = 0; j < cols; ++j) o[j] = accumulate ? o[j] + part[j] : part[j];
     }
   }

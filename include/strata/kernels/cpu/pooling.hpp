@@ -1,32 +1,21 @@
 // strata/kernels/cpu/pooling.hpp — max and average pooling over square windows of an NCHW batch,
 // forward and backward. Max pooling remembers where each maximum came from (the first in scan
 // order on ties, as PyTorch); average pooling divides by the full window, padding included
-// (PyTorch's count_include_pad=True).
+// (PyTorch's count_include_pad=True). They are the CPU's op_kernel for op::max_pool and op::avg_pool.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
-#include "strata/core/config.hpp"
+#include "strata/config.hpp"
 #include "strata/core/parallel.hpp"
+#include "strata/core/device_tags.hpp"
+#include "strata/kernels/op_kernel.hpp"
+#include "strata/kernels/pool_geometry.hpp"
 
 namespace strata::kernels::cpu {
-
-struct pool_geometry {
-  std::int64_t C, H, W, window, stride, pad;
-  constexpr std::int64_t P() const { return (H + 2 * pad - window) / stride + 1; }
-  constexpr std::int64_t Q() const { return (W + 2 * pad - window) / stride + 1; }
-
-  // The input rows [y0, y1) and columns [x0, x1) of output (p, q)'s window, clipped to the image.
-  struct window_bounds {
-    std::int64_t y0, y1, x0, x1;
-  };
-  constexpr window_bounds bounds(std::int64_t p, std::int64_t q) const {
-    return {std::max<std::int64_t>(p * stride - pad, 0), std::min<std::int64_t>(p * stride - pad + window, H),
-            std::max<std::int64_t>(q * stride - pad, 0), std::min<std::int64_t>(q * stride - pad + window, W)};
-  }
-};
 
 namespace detail {
 // The common 2×2 / stride 2 window without padding, as a SIMD loop over output columns:
@@ -73,7 +62,7 @@ void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y, 
   parallel_ranges(N * g.C, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t plane = b; plane < e; ++plane) {
       const T* in = x + plane * g.H * g.W;
-      if (g.window == 2 && g.stride == 2 && g.pad == 0) {
+      if (g.window == 2 && g.stride == 2 && g.pad == 0 && 2 * P <= g.H && 2 * Q <= g.W) {  // no partial window (ceil)
         detail::max_pool_2x2(g, in, y + plane * P * Q, argmax + plane * P * Q);
         continue;
       }
@@ -150,4 +139,39 @@ void avg_pool_backward(const pool_geometry& g, std::int64_t N, const T* dy, T* d
   }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, g.H * g.W)));
 }
 
+// Precompiled mode (config.hpp): the instantiations for float and double are compiled once, in
+// strata_precompiled (src/), and only declared here. STRATA_INSTANTIATE_POOLING(extern, T)
+// declares them, STRATA_INSTANTIATE_POOLING(, T) defines them.
+#define STRATA_INSTANTIATE_POOLING(EXTERN, T) \
+  EXTERN template void max_pool_forward<T>(const pool_geometry&, std::int64_t, const T*, T*, std::int32_t*); \
+  EXTERN template void max_pool_backward<T>(const pool_geometry&, std::int64_t, const T*, const std::int32_t*, T*); \
+  EXTERN template void avg_pool_forward<T>(const pool_geometry&, std::int64_t, const T*, T*); \
+  EXTERN template void avg_pool_backward<T>(const pool_geometry&, std::int64_t, const T*, T*);
+#if defined(STRATA_PRECOMPILED)
+STRATA_INSTANTIATE_POOLING(extern, float)
+STRATA_INSTANTIATE_POOLING(extern, double)
+#endif
+
 }  // namespace strata::kernels::cpu
+
+namespace strata::kernels {
+
+template <class T>
+  requires std::is_floating_point_v<T>
+struct op_kernel<op::max_pool, strata::cpu, T> {
+  static void forward(const pool_geometry& g, std::int64_t n, const T* x, T* y, std::int32_t* argmax) {
+    cpu::max_pool_forward(g, n, x, y, argmax);
+  }
+  static void backward(const pool_geometry& g, std::int64_t n, const T* dy, const std::int32_t* argmax, T* dx) {
+    cpu::max_pool_backward(g, n, dy, argmax, dx);
+  }
+};
+
+template <class T>
+  requires std::is_floating_point_v<T>
+struct op_kernel<op::avg_pool, strata::cpu, T> {
+  static void forward(const pool_geometry& g, std::int64_t n, const T* x, T* y) { cpu::avg_pool_forward(g, n, x, y); }
+  static void backward(const pool_geometry& g, std::int64_t n, const T* dy, T* dx) { cpu::avg_pool_backward(g, n, dy, dx); }
+};
+
+}  // namespace strata::kernels

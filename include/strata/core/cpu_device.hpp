@@ -1,0 +1,133 @@
+// strata/core/cpu_device.hpp — device_traits<cpu>: the one place where CPU tensors are allocated,
+// copied, filled, and where every expression is evaluated: one pass over the destination, a
+// SIMD inner loop, split across OpenMP threads above parallel_threshold(), no temporaries.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "strata/config.hpp"
+#include "strata/core/error.hpp"
+#include "strata/core/expression.hpp"
+#include "strata/core/parallel.hpp"
+#include "strata/core/cpu_memory.hpp"
+#include "strata/numeric/precision_traits.hpp"
+
+namespace strata {
+
+// Declared here, defined in core/ and kernels/: this header sits below them (tensor.hpp
+// includes it), so it names them only inside templates.
+template <class T, std::size_t Rank, class D>
+class TensorView;
+template <class T, std::size_t Rank, class D>
+struct TensorRef;
+template <class To, class A>
+struct Cast;
+namespace cpu_evaluator {
+template <class Reducer, class E>
+accumulate_t<typename E::element_type> reduce_all(const E& e);
+}
+
+namespace detail {
+
+// One contiguous stretch of a destination row: out[c] (op)= ev(row, c) for c in [c0, c1).
+template <assign_mode Mode, class T, class Eval>
+STRATA_INLINE void assign_row(T* STRATA_RESTRICT out, const Eval ev, std::int64_t row, std::int64_t c0,
+                              std::int64_t c1) {
+  using traits = precision_traits<T>;
+  STRATA_SIMD
+  for (std::int64_t c = c0; c < c1; ++c) {
+    if constexpr (Mode == assign_mode::set) {
+      out[c] = traits::from_compute(ev(row, c));
+    } else if constexpr (Mode == assign_mode::add) {
+      out[c] = traits::from_compute(traits::to_compute(out[c]) + ev(row, c));
+    } else {
+      out[c] = traits::from_compute(traits::to_compute(out[c]) - ev(row, c));
+    }
+  }
+}
+
+// `dst = cast<float>(h)` and `dst = cast<half>(f)` of a plain tensor: bulk F16C / AVX-512
+// conversion (bit-identical to the fused path, several times faster than its bit arithmetic).
+template <class E>
+struct plain_half_conversion : std::false_type {};
+template <std::size_t R>
+struct plain_half_conversion<Cast<float, TensorRef<const half, R, cpu>>> : std::true_type {};
+template <std::size_t R>
+struct plain_half_conversion<Cast<half, TensorRef<const float, R, cpu>>> : std::true_type {};
+
+template <assign_mode Mode, class T, std::size_t Rank, class E>
+void assign_elementwise(const TensorView<T, Rank, cpu>& dst, const E& e) {
+  if constexpr (Mode == assign_mode::set && plain_half_conversion<E>::value) {
+    const auto* src = e.operand.data;
+    T* out = dst.data();
+    parallel_ranges(dst.size(), [=](std::int64_t b, std::int64_t end) { convert(src + b, out + b, end - b); });
+    return;
+  }
+  constexpr std::size_t k = E::collapse_depth;
+  const std::int64_t n = dst.size();
+  if (n == 0) return;
+  const std::int64_t inner = inner_extent(dst.shape(), k);
+  const auto ev = e.evaluator(k);
+  T* const out = dst.data();
+  parallel_ranges(n, [&](std::int64_t begin, std::int64_t end) {
+    const auto local = ev;  // a private copy: stores to `out` cannot alias its fields
+    std::int64_t row = 0, col = 0;
+    if (begin != 0) {  // a 64-bit division costs as much as a small tensor's whole loop
+      row = begin / inner;
+      col = begin - row * inner;
+    }
+    for (std::int64_t pos = begin; pos < end;) {
+      const std::int64_t stop = std::min(inner, col + (end - pos));
+      assign_row<Mode>(out + row * inner, local, row, col, stop);
+      pos += stop - col;
+      col = 0;
+      ++row;
+    }
+  });
+}
+
+}  // namespace detail
+
+template <>
+struct device_traits<cpu> {
+  static constexpr const char* name = "cpu";
+
+  template <class T>
+  static T* allocate(std::int64_t n) {
+    return detail::cpu_allocate<T>(n);
+  }
+  template <class T>
+  static void deallocate(T* p) noexcept {
+    detail::cpu_deallocate(p);
+  }
+  template <class T>
+  static void copy(const T* src, T* dst, std::int64_t n) noexcept {
+    detail::cpu_copy(src, dst, n);
+  }
+  template <class T>
+  static void fill(T* dst, std::int64_t n, T value) {
+    parallel_ranges(n, [=](std::int64_t b, std::int64_t e) { std::fill(dst + b, dst + e, value); });
+  }
+
+  // dst (op)= e, for any node e on this device with dst's shape (checked by strata::assign).
+  template <assign_mode Mode, class T, std::size_t Rank, class E>
+  static void assign(const TensorView<T, Rank, cpu>& dst, const E& e) {
+    if constexpr (E::is_complex) {
+      evaluate_complex(cpu{}, dst, e, Mode);  // matmul, reductions: found by argument-dependent lookup
+    } else {
+      detail::assign_elementwise<Mode>(dst, e);
+    }
+  }
+
+  // Reduction of every element of e: a value of the accumulation type.
+  template <class Reducer, class E>
+  static auto reduce_all(const E& e) {
+    return cpu_evaluator::reduce_all<Reducer>(e);
+  }
+};
+
+}  // namespace strata

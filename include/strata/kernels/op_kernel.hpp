@@ -1,0 +1,42 @@
+// strata/kernels/op_kernel.hpp — how a device provides an operation: a specialisation of
+// op_kernel<Op, Device, T> (one file per op under kernels/<device>/), found by has_op_kernel. A
+// missing (operation, device, precision) is one named static_assert at the call site
+// (require_op_kernel), never a run-time "not supported".
+#pragma once
+
+namespace strata::kernels {
+
+// The operations layers call (the surface is strata/ops/). Tags only: the work is in the
+// specialisations.
+namespace op {
+struct conv2d {};           // forward, backward data, backward filter; algorithm chosen per device
+struct max_pool {};         // forward (with argmax), backward
+struct avg_pool {};         // forward, backward
+struct dropout_mask {};     // a scaled keep mask from a Philox seed
+}  // namespace op
+
+// Primary template: no kernel. A device specialises it for the element types it implements.
+template <class Op, class Device, class T>
+struct op_kernel {
+  static constexpr bool missing = true;
+};
+
+template <class Op, class Device, class T>
+inline constexpr bool has_op_kernel = !requires { op_kernel<Op, Device, T>::missing; };
+
+// Named in the compiler's note when a combination is missing:
+// 'strata::kernels::no_kernel_for<strata::kernels::op::max_pool, strata::cuda, strata::half>::ok'.
+template <class Op, class Device, class T>
+struct no_kernel_for {
+  static constexpr bool ok = false;
+};
+
+template <class Op, class Device, class T>
+constexpr void require_op_kernel() {
+  if constexpr (!has_op_kernel<Op, Device, T>)
+    static_assert(no_kernel_for<Op, Device, T>::ok,
+                  "strata: this operation has no kernel for this device and precision (the note names "
+                  "no_kernel_for<operation, device, precision>)");
+}
+
+}  // namespace strata::kernels

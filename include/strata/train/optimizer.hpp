@@ -1,0 +1,72 @@
+// strata/train/optimizer.hpp — what an optimizer is (the Optimizer concept: step(model, lr)), and
+// the master copies every optimizer keeps: each parameter is updated in precision_traits<T>::
+// master (fp32 for fp16 models) and stored back through precision_traits<T>::quantize, so a
+// low-precision model never accumulates its updates in its own storage precision.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "strata/core/cast.hpp"
+#include "strata/core/error.hpp"
+#include "strata/core/random.hpp"
+#include "strata/core/tensor.hpp"
+#include "strata/layers/layer.hpp"
+#include "strata/numeric/precision_traits.hpp"
+
+namespace strata::train {
+
+template <class O, class M>
+concept Optimizer = requires(O& o, M& model, double lr) { o.step(model, lr); };
+
+// Per-parameter master copies in master_t<T>, in visiting order. When T is its own master (fp32,
+// fp64) the parameter itself is the master and nothing is copied.
+template <class T, class D = cpu>
+class master_weights {
+ public:
+  using master_type = master_t<T>;
+  static constexpr bool separate = !std::is_same_v<master_type, T>;
+
+  // The master values of parameter i (p), made from the parameter on first use.
+  TensorView<master_type, 1, D> of(std::size_t i, const parameter_ref<T, D>& p) {
+    if constexpr (!separate) {
+      return p.value;
+    } else {
+      if (copies_.size() <= i) {
+        copies_.emplace_back(p.value.shape());
+        copies_.back() = cast<master_type>(p.value);
+      }
+      if (copies_[i].size() != p.value.size())
+        throw error("optimizer: parameter " + p.name + " changed size since the optimizer's first step");
+      return copies_[i].view();
+    }
+  }
+
+  // The gradient of p as an expression in the master type.
+  static auto gradient(const parameter_ref<T, D>& p) {
+    if constexpr (!separate) return p.gradient;
+    else return cast<master_type>(p.gradient);
+  }
+
+  // Stores parameter i's master values back into p through precision_traits<T>::quantize
+  // (round to nearest, or stochastically with rng where the precision rounds that way).
+  void store(std::size_t i, const parameter_ref<T, D>& p, random_engine& rng) {
+    if constexpr (separate) {
+      static_assert(std::is_same_v<D, cpu>, "strata: master-weight stores on this device come with its kernels");
+      const master_type* m = copies_[i].data();
+      T* w = p.value.data();
+      for (std::int64_t k = 0; k < p.value.size(); ++k) w[k] = precision_traits<T>::quantize(m[k], rng);
+    } else {
+      (void)i, (void)p, (void)rng;
+    }
+  }
+
+  std::vector<Tensor<master_type, 1, D>>& copies() noexcept { return copies_; }
+
+ private:
+  std::vector<Tensor<master_type, 1, D>> copies_;
+};
+
+}  // namespace strata::train

@@ -1,0 +1,12 @@
+// A forced convolution algorithm that a device does not implement for the precision is one named
+// error at compile time (not a run-time "not supported").
+#include <strata/layers/conv.hpp>
+#include <strata/net/model.hpp>
+// expect: the forced convolution algorithm is not implemented for this device and precision
+// expect: no_conv_algorithm_for<strata::algo::winograd<4>, strata::cpu, strata::half>
+int main() {
+  using Net = strata::Sequential<strata::Input<1, 8, 8>, strata::Conv<4, strata::Pad<1>, strata::Algorithm<strata::algo::winograd<4>>>>;
+  strata::Model<Net, strata::half> m;
+  strata::Tensor<strata::half, 2> x(1, 64);
+  m.forward(x);
+}
