@@ -21,8 +21,8 @@ namespace strata::kernels::cpu::fft {
 template <class T>
 class plane_fft {
  public:
-  using V = simd::vec<T>;
-  static constexpr std::int64_t B = simd::lanes<T>;
+  using V = fft_vec<T>;
+  static constexpr std::int64_t B = fft_lanes<T>;
 
   // ldr: the row stride of the real planes and of the intermediate (≥ Fx rounded up to B).
   plane_fft(std::int64_t Fy, std::int64_t Fx, std::int64_t ldr)

@@ -28,8 +28,8 @@ inline void product_block(std::int64_t L, const T* A, std::int64_t a_si, std::in
                           std::int64_t b_sl, T* O, std::int64_t o_si, bool conj_a, bool accumulate,
                           const char* prefetch, std::int64_t prefetch_lines, const char* prefetch2,
                           std::int64_t prefetch2_lines) {
-  using V = simd::vec<T>;
-  constexpr std::int64_t B = simd::lanes<T>;
+  using V = fft_vec<T>;
+  constexpr std::int64_t B = fft_lanes<T>;
   V rr[MI], ii[MI], ri[MI], ir[MI];
 #pragma GCC unroll 4
   for (int i = 0; i < MI; ++i) rr[i] = ii[i] = ri[i] = ir[i] = simd::zero<V>();

@@ -22,6 +22,15 @@
 
 namespace strata::kernels::cpu::fft {
 
+// The vectors the FFT convolution works on: at most 32 bytes, even where the target has wider
+// ones. A grid must be at least 2·lanes − 2 tall (columns are transformed lanes at a time and
+// transposed lanes × lanes), so 16 fp32 lanes would round the small planes CNNs have up to 32
+// rows — the demo's 14×14 layer then did twice the products and ran 3× slower than on 8 lanes.
+template <class T>
+using fft_vec = simd::vec<T, (simd::default_bytes<T> < 32 ? simd::default_bytes<T> : 32)>;
+template <class T>
+inline constexpr std::int64_t fft_lanes = simd::lanes_of<fft_vec<T>>;
+
 // Complex lengths the transforms take: 2^a·3^b (a, b ≥ 0).
 constexpr bool supported_length(std::int64_t n) {
   if (n < 1) return false;

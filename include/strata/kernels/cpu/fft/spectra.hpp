@@ -43,7 +43,7 @@ inline std::int64_t fft_length(std::int64_t n) {
 
 template <class T>
 struct grid {
-  static constexpr std::int64_t B = simd::lanes<T>;  // bins per group: one per SIMD lane
+  static constexpr std::int64_t B = fft_lanes<T>;  // bins per group: one per SIMD lane
   static constexpr std::int64_t E = 2 * B;           // scalars per group: B real parts, then B imaginary
   std::int64_t Fy, Fx;  // transform size
   std::int64_t Fyh;     // complex bins per column of a real transform: Fy/2 + 1
@@ -110,7 +110,7 @@ struct plane_scratch {
 
 template <class T>
 struct plane_transformer {
-  using V = simd::vec<T>;
+  using V = fft_vec<T>;
   static constexpr std::int64_t B = grid<T>::B, E = grid<T>::E;
   const grid<T>& gr;
   plane_transform<T> transform;
