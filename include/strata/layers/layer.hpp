@@ -11,9 +11,9 @@
 //     static constexpr std::int64_t flops;               optional (0): multiply-adds per sample
 //     static constexpr std::int64_t saved;               optional (0): values per sample kept for
 //                                                        backward besides its input and output
-//     template <std::size_t I> using part = …;           optional: a composite's children (see
-//                                                        composite_parts), so summaries and
-//                                                        saved-model signatures see inside it
+//     using parts = std::tuple<composite_part<…>…>;      optional: a composite's children, with
+//     static std::string part_name(std::size_t);        their names, so summaries and saved-model
+//                                                        signatures see inside it
 //   };
 //   template <class In, class T, class D> struct layer;  the runtime layer for precision T on
 //                                                        device D (`<In, T>` alone means the CPU)
