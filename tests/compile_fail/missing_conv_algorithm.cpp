@@ -2,7 +2,7 @@
 // error at compile time (not a run-time "not supported").
 #include <strata/layers/conv.hpp>
 #include <strata/net/model.hpp>
-// expect: the forced convolution algorithm is not implemented for this device and precision
+// expect: this device has no kernel for the forced convolution algorithm at this precision
 // expect: no_conv_algorithm_for<strata::algo::winograd<4>, strata::cpu, strata::half>
 int main() {
   using Net = strata::Sequential<strata::Input<1, 8, 8>, strata::Conv<4, strata::Pad<1>, strata::Algorithm<strata::algo::winograd<4>>>>;

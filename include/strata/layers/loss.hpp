@@ -22,10 +22,4 @@ concept Loss = requires {
   { L::name } -> std::convertible_to<const char*>;
 };
 
-// L can judge outputs of precision T against targets of type Targets.
-template <class L, class T, class Targets>
-concept LossFor = Loss<L> && requires(batch_view<const T> y, const Targets& targets, batch_view<T> gradient) {
-  { L::template evaluate<T>(y, targets, gradient) } -> std::same_as<loss_result>;
-};
-
 }  // namespace strata

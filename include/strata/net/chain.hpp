@@ -89,18 +89,23 @@ struct Chain {
     template <std::size_t I>
     using layer_traits_at = layer_traits<type_at_t<I, layers>, type_at_t<I, inputs>>;
 
+    // Layers whose facts exist: all of them, or none when a layer cannot take its input (its one
+    // named error is the chain's; nothing after it is computed, so nothing cascades).
+    static constexpr std::size_t counted = plan<In>::ok ? size : 0;
+
     template <class F>
     static constexpr std::int64_t sum(F f) {
       return [&]<std::size_t... I>(std::index_sequence<I...>) {
         return (f(layer_traits_at<I>{}) + ... + std::int64_t{0});
-      }(std::make_index_sequence<size>{});
+      }(std::make_index_sequence<counted>{});
     }
     static constexpr std::int64_t parameters = sum([](auto t) { return parameters_of<decltype(t)>(); });
     static constexpr std::int64_t flops = sum([](auto t) { return flops_of<decltype(t)>(); });
     // What the chain keeps for backward: each layer's own saved values, and the outputs of all
     // but the last layer (the caller keeps the last output).
     static constexpr std::int64_t saved =
-        sum([](auto t) { return saved_of<decltype(t)>() + decltype(t)::output_shape::elements; }) - output_shape::elements;
+        counted ? sum([](auto t) { return saved_of<decltype(t)>() + decltype(t)::output_shape::elements; }) - output_shape::elements
+                : 0;
     static std::string describe() { return "chain of " + std::to_string(size) + " layers"; }
 
     // A composite: its parts, named by index; a chain adds nothing of its own to a summary.
@@ -110,7 +115,7 @@ struct Chain {
     struct parts_of<std::index_sequence<I...>> {
       using type = std::tuple<composite_part<type_at_t<I, layers>, type_at_t<I, inputs>>...>;
     };
-    using parts = typename parts_of<std::make_index_sequence<size>>::type;
+    using parts = typename parts_of<std::make_index_sequence<counted>>::type;
     static std::string part_name(std::size_t i) { return std::to_string(i); }
     static constexpr bool transparent = true;
   };

@@ -217,7 +217,6 @@ struct Residual {
     typename std::conditional_t<chosen, detail::runtime_layer_of<shortcut_chain, In, T, D>, std::type_identity<no_part>>::type shortcut_path;
     Tensor<T, 1, D> block_out, projected, normalised, gradient, input_gradient;
 
-    static batch_view<T, D> ensure(Tensor<T, 1, D>& b, std::int64_t n, std::int64_t elements) { return ensure_batch(b, n, elements); }
 
     void initialize(random_engine& rng) {
       initialize_layer(body, rng);
@@ -230,16 +229,16 @@ struct Residual {
 
     void forward(batch_view<const T, D> x, batch_view<T, D> y, context& ctx) {
       const std::int64_t n = x.extent(0);
-      batch_view<T, D> b = ensure(block_out, n, out_elements);
+      batch_view<T, D> b = ensure_batch(block_out, n, out_elements);
       body.forward(x, b, ctx);
       if constexpr (sc::projected) {
-        batch_view<T, D> p = ensure(projected, n, out_elements);
-        batch_view<T, D> q = ensure(normalised, n, out_elements);
+        batch_view<T, D> p = ensure_batch(projected, n, out_elements);
+        batch_view<T, D> q = ensure_batch(normalised, n, out_elements);
         projection.forward(x, p, ctx);
         projection_bn.forward(p, q, ctx);
         y = b + q;
       } else if constexpr (chosen) {
-        batch_view<T, D> s = ensure(projected, n, out_elements);
+        batch_view<T, D> s = ensure_batch(projected, n, out_elements);
         shortcut_path.forward(x, s, ctx);
         y = b + s;
       } else {
@@ -255,7 +254,7 @@ struct Residual {
       if constexpr (sc::projected) {
         const batch_view<const T, D> p(projected.data(), Shape{n, out_elements});
         const batch_view<const T, D> q(normalised.data(), Shape{n, out_elements});
-        batch_view<T, D> dp = ensure(gradient, n, out_elements);
+        batch_view<T, D> dp = ensure_batch(gradient, n, out_elements);
         context inner = ctx;
         inner.want_input_gradient = true;
         projection_bn.backward(p, q, dy, dp, inner);
@@ -290,7 +289,7 @@ struct Residual {
     void shortcut_backward(R& path, batch_view<const T, D> x, batch_view<const T, D> out, batch_view<const T, D> d_out,
                            batch_view<T, D> dx, context& ctx) {
       if (ctx.want_input_gradient) {
-        batch_view<T, D> d_in = ensure(input_gradient, x.extent(0), In::elements);
+        batch_view<T, D> d_in = ensure_batch(input_gradient, x.extent(0), In::elements);
         path.backward(x, out, d_out, d_in, ctx);
         dx += d_in;
       } else {

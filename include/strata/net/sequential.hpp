@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <string>
-#include <type_traits>
 
 #include "strata/net/chain.hpp"
 #include "strata/layers/sample_shape.hpp"
@@ -23,15 +22,6 @@ inline constexpr bool is_input_v = false;
 template <std::int64_t... E>
 inline constexpr bool is_input_v<Input<E...>> = true;
 
-namespace detail {
-template <class In>
-struct invalid_network_traits {
-  using output_shape = In;
-  static constexpr std::int64_t parameters = 0, flops = 0, saved = 0;
-  static std::string describe() { return "invalid network"; }
-};
-}  // namespace detail
-
 template <class In, class... L>
 struct Sequential {
   static_assert(is_input_v<In>, "strata::Sequential: the first entry must be Input<…>, the shape of one sample");
@@ -43,9 +33,7 @@ struct Sequential {
                 "shape_mismatch_at<layer index, layer, input shape, what it expects> (it cannot take its input), "
                 "not_a_layer_spec_at<index, layer> or layer_traits_incomplete_at<index, layer, input shape>");
   static constexpr bool valid = first_mismatch::ok;
-  // An invalid network's facts are never computed (the one static_assert above is its error).
-  using traits = typename std::conditional_t<valid, std::type_identity<layer_traits<body, input_shape>>,
-                                             std::type_identity<detail::invalid_network_traits<input_shape>>>::type;
+  using traits = layer_traits<body, input_shape>;
   using output_shape = typename traits::output_shape;
 
   static constexpr std::int64_t parameters = traits::parameters;

@@ -119,7 +119,7 @@ inline std::string pad(const std::string& s, std::size_t w, bool right = false) 
 template <class Net>
 std::vector<summary_row> summary_rows() {
   std::vector<summary_row> rows;
-  if constexpr (Net::valid) detail::collect_rows<typename Net::body, typename Net::input_shape>(rows, "", 0);
+  detail::collect_rows<typename Net::body, typename Net::input_shape>(rows, "", 0);
   return rows;
 }
 

@@ -30,7 +30,7 @@ constexpr bool conv_ready() {
     return false;
   } else if constexpr (!kernels::conv_available<A, T, D>) {
     static_assert(kernels::no_conv_algorithm_for<A, D, T>::ok,
-                  "strata: the forced convolution algorithm is not implemented for this device and precision "
+                  "strata: this device has no kernel for the forced convolution algorithm at this precision "
                   "(the note names no_conv_algorithm_for<algorithm, device, precision>)");
     return false;
   } else {

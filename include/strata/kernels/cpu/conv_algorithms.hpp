@@ -55,35 +55,32 @@ template <class T>
 concept real_float = std::is_same_v<T, float> || std::is_same_v<T, double>;
 }
 
-template <class T>
-  requires std::is_floating_point_v<T>
-struct conv_kernel<algo::reference, strata::cpu, T> {
+// The passes of an algorithm that keeps no state between calls: its three kernel functions.
+template <class T, auto Forward, auto BackwardData, auto BackwardFilter>
+struct stateless_conv_passes {
   static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, conv_state<strata::cpu, T>&) {
-    cpu::conv_direct_forward(g, n, x, w, b, y);
+    Forward(g, n, x, w, b, y);
   }
   static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, conv_state<strata::cpu, T>&) {
-    cpu::conv_direct_backward_data(g, n, w, dy, dx);
+    BackwardData(g, n, w, dy, dx);
   }
   static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db,
                               conv_state<strata::cpu, T>&) {
-    cpu::conv_direct_backward_filter(g, n, x, dy, dw, db);
+    BackwardFilter(g, n, x, dy, dw, db);
   }
 };
 
 template <class T>
+  requires std::is_floating_point_v<T>
+struct conv_kernel<algo::reference, strata::cpu, T>
+    : stateless_conv_passes<T, &cpu::conv_direct_forward<T>, &cpu::conv_direct_backward_data<T>,
+                            &cpu::conv_direct_backward_filter<T>> {};
+
+template <class T>
   requires cpu::real_float<T>
-struct conv_kernel<algo::im2col, strata::cpu, T> {
-  static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, conv_state<strata::cpu, T>&) {
-    cpu::conv_im2col_forward(g, n, x, w, b, y);
-  }
-  static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, conv_state<strata::cpu, T>&) {
-    cpu::conv_im2col_backward_data(g, n, w, dy, dx);
-  }
-  static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db,
-                              conv_state<strata::cpu, T>&) {
-    cpu::conv_im2col_backward_filter(g, n, x, dy, dw, db);
-  }
-};
+struct conv_kernel<algo::im2col, strata::cpu, T>
+    : stateless_conv_passes<T, &cpu::conv_im2col_forward<T>, &cpu::conv_im2col_backward_data<T>,
+                            &cpu::conv_im2col_backward_filter<T>> {};
 
 // Vectorised direct loops for the forward pass. Its backward passes would be the same loops
 // with worse access patterns, so they are im2col's.
@@ -97,18 +94,9 @@ struct conv_kernel<algo::direct, strata::cpu, T> : conv_kernel<algo::im2col, str
 
 template <class T>
   requires cpu::real_float<T>
-struct conv_kernel<algo::gemm_1x1, strata::cpu, T> {
-  static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, conv_state<strata::cpu, T>&) {
-    cpu::conv_gemm_1x1_forward(g, n, x, w, b, y);
-  }
-  static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, conv_state<strata::cpu, T>&) {
-    cpu::conv_gemm_1x1_backward_data(g, n, w, dy, dx);
-  }
-  static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db,
-                              conv_state<strata::cpu, T>&) {
-    cpu::conv_gemm_1x1_backward_filter(g, n, x, dy, dw, db);
-  }
-};
+struct conv_kernel<algo::gemm_1x1, strata::cpu, T>
+    : stateless_conv_passes<T, &cpu::conv_gemm_1x1_forward<T>, &cpu::conv_gemm_1x1_backward_data<T>,
+                            &cpu::conv_gemm_1x1_backward_filter<T>> {};
 
 template <int M, class T>
   requires cpu::real_float<T>
