@@ -48,6 +48,11 @@ std::vector<double> reference_reduce(const std::vector<double>& x, const Shape<R
   return out;
 }
 
+// Every reduction of x over axes A… against fp64 loops. A sum's rounding error is judged against
+// the sum of magnitudes it adds up (its condition): fp32 lanes, fp64 across blocks stay within a
+// few fp32 ulps of that. Half tensors reduce in fp32 and round once on store: |got − want| ≤
+// 2^-11·|want| (the store) + the fp32 summation error + half's smallest subnormal. max and min
+// are exact.
 template <class T, std::size_t R, std::size_t... A>
 void check_reductions_over(const Tensor<T, R>& x, axis_list<A...> axes_) {
   const std::array<bool, R> reduced = [] {
@@ -58,20 +63,27 @@ void check_reductions_over(const Tensor<T, R>& x, axis_list<A...> axes_) {
   const auto in = to_doubles(x);
   auto abs_in = in;
   for (double& v : abs_in) v = std::abs(v);
-  // A sum's rounding error is judged against the sum of magnitudes it adds up (its condition):
-  // fp32 lanes, fp64 across blocks stay within a few fp32 ulps of that.
-  const double tol = std::is_same_v<T, double> ? 1e-15 : 2.5e-7;
   Shape<R - sizeof...(A)> out_shape;
   for (std::size_t a = 0, o = 0; a < R; ++a)
     if (!reduced[a]) out_shape[o++] = x.shape()[a];
   Tensor<T, R - sizeof...(A)> d(out_shape);
-  INFO("shape " << x.shape().to_string() << " reducing axes " << ((std::to_string(A) + " ") + ...));
+  INFO(precision_traits<T>::name << ", shape " << x.shape().to_string() << " reducing axes "
+                                 << ((std::to_string(A) + " ") + ...));
+  auto check = [&](kind k, const char* what) {
+    INFO(what);
+    const auto want = reference_reduce(in, x.shape(), reduced, k);
+    const auto magnitude = reference_reduce(abs_in, x.shape(), reduced, k == kind::mean ? kind::mean : kind::sum);
+    std::vector<double> scale(want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      if constexpr (std::is_same_v<T, half>) scale[i] = 0x1.0p-11 * std::abs(want[i]) + 2.5e-7 * magnitude[i] + 0x1.0p-24;
+      else scale[i] = (std::is_same_v<T, double> ? 1e-15 : 2.5e-7) * magnitude[i];
+    }
+    CHECK(conditioned_error(to_doubles(d), want, scale) <= 1.0);
+  };
   d = sum(x, axes_);
-  const auto magnitude = reference_reduce(abs_in, x.shape(), reduced, kind::sum);
-  CHECK(conditioned_error(to_doubles(d), reference_reduce(in, x.shape(), reduced, kind::sum), magnitude) <= tol);
+  check(kind::sum, "sum");
   d = mean(x, axes_);
-  const auto mean_magnitude = reference_reduce(abs_in, x.shape(), reduced, kind::mean);
-  CHECK(conditioned_error(to_doubles(d), reference_reduce(in, x.shape(), reduced, kind::mean), mean_magnitude) <= tol);
+  check(kind::mean, "mean");
   d = max(x, axes_);
   CHECK(max_relative_error(to_doubles(d), reference_reduce(in, x.shape(), reduced, kind::max)) == 0.0);
   d = min(x, axes_);
@@ -333,57 +345,15 @@ TEST_CASE("max and min propagate NaN", "[reduction]") {
   CHECK(m(16) == 1.0f);
 }
 
-namespace {
-
-// Half tensors reduce in fp32 and round once on store: |got - want| <= 2^-11·|want| (the store)
-// + the fp32 summation error (a few fp32 ulps of Σ|x|, as above) + half's smallest subnormal.
-template <std::size_t R, std::size_t... A>
-void check_half_reductions_over(const Tensor<half, R>& x, axis_list<A...> axes_) {
-  const std::array<bool, R> reduced = [] {
-    std::array<bool, R> r{};
-    ((r[A] = true), ...);
-    return r;
-  }();
-  const auto in = to_doubles(x);
-  auto abs_in = in;
-  for (double& v : abs_in) v = std::abs(v);
-  Shape<R - sizeof...(A)> out_shape;
-  for (std::size_t a = 0, o = 0; a < R; ++a)
-    if (!reduced[a]) out_shape[o++] = x.shape()[a];
-  Tensor<half, R - sizeof...(A)> d(out_shape);
-  INFO("half, shape " << x.shape().to_string() << " reducing axes " << ((std::to_string(A) + " ") + ...));
-  const double u_half = 0x1.0p-11, tiny = 0x1.0p-24;
-  auto check = [&](kind k, const char* what) {
-    INFO(what);
-    const auto want = reference_reduce(in, x.shape(), reduced, k);
-    const auto magnitude = reference_reduce(abs_in, x.shape(), reduced, k == kind::mean ? kind::mean : kind::sum);
-    const auto got = to_doubles(d);
-    std::vector<double> scale(want.size());
-    for (std::size_t i = 0; i < want.size(); ++i)
-      scale[i] = u_half * std::abs(want[i]) + 2.5e-7 * magnitude[i] + tiny;
-    CHECK(conditioned_error(got, want, scale) <= 1.0);
-  };
-  d = sum(x, axes_);
-  check(kind::sum, "sum");
-  d = mean(x, axes_);
-  check(kind::mean, "mean");
-  d = max(x, axes_);
-  CHECK(max_relative_error(to_doubles(d), reference_reduce(in, x.shape(), reduced, kind::max)) == 0.0);
-  d = min(x, axes_);
-  CHECK(max_relative_error(to_doubles(d), reference_reduce(in, x.shape(), reduced, kind::min)) == 0.0);
-}
-
-}  // namespace
-
 TEST_CASE("half tensors: axis reductions, max and min round once to half", "[reduction][half]") {
   for (const auto& s : {Shape{2, 3, 4, 5}, Shape{4, 16, 33, 65}}) {
     const Tensor<half, 4> x = cast<half>(random_tensor<float>(s, 31, -4, 4));
-    check_half_reductions_over(x, axes<0>);
-    check_half_reductions_over(x, axes<3>);
-    check_half_reductions_over(x, axes<0, 2>);
-    check_half_reductions_over(x, axes<1, 3>);
-    check_half_reductions_over(x, axes<1, 2, 3>);
-    check_half_reductions_over(x, axes<0, 1, 2>);
+    check_reductions_over(x, axes<0>);
+    check_reductions_over(x, axes<3>);
+    check_reductions_over(x, axes<0, 2>);
+    check_reductions_over(x, axes<1, 3>);
+    check_reductions_over(x, axes<1, 2, 3>);
+    check_reductions_over(x, axes<0, 1, 2>);
     double mx = -INFINITY, mn = INFINITY;
     for (double v : to_doubles(x)) mx = std::max(mx, v), mn = std::min(mn, v);
     CHECK(double(max(x)) == mx);
