@@ -271,8 +271,7 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
       std::lock_guard<std::mutex> lock(reg.mutex);
       tuning = reg.tuning;
       if (auto it = reg.index.find(key); it != reg.index.end()) {
-        chosen = it->second;
-        known = true;
+        chosen = algo::detail::candidate_named<T>(reg.choices[it->second].algorithm, known);
       } else if (auto p = reg.planned.find(key); tuning == conv_tuning::plan && p != reg.planned.end()) {
         planned = p->second;
       }
@@ -282,8 +281,7 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
       bool from_plan = false;
       if (!planned.empty()) chosen = algo::detail::candidate_named<T>(planned, from_plan);
       if (from_plan && !algo::detail::candidate_supports<T>(chosen, g)) from_plan = false;
-      if (from_plan) {
-      } else if (tuning == conv_tuning::timed) {
+      if (!from_plan && tuning == conv_tuning::timed) {
         c.timed = true;
         double best = std::numeric_limits<double>::infinity();
         algo::detail::for_each_candidate<T>([&](std::size_t i, auto tag) {
@@ -306,16 +304,17 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
           c.milliseconds.emplace_back(decltype(tag)::name, fastest);
           if (fastest < best) best = fastest, chosen = i;
         });
-      } else {
+      } else if (!from_plan) {
         chosen = algo::detail::rule_of_thumb<T>(g);
       }
       algo::detail::with_candidate<T>(chosen, [&](auto tag) { c.algorithm = decltype(tag)::name; });
       std::lock_guard<std::mutex> lock(reg.mutex);
       if (auto it = reg.index.find(key); it == reg.index.end()) {
-        reg.index.emplace(key, chosen);
+        reg.index.emplace(key, reg.choices.size());
         reg.choices.push_back(std::move(c));
-      } else {
-        chosen = it->second;  // another thread decided first: follow it
+      } else {  // another thread decided first: follow it
+        bool found = false;
+        chosen = algo::detail::candidate_named<T>(reg.choices[it->second].algorithm, found);
       }
     }
     memo = {g, n, threads, state.training, chosen};
