@@ -88,8 +88,11 @@ struct BatchNormalization {
       const auto x = x_flat.reshape(n, C, spatial);
       const auto dy = dy_flat.reshape(n, C, spatial);
       const auto xhat = (x - per_channel(mean_, n)) * per_channel(inv_std_, n);
-      beta_gradient = sum(dy, axes<0, 2>);
-      gamma_gradient = sum(dy * xhat, axes<0, 2>);
+      // Training-mode dx needs both sums; a frozen layer (fixed statistics) needs neither.
+      if (ctx.want_parameter_gradients || ctx.training) {
+        beta_gradient = sum(dy, axes<0, 2>);
+        gamma_gradient = sum(dy * xhat, axes<0, 2>);
+      }
       if (!ctx.want_input_gradient) return;
       auto dx = dx_flat.reshape(n, C, spatial);
       scratch_ = gamma * inv_std_;

@@ -98,8 +98,9 @@ struct Conv {
     void backward(batch_view<const T, D> x, batch_view<const T, D>, batch_view<const T, D> dy, batch_view<T, D> dx,
                   context& ctx) {
       const std::int64_t n = x.extent(0);
-      ops::conv2d_backward_filter(D{}, algorithm{}, g, n, x.data(), dy.data(), weight_gradient.data(),
-                                  has_bias ? bias_gradient.data() : nullptr, state);
+      if (ctx.want_parameter_gradients)
+        ops::conv2d_backward_filter(D{}, algorithm{}, g, n, x.data(), dy.data(), weight_gradient.data(),
+                                    has_bias ? bias_gradient.data() : nullptr, state);
       if (ctx.want_input_gradient)
         ops::conv2d_backward_data(D{}, algorithm{}, g, n, weight.data(), dy.data(), dx.data(), state);
     }

@@ -58,8 +58,10 @@ struct Dense {
     }
 
     void backward(batch_view<const T, D> x, batch_view<const T, D>, batch_view<const T, D> dy, batch_view<T, D> dx, context& ctx) {
-      weight_gradient = matmul(transpose(dy), x);
-      if constexpr (has_bias) bias_gradient = sum(dy, axes<0>);
+      if (ctx.want_parameter_gradients) {
+        weight_gradient = matmul(transpose(dy), x);
+        if constexpr (has_bias) bias_gradient = sum(dy, axes<0>);
+      }
       if (ctx.want_input_gradient) dx = matmul(dy, weight);
     }
 

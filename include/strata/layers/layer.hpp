@@ -21,7 +21,8 @@
 // A runtime layer (RuntimeLayer<R, T, D>) provides
 //   void forward(batch_view<const T, D> x, batch_view<T, D> y, context&);
 //   void backward(batch_view<const T, D> x, batch_view<const T, D> y, batch_view<const T, D> dy,
-//                 batch_view<T, D> dx, context&);       sets (not adds) parameter gradients;
+//                 batch_view<T, D> dx, context&);       sets (not adds) parameter gradients (may skip
+//                                                        them unless ctx.want_parameter_gradients);
 //                                                        writes dx only if ctx.want_input_gradient
 // and, only where it has something to do (detected, not inherited):
 //   void initialize(random_engine&);                     He / Xavier initialisation
@@ -55,6 +56,7 @@ struct context {
   bool training = false;              // batch statistics, dropout
   bool want_input_gradient = true;    // false for the first layer: nobody needs dL/dx
   random_engine* rng = nullptr;       // for dropout; the model owns it
+  bool want_parameter_gradients = true;  // false in a frozen layer: its gradients would go unused
 };
 
 // One trainable tensor, as optimizers, savers and freezers see it.
@@ -64,6 +66,7 @@ struct parameter_ref {
   TensorView<T, 1, D> value;
   TensorView<T, 1, D> gradient;
   bool weight_decay = true;   // biases and normalisation parameters are usually exempt
+  double rate = 1;            // learning-rate multiplier set by the model (0: frozen, not updated)
 };
 
 // "3.weight" from prefix "3" and member "weight" ("weight" alone at the top).

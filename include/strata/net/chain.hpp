@@ -156,6 +156,11 @@ struct Chain {
     tuple_type parts;
     std::array<Tensor<T, 1, D>, size> outputs;  // outputs[i] for i < size - 1; the last is the caller's
     std::array<Tensor<T, 1, D>, 2> gradients;   // ping-pong for dL/d(intermediate), sized for the largest
+    // Parts whose parameters are all frozen (set by Model from its learning-rate rules). A frozen
+    // part runs as in inference (batch norm on its running statistics, no dropout), computes no
+    // parameter gradients, and when everything below it is frozen too the backward pass stops
+    // above it: a frozen body costs one forward pass.
+    std::array<bool, size> frozen{};
 
     template <std::size_t I>
     auto& part() {
@@ -198,15 +203,33 @@ struct Chain {
       return ensure_batch(outputs[I], n, output_at<I>::elements);
     }
 
+    // The context part I runs under: a frozen part as in inference, without parameter gradients.
+    context part_context(std::size_t i, const context& ctx) const {
+      context c = ctx;
+      if (frozen[i]) {
+        c.training = false;
+        c.want_parameter_gradients = false;
+      }
+      return c;
+    }
+
     template <std::size_t I>
     void forward_from(batch_view<const T, D> x, batch_view<T, D> y, std::int64_t n, context& ctx) {
+      context c = part_context(I, ctx);
       if constexpr (I + 1 == size) {
-        std::get<I>(parts).forward(x, y, ctx);
+        std::get<I>(parts).forward(x, y, c);
       } else {
         batch_view<T, D> out = output_view<I>(n);
-        std::get<I>(parts).forward(x, out, ctx);
+        std::get<I>(parts).forward(x, out, c);
         forward_from<I + 1>(out, y, n, ctx);
       }
+    }
+
+    // Whether some part below I has parameters to train.
+    bool trainable_below(std::size_t i) const {
+      for (std::size_t k = 0; k < i; ++k)
+        if (!frozen[k]) return true;
+      return false;
     }
 
     template <std::size_t I>
@@ -218,10 +241,18 @@ struct Chain {
       const batch_view<const T, D> out =
           I + 1 == size ? y : batch_view<const T, D>(outputs[I].data(), Shape{n, output_at<I>::elements});
       if constexpr (I == 0) {
-        std::get<0>(parts).backward(in, out, dy, dx, ctx);
+        context c = part_context(0, ctx);
+        std::get<0>(parts).backward(in, out, dy, dx, c);
       } else {
+        context inner = part_context(I, ctx);
+        // Below a frozen stretch that reaches the input, nobody needs this part's dL/dx.
+        const bool go_on = ctx.want_input_gradient || trainable_below(I);
+        if (!go_on) {
+          inner.want_input_gradient = false;
+          std::get<I>(parts).backward(in, out, dy, batch_view<T, D>{}, inner);
+          return;
+        }
         batch_view<T, D> d_in = ensure_batch(gradients[I % 2], n, type_at_t<I, inputs>::elements);
-        context inner = ctx;
         inner.want_input_gradient = true;
         std::get<I>(parts).backward(in, out, dy, d_in, inner);
         backward_from<I - 1>(x, y, d_in, dx, n, ctx);

@@ -1,15 +1,21 @@
 // strata/net/model.hpp — Model<Net, T, D>: a network definition made real for precision T on
 // device D. It owns every parameter, gradient and workspace, initialises them from one seed, runs
-// forward and backward over batches (giving the input gradient when asked), and names its
-// parameters ("3.weight") for optimizers, savers (strata/io/model_file.hpp) and freezers.
+// forward and backward over batches (giving the input gradient when asked), names its
+// parameters ("3.weight") for optimizers and savers (strata/io/model_file.hpp), and keeps the
+// per-layer learning-rate multipliers and frozen layers of transfer learning.
 #pragma once
 
+#include <array>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include "strata/core/error.hpp"
 #include "strata/net/chain.hpp"
 #include "strata/layers/layer.hpp"
 #include "strata/net/sequential.hpp"
@@ -22,6 +28,21 @@ template <class M, class Path>
 void save_model(M& model, const Path& path);
 template <class M, class Path>
 void load_model(M& model, const Path& path);
+
+// Top-level layers [first, last), for freezing and learning-rate multipliers.
+struct layer_range {
+  std::size_t first = 0, last = 0;
+};
+
+namespace detail {
+// Whether layer path `prefix` covers `name` ("3" covers "3", "3.weight" and "3.block.0.bias",
+// not "30.weight"; "" covers everything).
+inline bool path_covers(std::string_view prefix, std::string_view name) {
+  if (prefix.empty()) return true;
+  if (name.size() < prefix.size() || name.substr(0, prefix.size()) != prefix) return false;
+  return name.size() == prefix.size() || name[prefix.size()] == '.';
+}
+}  // namespace detail
 
 template <class Net, class T = float, class D = cpu>
 class Model {
@@ -69,10 +90,47 @@ class Model {
     backward_impl(dy, dx, true);
   }
 
+  // Every parameter, with its layer's learning-rate multiplier in parameter_ref::rate.
   template <class F>
   void visit_parameters(F&& f) {
-    visit_layer_parameters(body_, f, "");
+    visit_layer_parameters(body_, [&](parameter_ref<T, D>& p) {
+      p.rate = learning_rate_of(p.name);
+      f(p);
+    }, "");
   }
+
+  // Learning-rate multipliers by layer (transfer learning): a layer path as the summary shows it
+  // ("3", "3.block.0"; "" for the whole network) or a range of top-level layers. A later rule
+  // overrides earlier ones where they overlap. 0 freezes: the optimizers leave those parameters
+  // alone, and a frozen top-level layer runs as in inference and computes no gradients.
+  void set_learning_rate(std::string_view layer, double multiplier) {
+    check_multiplier(multiplier);
+    check_layer(layer);
+    rate_rules_.emplace_back(std::string(layer), multiplier);
+    update_frozen();
+  }
+  void set_learning_rate(layer_range layers, double multiplier) {
+    check_multiplier(multiplier);
+    check_range(layers);
+    for (std::size_t i = layers.first; i < layers.last; ++i) rate_rules_.emplace_back(std::to_string(i), multiplier);
+    update_frozen();
+  }
+  void freeze(std::string_view layer = "") { set_learning_rate(layer, 0); }
+  void freeze(layer_range layers) { set_learning_rate(layers, 0); }
+  void unfreeze(std::string_view layer = "") { set_learning_rate(layer, 1); }
+  void unfreeze(layer_range layers) { set_learning_rate(layers, 1); }
+
+  // The multiplier of a parameter ("3.weight") or layer ("3"): the last rule that covers it, else 1.
+  double learning_rate_of(std::string_view name) const {
+    double rate = 1;
+    for (const auto& [prefix, multiplier] : rate_rules_)
+      if (detail::path_covers(prefix, name)) rate = multiplier;
+    return rate;
+  }
+  // Whether top-level layer i is frozen (all its parameters at 0, or parameter-free below every
+  // trainable layer).
+  bool frozen(std::size_t layer) const { return layer < layer_count ? body_.frozen[layer] : false; }
+  static constexpr std::size_t layer_count = Net::layer_count;
   template <class F>
   void visit_state(F&& f) {
     visit_layer_state(body_, f, "");
@@ -115,8 +173,50 @@ class Model {
                         std::to_string(input_shape::elements) + " values per row, got " + x.shape().to_string());
   }
 
+  static void check_multiplier(double m) {
+    if (!(m >= 0) || !std::isfinite(m))
+      throw error("Model::set_learning_rate: the multiplier must be finite and non-negative, got " + std::to_string(m));
+  }
+  static void check_range(layer_range r) {
+    if (r.first > r.last || r.last > layer_count)
+      throw error("Model: layer range [" + std::to_string(r.first) + ", " + std::to_string(r.last) + ") is outside the " +
+                  std::to_string(layer_count) + " top-level layers");
+  }
+  // A path names a layer when its first component is a top-level index and, below that, some
+  // parameter lies under it (a path into a parameter-free layer names nothing to train).
+  void check_layer(std::string_view layer) {
+    if (layer.empty()) return;
+    const std::string_view top = layer.substr(0, layer.find('.'));
+    std::size_t index = 0;
+    bool numeric = !top.empty();
+    for (char c : top) numeric = numeric && c >= '0' && c <= '9';
+    if (numeric) index = std::stoul(std::string(top));
+    bool found = numeric && index < layer_count && layer == top;
+    if (!found)
+      visit_layer_parameters(body_, [&](const parameter_ref<T, D>& p) { found = found || detail::path_covers(layer, p.name); }, "");
+    if (!found)
+      throw error("Model: no layer '" + std::string(layer) + "' (top-level layers are 0…" + std::to_string(layer_count - 1) +
+                  "; deeper paths as the summary prints them, e.g. '3.block.0')");
+  }
+  // Marks the frozen top-level layers: a layer with parameters when all are at 0, one without
+  // when no layer up to it trains (so a dropout above a trained layer stays active).
+  void update_frozen() {
+    std::array<int, layer_count> trainable{}, with_parameters{};
+    visit_layer_parameters(body_, [&](const parameter_ref<T, D>& p) {
+      const std::size_t i = std::stoul(p.name.substr(0, p.name.find('.')));
+      with_parameters[i] = 1;
+      if (learning_rate_of(p.name) != 0) trainable[i] = 1;
+    }, "");
+    bool trainable_so_far = false;
+    for (std::size_t i = 0; i < layer_count; ++i) {
+      trainable_so_far = trainable_so_far || trainable[i];
+      body_.frozen[i] = with_parameters[i] ? !trainable[i] : !trainable_so_far;
+    }
+  }
+
   using body_type = typename std::conditional_t<Net::valid, detail::runtime_layer_of<typename Net::body, input_shape, T, D>,
                                                 std::type_identity<detail::invalid_layer>>::type;
+  std::vector<std::pair<std::string, double>> rate_rules_;
   random_engine rng_;
   body_type body_;
   context ctx_;

@@ -4,6 +4,7 @@
 // backward); and the architecture signature that saved models are checked against.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <ostream>
@@ -148,17 +149,24 @@ std::string signature() {
   return s;
 }
 
-template <class Net, class T = float>
-void print_summary(std::ostream& out, std::int64_t batch = 64) {
+// The summary table of Net in precision T at this batch; `extra(row)` fills one more column
+// headed `extra_header` where given (a model's learning-rate multipliers).
+template <class Net, class T = float, class Extra = std::nullptr_t>
+void print_summary(std::ostream& out, std::int64_t batch = 64, const char* extra_header = nullptr, Extra extra = nullptr) {
   const auto rows = summary_rows<Net>();
+  constexpr bool has_extra = !std::is_same_v<Extra, std::nullptr_t>;
   out << detail::pad("layer", 12) << detail::pad("", 44) << detail::pad("output", 16) << detail::pad("parameters", 14, true)
-      << detail::pad("mult-adds", 16, true) << detail::pad("memory/sample", 16, true) << "\n";
+      << detail::pad("mult-adds", 16, true) << detail::pad("memory/sample", 16, true);
+  if constexpr (has_extra) out << detail::pad(extra_header, 10, true);
+  out << "\n";
   out << detail::pad("input", 12) << detail::pad("", 44) << detail::pad(Net::input_shape::to_string(), 16) << "\n";
   for (const auto& r : rows) {
     const std::string indent(static_cast<std::size_t>(2 * r.depth), ' ');
     out << detail::pad(indent + r.path, 12) << detail::pad(indent + r.description, 44) << detail::pad(r.output, 16)
         << detail::pad(detail::grouped(r.parameters), 14, true) << detail::pad(detail::grouped(r.flops), 16, true)
-        << detail::pad(detail::bytes_string(double(bytes_of<T>(r.activations))), 16, true) << "\n";
+        << detail::pad(detail::bytes_string(double(bytes_of<T>(r.activations))), 16, true);
+    if constexpr (has_extra) out << detail::pad(r.parameters ? extra(r) : std::string(), 10, true);
+    out << "\n";
   }
   const memory_estimate m = memory<Net, T>(batch);
   out << "total: " << detail::grouped(Net::parameters) << " parameters (" << detail::bytes_string(double(m.parameters))

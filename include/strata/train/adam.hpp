@@ -1,6 +1,7 @@
 // strata/train/adam.hpp — Adam (Kingma & Ba 2015) with bias correction, PyTorch's update rule:
 //   g = ∇ + λ·w;  m = β₁m + (1−β₁)g;  v = β₂v + (1−β₂)g²;  w −= lr·m̂ / (√v̂ + ε)
-// or, with decoupled weight decay (AdamW), w −= lr·(m̂/(√v̂ + ε) + λ·w).
+// or, with decoupled weight decay (AdamW), w −= lr·(m̂/(√v̂ + ε) + λ·w). lr is scaled by each
+// parameter's layer multiplier (parameter_ref::rate); frozen parameters (0) are left alone.
 #pragma once
 
 #include <cmath>
@@ -46,7 +47,7 @@ class Adam {
     const M b1 = M(options_.beta1), b2 = M(options_.beta2);
     const M correction1 = M(1 - std::pow(options_.beta1, double(t_)));
     const M correction2 = M(1 - std::pow(options_.beta2, double(t_)));
-    const M rate = M(lr), eps = M(options_.epsilon);
+    const M eps = M(options_.epsilon);
     std::size_t i = 0;
     model.visit_parameters([&](const parameter_ref<T, D>& p) {
       if (first_.size() <= i) {
@@ -58,7 +59,12 @@ class Adam {
       if (m.size() != p.value.size())
         throw error("Adam: parameter " + p.name + " changed size since the optimizer's first step");
       const M decay = p.weight_decay ? M(options_.weight_decay) : M(0);
+      const M rate = M(lr * p.rate);  // the layer's multiplier (0: frozen)
       auto w = masters_.of(i, p);
+      if (p.rate == 0) {  // frozen: moments stay as they are
+        ++i;
+        return;
+      }
       const auto g = master_weights<T, D>::gradient(p);
       if (options_.decoupled_weight_decay) {
         m = m * b1 + g * (M(1) - b1);

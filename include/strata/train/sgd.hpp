@@ -1,8 +1,9 @@
 // strata/train/sgd.hpp — stochastic gradient descent with momentum, Nesterov momentum and
 // weight decay, with PyTorch's update rule (so hyper-parameters carry over):
 //   g = ∇ + λ·w;  v = μ·v + g;  w −= lr · (nesterov ? g + μ·v : v)
-// Weight decay skips parameters marked exempt (biases, normalisation scales and shifts). Updates
-// run in the master precision (train/optimizer.hpp).
+// Weight decay skips parameters marked exempt (biases, normalisation scales and shifts). Each
+// parameter's rate is lr times its layer's multiplier (parameter_ref::rate; 0 leaves it alone).
+// Updates run in the master precision (train/optimizer.hpp).
 #pragma once
 
 #include <cstddef>
@@ -40,15 +41,20 @@ class SGD {
     static_assert(std::is_same_v<typename Model::element_type, T>,
                   "strata::train::SGD<T>: T must be the model's element type");
     std::size_t i = 0;
-    const master_type mu = master_type(options_.momentum), rate = master_type(lr);
+    const master_type mu = master_type(options_.momentum);
     model.visit_parameters([&](const parameter_ref<T, D>& p) {
       const master_type decay = p.weight_decay ? master_type(options_.weight_decay) : master_type(0);
+      const master_type rate = master_type(lr * p.rate);  // the layer's multiplier (0: frozen)
       auto w = masters_.of(i, p);
+      if (mu != master_type(0) && velocity_.size() <= i) velocity_.emplace_back(p.value.shape());  // v₁ = g₁
+      if (p.rate == 0) {  // frozen: no update, no momentum (as a PyTorch parameter without grad)
+        ++i;
+        return;
+      }
       const auto g = master_weights<T, D>::gradient(p);
       if (mu == master_type(0)) {
         w -= (g + w * decay) * rate;
       } else {
-        if (velocity_.size() <= i) velocity_.emplace_back(p.value.shape());  // starts at 0: v₁ = g₁
         auto& v = velocity_[i];
         if (v.size() != p.value.size())
           throw error("SGD: parameter " + p.name + " changed size since the optimizer's first step");
