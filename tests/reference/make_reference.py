@@ -26,6 +26,9 @@ training mode, running_mean_out/running_var_out (after it).
   conv_3x1                 x[2,3,6,5]  F=2 k(3,1) pad(1,0) stride(1,1) bias
   conv_1x1_stride2_nobias  x[2,4,7,7]  F=6 k(1,1) pad(0,0) stride(2,2) no bias
   conv_3x3_stride2_pad1    x[2,3,8,9]  F=5 k(3,3) pad(1,1) stride(2,2) bias
+  depthwise_3x3_stride2_pad1  x[2,6,9,8]  F=6 k(3,3) pad(1,1) stride(2,2) groups 6, bias
+  depthwise_5x5_pad2_nobias   x[2,4,7,9]  F=4 k(5,5) pad(2,2) stride(1,1) groups 4, no bias
+  grouped_conv_3x3_g4      x[2,8,7,6]  F=16 k(3,3) pad(1,1) stride(1,1) groups 4, bias
   dense                    x[3,2,3,2] (flattened to 12), weight[4,12], bias[4]
   maxpool_2                x[2,3,6,8]  MaxPool2d(2, 2, 0)
   maxpool_3_s2_p1          x[2,2,7,7]  MaxPool2d(3, 2, 1)
@@ -127,11 +130,11 @@ def leaf(t):
 # ---------------------------------------------------------------------------------------------
 # Cases. Each returns the list of (name, tensor) to store.
 
-def conv_case(n, c, h, w, f, kernel, pad, stride, bias):
+def conv_case(n, c, h, w, f, kernel, pad, stride, bias, groups=1):
     x = leaf(normal(n, c, h, w))
-    weight = leaf(uniform(f, c, *kernel))
+    weight = leaf(uniform(f, c // groups, *kernel))
     b = leaf(uniform(f)) if bias else None
-    out = F.conv2d(x, weight, b, stride=stride, padding=pad)
+    out = F.conv2d(x, weight, b, stride=stride, padding=pad, groups=groups)
     expect_h = (h + 2 * pad[0] - kernel[0]) // stride[0] + 1
     expect_w = (w + 2 * pad[1] - kernel[1]) // stride[1] + 1
     assert out.shape == (n, f, expect_h, expect_w)
@@ -368,6 +371,9 @@ CASES = {
     "conv_3x1": lambda: conv_case(2, 3, 6, 5, 2, (3, 1), (1, 0), (1, 1), True),
     "conv_1x1_stride2_nobias": lambda: conv_case(2, 4, 7, 7, 6, (1, 1), (0, 0), (2, 2), False),
     "conv_3x3_stride2_pad1": lambda: conv_case(2, 3, 8, 9, 5, (3, 3), (1, 1), (2, 2), True),
+    "depthwise_3x3_stride2_pad1": lambda: conv_case(2, 6, 9, 8, 6, (3, 3), (1, 1), (2, 2), True, groups=6),
+    "depthwise_5x5_pad2_nobias": lambda: conv_case(2, 4, 7, 9, 4, (5, 5), (2, 2), (1, 1), False, groups=4),
+    "grouped_conv_3x3_g4": lambda: conv_case(2, 8, 7, 6, 16, (3, 3), (1, 1), (1, 1), True, groups=4),
     "dense": dense_case,
     "maxpool_2": lambda: unary_case((2, 3, 6, 8), lambda x: F.max_pool2d(x, 2, 2, 0)),
     "maxpool_3_s2_p1": lambda: unary_case((2, 2, 7, 7), lambda x: F.max_pool2d(x, 3, 2, 1)),
@@ -414,9 +420,10 @@ def generate(outdir, only=None):
 # ---------------------------------------------------------------------------------------------
 # Independent re-check in numpy (explicit loops), run with --verify.
 
-def np_conv_forward(x, w, b, stride, pad):
+def np_conv_forward(x, w, b, stride, pad, groups=1):
     n, c, h, wd = x.shape
-    f, _, r, s = w.shape
+    f, cg, r, s = w.shape
+    fg = f // groups
     oh = (h + 2 * pad[0] - r) // stride[0] + 1
     ow = (wd + 2 * pad[1] - s) // stride[1] + 1
     out = np.zeros((n, f, oh, ow))
@@ -425,20 +432,21 @@ def np_conv_forward(x, w, b, stride, pad):
             for oy in range(oh):
                 for ox in range(ow):
                     acc = b[fi] if b is not None else 0.0
-                    for ci in range(c):
+                    for ci in range(cg):
                         for ry in range(r):
                             for sx in range(s):
                                 iy = oy * stride[0] - pad[0] + ry
                                 ix = ox * stride[1] - pad[1] + sx
                                 if 0 <= iy < h and 0 <= ix < wd:
-                                    acc += x[ni, ci, iy, ix] * w[fi, ci, ry, sx]
+                                    acc += x[ni, fi // fg * cg + ci, iy, ix] * w[fi, ci, ry, sx]
                     out[ni, fi, oy, ox] = acc
     return out
 
 
-def np_conv_backward(x, w, g, stride, pad):
+def np_conv_backward(x, w, g, stride, pad, groups=1):
     n, c, h, wd = x.shape
-    f, _, r, s = w.shape
+    f, cg, r, s = w.shape
+    fg = f // groups
     gx = np.zeros_like(x)
     gw = np.zeros_like(w)
     for ni in range(n):
@@ -446,14 +454,15 @@ def np_conv_backward(x, w, g, stride, pad):
             for oy in range(g.shape[2]):
                 for ox in range(g.shape[3]):
                     go = g[ni, fi, oy, ox]
-                    for ci in range(c):
+                    for ci in range(cg):
+                        xc = fi // fg * cg + ci
                         for ry in range(r):
                             for sx in range(s):
                                 iy = oy * stride[0] - pad[0] + ry
                                 ix = ox * stride[1] - pad[1] + sx
                                 if 0 <= iy < h and 0 <= ix < wd:
-                                    gx[ni, ci, iy, ix] += go * w[fi, ci, ry, sx]
-                                    gw[fi, ci, ry, sx] += go * x[ni, ci, iy, ix]
+                                    gx[ni, xc, iy, ix] += go * w[fi, ci, ry, sx]
+                                    gw[fi, ci, ry, sx] += go * x[ni, xc, iy, ix]
     return gx, gw, g.sum(axis=(0, 2, 3))
 
 
@@ -541,6 +550,9 @@ CONV_SPECS = {
     "conv_3x1": ((1, 1), (1, 0)),
     "conv_1x1_stride2_nobias": ((2, 2), (0, 0)),
     "conv_3x3_stride2_pad1": ((2, 2), (1, 1)),
+    "depthwise_3x3_stride2_pad1": ((2, 2), (1, 1), 6),
+    "depthwise_5x5_pad2_nobias": ((1, 1), (2, 2), 4),
+    "grouped_conv_3x3_g4": ((1, 1), (1, 1), 4),
 }
 POOL_SPECS = {
     "maxpool_2": (2, 2, 0, "max"), "maxpool_3_s2_p1": (3, 2, 1, "max"),
@@ -623,10 +635,10 @@ def verify(outdir):
         t = read_fixture(path)
         assert all(np.all(np.isfinite(v)) for v in t.values())
         if case in CONV_SPECS:
-            stride, pad = CONV_SPECS[case]
+            stride, pad, groups = (CONV_SPECS[case] + (1,))[:3]
             x, w, b, g = t["input"], t["weight"], t.get("bias"), t["grad_output"]
-            check(case, "output", t["output"], np_conv_forward(x, w, b, stride, pad))
-            gx, gw, gb = np_conv_backward(x, w, g, stride, pad)
+            check(case, "output", t["output"], np_conv_forward(x, w, b, stride, pad, groups))
+            gx, gw, gb = np_conv_backward(x, w, g, stride, pad, groups)
             check(case, "grad_input", t["grad_input"], gx)
             check(case, "grad_weight", t["grad_weight"], gw)
             if b is not None:

@@ -2,7 +2,9 @@
 // can force (`Algorithm<algo::winograd<4>>`): each names itself and says which shapes it can run.
 // A device implements a tag for an element type by specialising conv_kernel<A, Device, T>
 // (kernels/<device>/conv_algorithms); conv_available<A, T, D> says whether it did, and
-// algo::automatic chooses among the candidates available for (T, D).
+// algo::automatic chooses among the candidates available for (T, D). Every algorithm here runs one
+// group only (geometry.groups == 1): a grouped layer runs them per group, a depthwise one has its
+// own kernel (ops/depthwise_conv2d.hpp).
 #pragma once
 
 #include <concepts>
@@ -24,25 +26,27 @@ concept ConvAlgorithm = requires(const conv_geometry& g) {
 // The plain loops of the definition: the reference every other algorithm is tested against.
 struct reference {
   static constexpr const char* name = "reference";
-  static constexpr bool supports(const conv_geometry&) { return true; }
+  static constexpr bool supports(const conv_geometry& g) { return g.groups == 1; }
 };
 
 // Patch matrix + GEMM.
 struct im2col {
   static constexpr const char* name = "im2col";
-  static constexpr bool supports(const conv_geometry&) { return true; }
+  static constexpr bool supports(const conv_geometry& g) { return g.groups == 1; }
 };
 
 // Vectorised direct loops (forward); its backward passes may be another algorithm's.
 struct direct {
   static constexpr const char* name = "direct";
-  static constexpr bool supports(const conv_geometry&) { return true; }
+  static constexpr bool supports(const conv_geometry& g) { return g.groups == 1; }
 };
 
 // 1×1 convolutions as GEMMs on the input itself (strides gathered), no patch copy.
 struct gemm_1x1 {
   static constexpr const char* name = "gemm_1x1";
-  static constexpr bool supports(const conv_geometry& g) { return g.R == 1 && g.S == 1 && g.pad_y == 0 && g.pad_x == 0; }
+  static constexpr bool supports(const conv_geometry& g) {
+    return g.R == 1 && g.S == 1 && g.pad_y == 0 && g.pad_x == 0 && g.groups == 1;
+  }
 };
 
 // Winograd F(M×M, 3×3) (Lavin & Gray): 3×3, stride 1. Backward data runs as a forward pass
@@ -53,7 +57,7 @@ struct winograd {
   static constexpr const char* name = M == 2 ? "winograd<2>" : "winograd<4>";
   static constexpr bool supports(const conv_geometry& g) {
     return g.R == 3 && g.S == 3 && g.stride_y == 1 && g.stride_x == 1 && g.pad_y >= 0 && g.pad_x >= 0 && g.pad_y <= 2 &&
-           g.pad_x <= 2 && g.C > 0 && g.K > 0 && g.P() >= 1 && g.Q() >= 1;
+           g.pad_x <= 2 && g.C > 0 && g.K > 0 && g.P() >= 1 && g.Q() >= 1 && g.groups == 1;
   }
 };
 
@@ -63,14 +67,14 @@ struct fft {
   static constexpr const char* name = "fft";
   static constexpr bool supports(const conv_geometry& g) {
     return g.stride_y == 1 && g.stride_x == 1 && g.pad_y >= 0 && g.pad_x >= 0 && g.R >= 1 && g.S >= 1 && g.P() >= 1 &&
-           g.Q() >= 1 && g.C >= 1 && g.K >= 1;
+           g.Q() >= 1 && g.C >= 1 && g.K >= 1 && g.groups == 1;
   }
 };
 
 // Chooses per (pass, shape, batch, precision, threads) among the candidates a device has.
 struct automatic {
   static constexpr const char* name = "automatic";
-  static constexpr bool supports(const conv_geometry&) { return true; }
+  static constexpr bool supports(const conv_geometry& g) { return g.groups == 1; }
 };
 
 // What automatic may choose from, in this order (ties go to the earlier one). A new algorithm is

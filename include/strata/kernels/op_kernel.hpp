@@ -10,6 +10,7 @@ namespace strata::kernels {
 // specialisations.
 namespace op {
 struct conv2d {};           // forward, backward data, backward filter; algorithm chosen per device
+struct depthwise_conv2d {}; // one filter per channel: forward (bias, clamp), backward data, backward filter
 struct max_pool {};         // forward (with argmax), backward
 struct avg_pool {};         // forward, backward
 struct dropout_mask {};     // a scaled keep mask from a Philox seed

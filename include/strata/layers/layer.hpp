@@ -195,6 +195,8 @@ struct any_shape {};
 struct image_or_vector {};
 template <std::int64_t MinHeight, std::int64_t MinWidth>
 struct image_at_least {};  // [C, H, W] with H >= MinHeight and W >= MinWidth
+template <std::int64_t Multiple, std::int64_t MinHeight, std::int64_t MinWidth>
+struct image_with_channels_multiple_of {};  // as image_at_least, and C a multiple of Multiple (groups)
 
 namespace detail {
 template <class L, class In>

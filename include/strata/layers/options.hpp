@@ -1,5 +1,5 @@
 // strata/layers/options.hpp — options a layer takes after its hyper-parameters (Kernel, Stride,
-// Pad, NoBias, Init<…>, Algorithm<…>), recognised by kind in any order, each at most once; a
+// Pad, Groups, NoBias, Init<…>, Algorithm<…>), recognised by kind in any order, each at most once; a
 // layer finds them with option_of and rejects anything else with one named static_assert.
 #pragma once
 
@@ -15,6 +15,7 @@ namespace strata {
 
 // The kinds of option; an option says which it is as `option_kind`.
 namespace option_kinds {
+struct groups {};
 struct kernel {};
 struct stride {};
 struct pad {};
@@ -39,6 +40,15 @@ template <std::int64_t Y, std::int64_t X = Y>
 struct Pad {
   using option_kind = option_kinds::pad;
   static constexpr std::int64_t y = Y, x = X;
+};
+
+// Channel groups of a convolution (PyTorch's and ONNX's `groups`): input and output channels are
+// split into G groups and each output channel sees only its group's inputs; weights are
+// [K, C/G, R, S]. Groups<C> with C filters is a depthwise convolution.
+template <std::int64_t G>
+struct Groups {
+  using option_kind = option_kinds::groups;
+  static constexpr std::int64_t value = G;
 };
 
 // The layer has no bias term (a BatchNorm right after it would cancel one).

@@ -125,6 +125,67 @@ STRATA_INLINE void stream_fence() {
 #endif
 }
 
+// The first n lanes (0 ≤ n ≤ lanes) from p, the others 0; and storing only the first n lanes of
+// v. Nothing beyond p + n is read or written: masked moves on AVX-512 and AVX2 (which suppress
+// faults in the masked lanes; AVX-512VL for 32-byte vectors), else pieces of 8, 4, 2 and 1 values through a local array. For
+// row ends and rows shorter than a vector.
+template <class V>
+STRATA_INLINE V load_first(const scalar_of<V>* p, int n) {
+  using S = scalar_of<V>;
+  [[maybe_unused]] constexpr bool f = std::is_same_v<S, float>, d = std::is_same_v<S, double>;
+  [[maybe_unused]] constexpr int lanes = lanes_of<V>;
+#if defined(__AVX512F__)
+  if constexpr (f && sizeof(V) == 64) return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p);
+  if constexpr (d && sizeof(V) == 64) return _mm512_maskz_loadu_pd(__mmask8((1u << n) - 1), p);
+#endif
+#if defined(__AVX512VL__)
+  if constexpr (f && sizeof(V) == 32) return _mm256_maskz_loadu_ps(__mmask8((1u << n) - 1), p);
+  if constexpr (d && sizeof(V) == 32) return _mm256_maskz_loadu_pd(__mmask8((1u << n) - 1), p);
+#endif
+#if defined(__AVX2__)
+  if constexpr (f && sizeof(V) == 32)
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+  if constexpr (d && sizeof(V) == 32)
+    return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)));
+#endif
+  if (n == lanes) return load<V>(p);
+  S part[lanes] = {};
+  S* out = part;
+  if constexpr (lanes >= 16) if (n & 8) std::memcpy(out, p, 8 * sizeof(S)), out += 8, p += 8;
+  if constexpr (lanes >= 8) if (n & 4) std::memcpy(out, p, 4 * sizeof(S)), out += 4, p += 4;
+  if constexpr (lanes >= 4) if (n & 2) std::memcpy(out, p, 2 * sizeof(S)), out += 2, p += 2;
+  if (n & 1) *out = *p;
+  return load<V>(part);
+}
+template <class V>
+STRATA_INLINE void store_first(scalar_of<V>* p, const V& v, int n) {
+  using S = scalar_of<V>;
+  [[maybe_unused]] constexpr bool f = std::is_same_v<S, float>, d = std::is_same_v<S, double>;
+  [[maybe_unused]] constexpr int lanes = lanes_of<V>;
+#if defined(__AVX512F__)
+  if constexpr (f && sizeof(V) == 64) return _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), v);
+  if constexpr (d && sizeof(V) == 64) return _mm512_mask_storeu_pd(p, __mmask8((1u << n) - 1), v);
+#endif
+#if defined(__AVX512VL__)
+  if constexpr (f && sizeof(V) == 32) return _mm256_mask_storeu_ps(p, __mmask8((1u << n) - 1), v);
+  if constexpr (d && sizeof(V) == 32) return _mm256_mask_storeu_pd(p, __mmask8((1u << n) - 1), v);
+#endif
+#if defined(__AVX2__)
+  if constexpr (f && sizeof(V) == 32)
+    return _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
+  if constexpr (d && sizeof(V) == 32)
+    return _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)), v);
+#endif
+  if (n == lanes) return store(p, v);
+  S part[lanes];
+  std::memcpy(part, &v, sizeof(V));
+  const S* in = part;
+  if constexpr (lanes >= 16) if (n & 8) std::memcpy(p, in, 8 * sizeof(S)), in += 8, p += 8;
+  if constexpr (lanes >= 8) if (n & 4) std::memcpy(p, in, 4 * sizeof(S)), in += 4, p += 4;
+  if constexpr (lanes >= 4) if (n & 2) std::memcpy(p, in, 2 * sizeof(S)), in += 2, p += 2;
+  if (n & 1) *p = *in;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Arithmetic beyond the operators.
 
