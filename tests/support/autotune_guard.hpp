@@ -26,4 +26,16 @@ class autotune_guard : public conv_tuning_guard {
   explicit autotune_guard(bool on) : conv_tuning_guard(on ? conv_tuning::timed : conv_tuning::rule_of_thumb) {}
 };
 
+// false: automatic chooses among the algorithms without transforms (no Winograd, no FFT).
+class transforms_guard {
+ public:
+  explicit transforms_guard(bool allowed) : old_(get_conv_transforms()) { set_conv_transforms(allowed); }
+  ~transforms_guard() { set_conv_transforms(old_); }
+  transforms_guard(const transforms_guard&) = delete;
+  transforms_guard& operator=(const transforms_guard&) = delete;
+
+ private:
+  bool old_;
+};
+
 }  // namespace strata::testing

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
@@ -46,6 +47,7 @@ struct choice_registry {
   std::vector<conv_choice> choices;
   std::map<std::string, std::string> planned;   // key → algorithm name, from a loaded plan
   conv_tuning tuning = conv_tuning::timed;
+  std::atomic<bool> transforms{true};  // automatic may choose Winograd and FFT (read without the lock)
 };
 inline choice_registry& registry() {
   static choice_registry r;
@@ -82,6 +84,20 @@ inline conv_tuning get_conv_tuning() {
 }
 // false: choose by the rule of thumb, without timing (reproducible, and free); true: time.
 inline void set_conv_autotune(bool on) { set_conv_tuning(on ? conv_tuning::timed : conv_tuning::rule_of_thumb); }
+
+// Whether automatic may choose the transform algorithms, Winograd and FFT (true by default).
+// Their outputs differ from a plain sum of products by more rounding — in float32 a few 1e-7 of
+// the output per layer, compounding with depth — so false keeps every convolution at im2col,
+// 1×1 GEMM or direct accuracy: for comparing outputs with another library's, or for half
+// precision. Decisions are recorded per setting.
+inline void set_conv_transforms(bool allowed) {
+  auto& r = detail::registry();
+  r.transforms.store(allowed, std::memory_order_relaxed);
+}
+inline bool get_conv_transforms() {
+  auto& r = detail::registry();
+  return r.transforms.load(std::memory_order_relaxed);
+}
 
 // Writes every decision made so far (one line per key: key, then algorithm), so a later run can
 // make the same decisions without timing (load_conv_plan).
@@ -129,4 +145,6 @@ using algo::load_conv_plan;
 using algo::save_conv_plan;
 using algo::set_conv_autotune;
 using algo::set_conv_tuning;
+using algo::set_conv_transforms;
+using algo::get_conv_transforms;
 }  // namespace strata

@@ -45,6 +45,7 @@ struct conv_state<strata::cpu, T> {
     conv_geometry geometry{};
     std::int64_t batch = -1, threads = 0;
     bool training = false;
+    bool transforms = true;
     std::size_t index = 0;
   };
   std::array<remembered_choice, 3> last{};
@@ -192,9 +193,12 @@ std::size_t candidate_named(const std::string& name, bool& found) {
 // The rule of thumb when not timing, as tags: 1×1 → gemm_1x1, 3×3 stride 1 → Winograd (F(4×4)
 // for larger planes), 5×5 and larger at stride 1 → FFT (it wins from 5×5 on in
 // benchmarks/conv_algorithms), else im2col. Only candidates available for T are named.
+template <class A>
+constexpr bool is_transform = std::is_same_v<A, fft> || std::is_same_v<A, winograd<2>> || std::is_same_v<A, winograd<4>>;
+
 template <class T>
-std::size_t rule_of_thumb(const conv_geometry& g) {
-  auto usable = [&]<class A>(A) { return candidate_for<A, T> && A::supports(g); };
+std::size_t rule_of_thumb(const conv_geometry& g, bool transforms = true) {
+  auto usable = [&]<class A>(A) { return candidate_for<A, T> && A::supports(g) && (transforms || !is_transform<A>); };
   if (usable(gemm_1x1{})) return candidate_index<gemm_1x1>();
   if (usable(winograd<4>{}) && g.P() >= 8 && g.Q() >= 8 && g.C >= 16 && g.K >= 16) return candidate_index<winograd<4>>();
   if (usable(winograd<2>{}) && g.C >= 8 && g.K >= 8) return candidate_index<winograd<2>>();
@@ -251,18 +255,24 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
              [&](auto a) { conv_kernel<decltype(a), strata::cpu, T>::backward_filter(g, n, x, dy, dw, db, s); });
   }
 
+  // The setting, read without the registry's lock on every call.
+  static bool transforms_allowed(algo::detail::choice_registry& reg) { return reg.transforms.load(std::memory_order_relaxed); }
+
   // run(tag) performs the pass with that candidate.
   template <class Run>
   static void dispatch(algo::conv_pass pass, const conv_geometry& g, std::int64_t n, state_type& state, Run&& run) {
     using namespace algo;
     auto& memo = state.last[static_cast<std::size_t>(pass)];
     const std::int64_t threads = num_threads();
-    if (memo.batch == n && memo.threads == threads && memo.training == state.training && memo.geometry == g) {
+    auto& reg = algo::detail::registry();
+    const bool transforms = transforms_allowed(reg);
+    if (memo.batch == n && memo.threads == threads && memo.training == state.training && memo.transforms == transforms &&
+        memo.geometry == g) {
       algo::detail::with_candidate<T>(memo.index, [&](auto tag) { run(tag); });
       return;
     }
-    auto& reg = algo::detail::registry();
-    const std::string key = algo::detail::key_of(pass, g, n, precision_traits<T>::name, threads, state.training);
+    const std::string key =
+        algo::detail::key_of(pass, g, n, precision_traits<T>::name, threads, state.training) + (transforms ? "" : ",exact");
     std::size_t chosen = 0;
     bool known = false;
     conv_tuning tuning = conv_tuning::timed;
@@ -281,11 +291,14 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
       bool from_plan = false;
       if (!planned.empty()) chosen = algo::detail::candidate_named<T>(planned, from_plan);
       if (from_plan && !algo::detail::candidate_supports<T>(chosen, g)) from_plan = false;
+      if (from_plan && !transforms)
+        algo::detail::with_candidate<T>(chosen, [&](auto tag) { from_plan = !algo::detail::is_transform<decltype(tag)>; });
       if (!from_plan && tuning == conv_tuning::timed) {
         c.timed = true;
         double best = std::numeric_limits<double>::infinity();
         algo::detail::for_each_candidate<T>([&](std::size_t i, auto tag) {
           if (!decltype(tag)::supports(g) || algo::detail::same_code_as_another(tag, pass, g)) return;
+          if (!transforms && algo::detail::is_transform<decltype(tag)>) return;
           double fastest = std::numeric_limits<double>::infinity();
           for (int rep = 0; rep < 3; ++rep) {  // the first run pays for transforms and page faults
             if (state.training) {  // in training the weights change every step: time the transforms too
@@ -305,7 +318,7 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
           if (fastest < best) best = fastest, chosen = i;
         });
       } else if (!from_plan) {
-        chosen = algo::detail::rule_of_thumb<T>(g);
+        chosen = algo::detail::rule_of_thumb<T>(g, transforms);
       }
       algo::detail::with_candidate<T>(chosen, [&](auto tag) { c.algorithm = decltype(tag)::name; });
       std::lock_guard<std::mutex> lock(reg.mutex);
@@ -317,7 +330,7 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
         chosen = algo::detail::candidate_named<T>(reg.choices[it->second].algorithm, found);
       }
     }
-    memo = {g, n, threads, state.training, chosen};
+    memo = {g, n, threads, state.training, transforms, chosen};
     algo::detail::with_candidate<T>(chosen, [&](auto tag) { run(tag); });
   }
 };
