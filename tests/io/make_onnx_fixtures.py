@@ -15,6 +15,12 @@ Debian's torch 1.13 exports ONNX without the `onnx` Python package. Writes, dete
     peephole (which folds BatchNorm into the Conv before it) runs only for TrainingMode.EVAL, so
     the BatchNormalization node and its running statistics stay in the file. The script checks
     that (the op names are in the bytes) and fails otherwise.
+  tiny_branches.onnx  opset 13, input [2, 3, 12, 12]: the structures strata writes as Residual,
+      Add<Chain, Chain>, Concat and DepthwiseConv after an asymmetric ZeroPad — a stem, an
+      identity-shortcut block, a projection-shortcut block, an Inception-like concat of three
+      branches, a depthwise convolution, an average pool and two Gemms with Tanh between;
+      tiny_branches.bin holds its input and logits [2, 4] (and no named parameters: the test
+      imports through the ONNX file only).
   tiny_cnn.bin   SFIX (tests/reference/README.md): every parameter and BatchNorm statistic under
       its state_dict name (= the ONNX initializer name), plus "input" [2, 3, 16, 16] and the
       eval-mode "logits" [2, 5] PyTorch computes for it (float32).
@@ -51,6 +57,48 @@ class TinyCNN(nn.Module):
         return self.fc(self.flatten(self.gap(x)))
 
 
+class TinyBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        cbr = lambda i, o, k, s=1, p=0: [nn.Conv2d(i, o, k, stride=s, padding=p, bias=False), nn.BatchNorm2d(o)]
+        self.stem = nn.Sequential(*cbr(3, 8, 3, p=1), nn.ReLU())
+        self.block1 = nn.Sequential(*cbr(8, 8, 3, p=1), nn.ReLU(), *cbr(8, 8, 3, p=1))
+        self.block2 = nn.Sequential(*cbr(8, 16, 3, s=2, p=1), nn.ReLU(), *cbr(16, 16, 3, p=1))
+        self.down2 = nn.Sequential(*cbr(8, 16, 1, s=2))
+        self.branch_a = nn.Conv2d(16, 4, 1)
+        self.branch_b = nn.Sequential(nn.Conv2d(16, 4, 1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1))
+        self.branch_c = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), nn.Conv2d(16, 2, 1))
+        self.depthwise = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(12, 12, 3, stride=2, groups=12),
+                                       nn.BatchNorm2d(12, eps=1e-3), nn.ReLU6())
+        self.pool = nn.AvgPool2d(3)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.Tanh(), nn.Dropout(0.25), nn.Linear(16, 4))
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = torch.relu(x + self.block1(x))
+        x = torch.relu(self.block2(x) + self.down2(x))
+        x = torch.cat([self.branch_a(x), self.branch_b(x), self.branch_c(x)], 1)
+        return self.head(self.pool(self.depthwise(x)))
+
+
+def randomise_batch_norms(model):
+    with torch.no_grad():  # non-trivial BatchNorm parameters and statistics
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+
+
+def export(model, x, dynamic):
+    buffer = io.BytesIO()
+    torch.onnx.export(model, x, buffer, opset_version=13, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None,
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
+    return buffer.getvalue()
+
+
 def write_sfix(path, tensors):
     out = bytearray(MAGIC + struct.pack("<II", VERSION, len(tensors)))
     for name, t in tensors:
@@ -81,7 +129,7 @@ def main():
     buffer = io.BytesIO()
     torch.onnx.export(model, x, buffer, opset_version=13, input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
     onnx_bytes = buffer.getvalue()
     for op in (b"Conv", b"BatchNormalization", b"Clip", b"MaxPool", b"Relu", b"GlobalAveragePool", b"Flatten",
                b"Gemm"):
@@ -100,6 +148,21 @@ def main():
     write_sfix(outdir / "tiny_cnn.bin", tensors)
     print("wrote %s (%d bytes) and tiny_cnn.bin (%d tensors)" % (outdir / "tiny_cnn.onnx", len(onnx_bytes),
                                                                  len(tensors)))
+
+    torch.manual_seed(1)
+    branches = TinyBranches()
+    randomise_batch_norms(branches)
+    branches.eval()
+    x = torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        logits = branches(x)
+    onnx_bytes = export(branches, x, dynamic=False)
+    for op in (b"Add", b"Concat", b"Pad", b"Tanh", b"AveragePool"):
+        if op not in onnx_bytes:
+            raise SystemExit("the branches export has no %s node" % op.decode())
+    (outdir / "tiny_branches.onnx").write_bytes(onnx_bytes)
+    write_sfix(outdir / "tiny_branches.bin", [("input", x), ("logits", logits)])
+    print("wrote tiny_branches.onnx (%d bytes) and tiny_branches.bin" % len(onnx_bytes))
 
 
 if __name__ == "__main__":

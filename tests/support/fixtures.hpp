@@ -40,8 +40,10 @@ struct fixture_tensor {
 // All tensors of one reference case, read and validated on construction.
 class fixture {
  public:
-  explicit fixture(const std::string& case_name)
-      : case_name_(case_name), path_(std::string(STRATA_FIXTURE_DIR) + "/" + case_name + ".bin") {
+  explicit fixture(const std::string& case_name) : fixture(case_name, std::string(STRATA_FIXTURE_DIR) + "/" + case_name + ".bin") {}
+
+  // A file of the same format elsewhere (fixtures generated at test time).
+  fixture(const std::string& case_name, const std::string& path) : case_name_(case_name), path_(path) {
     std::ifstream in(path_, std::ios::binary);
     if (!in) fail("cannot open the file (regenerate with tests/reference/make_reference.py?)");
     const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -9,6 +9,7 @@
 // never reads past its data. Field numbers are those of onnx/onnx.proto3 (ONNX IR version ≤ 10).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -201,11 +203,14 @@ struct graph {
     const auto it = initializer_index.find(std::string(n));
     return it == initializer_index.end() ? nullptr : &initializers[it->second];
   }
-  // An initializer or the value of a Constant node, by the tensor's name; null if neither.
+  // An initializer, the value of a Constant node, or an integer tensor computed from constants
+  // only (the pads PyTorch computes for F.pad), by the tensor's name; null if none of these.
   const tensor* constant(std::string_view n) const {
     if (const tensor* t = initializer(n)) return t;
     const auto it = constant_index.find(std::string(n));
-    return it == constant_index.end() ? nullptr : &nodes[it->second].t("value");
+    if (it != constant_index.end()) return &nodes[it->second].t("value");
+    const auto f = folded.find(std::string(n));
+    return f == folded.end() ? nullptr : &f->second;
   }
   // The node that writes tensor n, or null (a graph input or an initializer).
   const node* producer(std::string_view n) const {
@@ -217,6 +222,7 @@ struct graph {
     initializer_index.clear();
     constant_index.clear();
     producer_index.clear();
+    folded.clear();
     for (std::size_t i = 0; i < initializers.size(); ++i) initializer_index[initializers[i].name] = i;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       for (const auto& o : nodes[i].outputs)
@@ -226,10 +232,16 @@ struct graph {
         if (v && v->type == attribute_type::tensor && !v->t.empty()) constant_index[nodes[i].outputs[0]] = i;
       }
     }
+    fold_integer_constants();
   }
 
  private:
+  // Evaluates the integer operations whose inputs are all constant (nodes are topologically
+  // sorted, so one pass suffices). Anything it cannot evaluate simply stays a node.
+  void fold_integer_constants();
+
   std::map<std::string, std::size_t> initializer_index, constant_index, producer_index;
+  std::map<std::string, tensor> folded;
 };
 
 struct model {
@@ -240,6 +252,126 @@ struct model {
 };
 
 namespace detail {
+
+// Row-major strides of dims.
+inline std::vector<std::int64_t> strides_of(const std::vector<std::int64_t>& dims) {
+  std::vector<std::int64_t> s(dims.size(), 1);
+  for (std::size_t i = dims.size(); i-- > 1;) s[i - 1] = s[i] * dims[i];
+  return s;
+}
+
+// One integer operation on constant operands; false if it is not one strata evaluates.
+inline bool evaluate_integer(const node& n, const std::vector<const tensor*>& in, tensor& out) {
+  const auto values = [&](std::size_t i) { return in.at(i)->int_values(); };
+  out.data_type = tensor_type::int64;
+  const std::string& op = n.op_type;
+  if (op == "Identity" || op == "Cast") {
+    if (op == "Cast" && n.i("to") != std::int64_t(tensor_type::int64) && n.i("to") != std::int64_t(tensor_type::int32))
+      return false;
+    out.dims = in.at(0)->dims;
+    out.integers = values(0);
+  } else if (op == "ConstantOfShape") {
+    const auto shape = values(0);
+    std::int64_t fill = 0;
+    if (const attribute* v = n.find("value"); v && !v->t.empty()) {
+      if (!v->t[0].is_integer()) return false;
+      fill = v->t[0].int_values().at(0);
+    }
+    out.dims = shape;
+    out.integers.assign(static_cast<std::size_t>(out.element_count()), fill);
+  } else if (op == "Concat") {
+    if (n.i("axis") != 0 && !(n.i("axis") == -1 && in.at(0)->dims.size() == 1)) return false;
+    out.dims = {0};
+    for (const tensor* t : in) {
+      if (t->dims.size() != 1) return false;
+      const auto v = t->int_values();
+      out.integers.insert(out.integers.end(), v.begin(), v.end());
+    }
+    out.dims[0] = std::int64_t(out.integers.size());
+  } else if (op == "Reshape" || op == "Unsqueeze" || op == "Squeeze") {
+    out.integers = values(0);
+    const std::int64_t count = in.at(0)->element_count();
+    if (op == "Reshape") {
+      out.dims = values(1);
+      std::int64_t known = 1, unknown = -1;
+      for (std::size_t i = 0; i < out.dims.size(); ++i) {
+        if (out.dims[i] == 0) out.dims[i] = in.at(0)->dims.at(i);
+        if (out.dims[i] == -1) unknown = std::int64_t(i);
+        else known *= out.dims[i];
+      }
+      if (unknown >= 0 && known > 0) out.dims[std::size_t(unknown)] = count / known;
+    } else {  // only the cases shape arithmetic meets: to or from rank 1
+      out.dims = count == 1 && op == "Squeeze" ? std::vector<std::int64_t>{} : std::vector<std::int64_t>{count};
+    }
+    if (out.element_count() != count) return false;
+  } else if (op == "Transpose") {
+    const auto& d = in.at(0)->dims;
+    std::vector<std::int64_t> perm = n.ints("perm");
+    if (perm.empty())
+      for (std::size_t i = d.size(); i-- > 0;) perm.push_back(std::int64_t(i));
+    if (perm.size() != d.size()) return false;
+    const auto v = values(0);
+    const auto src = strides_of(d);
+    for (auto p : perm) out.dims.push_back(d.at(std::size_t(p)));
+    const auto dst = strides_of(out.dims);
+    out.integers.assign(v.size(), 0);
+    for (std::int64_t i = 0; i < std::int64_t(v.size()); ++i) {
+      std::int64_t from = 0;
+      for (std::size_t k = 0; k < perm.size(); ++k) from += (i / dst[k]) % out.dims[k] * src[std::size_t(perm[k])];
+      out.integers[std::size_t(i)] = v[std::size_t(from)];
+    }
+  } else if (op == "Slice") {  // opset ≥ 10: starts, ends, axes, steps as inputs
+    if (in.size() < 3) return false;
+    const auto& d = in.at(0)->dims;
+    const auto v = values(0);
+    const auto starts = values(1), ends = values(2);
+    std::vector<std::int64_t> axes = in.size() > 3 && in[3] ? values(3) : std::vector<std::int64_t>{};
+    std::vector<std::int64_t> steps = in.size() > 4 && in[4] ? values(4) : std::vector<std::int64_t>{};
+    if (axes.empty())
+      for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(std::int64_t(i));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    std::vector<std::int64_t> first(d.size(), 0), step(d.size(), 1);
+    out.dims = d;
+    for (std::size_t k = 0; k < axes.size(); ++k) {
+      const std::int64_t a = axes[k] < 0 ? axes[k] + std::int64_t(d.size()) : axes[k];
+      if (a < 0 || a >= std::int64_t(d.size()) || steps[k] == 0) return false;
+      const std::int64_t dim = d[std::size_t(a)];
+      std::int64_t s = starts[k] < 0 ? starts[k] + dim : starts[k];
+      std::int64_t e = ends[k] < 0 ? ends[k] + dim : ends[k];
+      if (steps[k] > 0) {
+        s = std::clamp<std::int64_t>(s, 0, dim);
+        e = std::clamp<std::int64_t>(e, 0, dim);
+        out.dims[std::size_t(a)] = e > s ? (e - s + steps[k] - 1) / steps[k] : 0;
+      } else {
+        s = std::clamp<std::int64_t>(s, 0, dim - 1);
+        e = std::clamp<std::int64_t>(e, -1, dim - 1);
+        out.dims[std::size_t(a)] = s > e ? (s - e - steps[k] - 1) / -steps[k] : 0;
+      }
+      first[std::size_t(a)] = s;
+      step[std::size_t(a)] = steps[k];
+    }
+    const auto src = strides_of(d), dst = strides_of(out.dims);
+    const std::int64_t count = out.element_count();
+    for (std::int64_t i = 0; i < count; ++i) {
+      std::int64_t from = 0;
+      for (std::size_t k = 0; k < d.size(); ++k) from += (first[k] + (i / dst[k]) % out.dims[k] * step[k]) * src[k];
+      out.integers.push_back(v.at(std::size_t(from)));
+    }
+  } else if (op == "Gather") {
+    if (in.at(0)->dims.size() != 1 || (n.has("axis") && n.i("axis") != 0)) return false;
+    const auto v = values(0);
+    const auto idx = values(1);
+    out.dims = in.at(1)->dims;
+    for (auto i : idx) {
+      const std::int64_t j = i < 0 ? i + std::int64_t(v.size()) : i;
+      if (j < 0 || j >= std::int64_t(v.size())) return false;
+      out.integers.push_back(v[std::size_t(j)]);
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
 
 using protobuf::reader;
 
@@ -372,6 +504,48 @@ inline void read_graph(reader r, graph& g) {
 }
 
 }  // namespace detail
+
+inline void graph::fold_integer_constants() {
+  for (const node& n : nodes) {
+    if (n.op_type == "Constant" || n.outputs.size() != 1) continue;
+    std::vector<const tensor*> in;
+    bool all = !n.inputs.empty();
+    for (const auto& name : n.inputs) {
+      const tensor* t = name.empty() ? nullptr : constant(name);
+      all = all && (name.empty() || (t && t->is_integer()));
+      in.push_back(t);
+    }
+    if (!all || !in.at(0)) continue;
+    tensor out;
+    out.name = n.outputs[0];
+    try {
+      if (detail::evaluate_integer(n, in, out)) folded.emplace(out.name, std::move(out));
+    } catch (const onnx_error&) {  // malformed attributes: left as a node for the importer to name
+    }
+  }
+}
+
+// The nodes of g that only compute shapes or constants (Shape, the Gather/Unsqueeze/Concat on its
+// result, Constant …): every input of theirs is a constant or such a node's output.
+inline std::vector<bool> shape_only_nodes(const graph& g) {
+  std::set<std::string> shape_tensors;
+  for (const auto& t : g.initializers) shape_tensors.insert(t.name);
+  std::vector<bool> out(g.nodes.size(), false);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {  // ONNX nodes are topologically sorted
+    const node& n = g.nodes[i];
+    bool only = n.op_type == "Shape" || n.op_type == "Constant" || n.op_type == "ConstantOfShape" || n.op_type == "Size";
+    if (!only && !n.inputs.empty()) {
+      only = true;
+      for (const auto& in : n.inputs)
+        only = only && (in.empty() || shape_tensors.count(in) > 0);
+    }
+    if (only) {
+      out[i] = true;
+      for (const auto& o : n.outputs) shape_tensors.insert(o);
+    }
+  }
+  return out;
+}
 
 // Parses an ONNX ModelProto held in `bytes`; `source` names it in error messages.
 inline model parse_model(std::span<const std::uint8_t> bytes, std::string_view source) {
