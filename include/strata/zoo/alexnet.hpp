@@ -23,4 +23,20 @@ using AlexNet = Sequential<Input<3, 227, 227>,                                  
                            Dense<4096>, ReLU, Dropout<0.5f>,                              //
                            Dense<Classes>>;
 
+// AlexNet as torchvision builds it (the single-tower variant of Krizhevsky's "One weird trick",
+// 2014): 64-192-384-256-256 filters, input 3×224×224, 61,100,840 parameters — the layout of
+// torchvision's ImageNet weights and of its ONNX export.
+template <std::int64_t Classes = 1000>
+using TorchvisionAlexNet = Sequential<Input<3, 224, 224>,                                    //
+                                      Conv<64, Kernel<11>, Stride<4>, Pad<2>>, ReLU, MaxPool<3, 2>,  // 55 → 27
+                                      Conv<192, Kernel<5>, Pad<2>>, ReLU, MaxPool<3, 2>,             // 27 → 13
+                                      Conv<384, Kernel<3>, Pad<1>>, ReLU,                            //
+                                      Conv<256, Kernel<3>, Pad<1>>, ReLU,                            //
+                                      Conv<256, Kernel<3>, Pad<1>>, ReLU, MaxPool<3, 2>,             // 13 → 6
+                                      Dropout<0.5f>, Dense<4096>, ReLU,                              //
+                                      Dropout<0.5f>, Dense<4096>, ReLU,                              //
+                                      Dense<Classes>>;
+
+static_assert(TorchvisionAlexNet<>::parameters == 61'100'840, "AlexNet must have torchvision's parameter count");
+
 }  // namespace strata::zoo
