@@ -234,6 +234,30 @@ TEST_CASE("replace_head_t and copy_shared_parameters move a body to a new task",
   REQUIRE_THROWS_WITH(copy_shared_parameters(old, wider, 2), Catch::Contains("'1.weight' has 90 values"));
 }
 
+TEST_CASE("a bottom and its top (take_layers_t, drop_layers_t, copy_layers) compute the whole network", "[train][transfer]") {
+  using Bottom = take_layers_t<Net, 4>;
+  using Top = drop_layers_t<Net, 4>;
+  static_assert(std::is_same_v<Top, Sequential<Input<4, 8, 8>, Conv<4, Stride<2>>, ReLU, Flatten, Dense<6>, ReLU, Dense<3>>>);
+  Model<Net, double> whole(21);
+  const auto x = random_batch<double>(3, 128, 6);
+  whole.forward(x.view(), true);  // batch-norm statistics away from their start
+  Model<Bottom, double> bottom(22);
+  Model<Top, double> top(23);
+  copy_layers(whole, 0, bottom, 0, 4);
+  copy_layers(whole, 4, top, 0, Top::layer_count);
+  const auto want = whole.forward(x.view());
+  std::vector<double> expected(want.data(), want.data() + want.size());
+  const auto middle = bottom.forward(x.view());
+  Tensor<double, 2> features(Shape{3, Bottom::output_shape::elements});
+  std::copy(middle.data(), middle.data() + middle.size(), features.data());
+  const auto got = top.forward(features.view());
+  REQUIRE(got.size() == std::int64_t(expected.size()));
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(got.data()[i] == expected[i]);
+  // A range past either model's end, or layers that differ, are refused.
+  REQUIRE_THROWS_WITH(copy_layers(whole, 4, top, 0, Top::layer_count + 1), Catch::Contains("copy_layers: layers [4, 11)"));
+  REQUIRE_THROWS_WITH(copy_layers(whole, 3, top, 0, 2), Catch::Contains("'0.weight' has no counterpart '3.weight'"));
+}
+
 TEST_CASE("a head trained on cached features of a frozen body", "[train][transfer]") {
   // Two classes that differ in the mean of the first channel.
   constexpr std::int64_t n = 64;
