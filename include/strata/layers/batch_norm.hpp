@@ -4,12 +4,15 @@
 // inference and frozen fine-tuning use the running statistics.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "strata/core/broadcast.hpp"
 #include "strata/core/functions.hpp"
+#include "strata/core/parallel.hpp"
 #include "strata/core/reduction.hpp"
 #include "strata/layers/layer.hpp"
 
@@ -78,7 +81,30 @@ struct BatchNormalization {
       }
       // y = γ·(x − μ)/σ + β in one pass.
       scratch_ = gamma * inv_std_;
-      y = (x - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n);
+      if constexpr (std::is_same_v<D, cpu>) {
+        apply_affine(x_flat.data(), y_flat.data(), n);
+      } else {
+        y = (x - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n);
+      }
+    }
+
+    // On the CPU, y = (x − μ)·a + β per channel plane (a = γ/σ), one contiguous plane at a time:
+    // the broadcast expression's index arithmetic cost more than the arithmetic itself (half of
+    // EfficientNet-Lite0's inference time at batch 1). Same operations, same rounding.
+    void apply_affine(const T* x, T* y, std::int64_t n) const {
+      const T* a = scratch_.data();
+      const T* mu = mean_.data();
+      const T* b = beta.data();
+      const auto planes = [&](std::int64_t first, std::int64_t last) {
+        for (std::int64_t p = first; p < last; ++p) {
+          const std::int64_t c = p % C;
+          const T scale = a[c], m = mu[c], shift = b[c];
+          const T* xp = x + p * spatial;
+          T* yp = y + p * spatial;
+          for (std::int64_t i = 0; i < spatial; ++i) yp[i] = (xp[i] - m) * scale + shift;
+        }
+      };
+      parallel_ranges(n * C, planes, 1, std::max<std::int64_t>(1, parallel_threshold() / spatial));
     }
 
     void backward(batch_view<const T, D> x_flat, batch_view<const T, D>, batch_view<const T, D> dy_flat, batch_view<T, D> dx_flat,
