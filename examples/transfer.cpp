@@ -15,6 +15,9 @@
 //
 //   transfer [--data DIR] [--pretrained DIR] [--shots 10,100] [--test N] [--threads N] [--quick]
 //
+// --quick (what the test suite runs): 10 shots, 200 test images, one source epoch, convolution
+// algorithms by the rule of thumb instead of timing them.
+//
 // Needs scripts/fetch-pretrained (the ONNX file) and Fashion-MNIST (scripts/setup). Ends with
 //   RESULT scratch_10=… features_10=… finetune_10=… fashion_10=… scratch_100=… … (accuracies)
 #include <algorithm>
@@ -155,7 +158,7 @@ int main(int argc, char** argv) {
     else if (a == "--pretrained") s.pretrained = value();
     else if (a == "--test") s.test = std::stoll(value());
     else if (a == "--threads") set_num_threads(std::stoi(value()));
-    else if (a == "--quick") s.quick = true, s.shots = {10}, s.test = 200, s.source_epochs = 1;
+    else if (a == "--quick") s.quick = true, s.shots = {10}, s.test = 200, s.source_epochs = 1, set_conv_autotune(false);
     else if (a == "--shots") {
       s.shots.clear();
       std::stringstream list(value());
