@@ -1,6 +1,8 @@
 // strata/zoo/alexnet.hpp — AlexNet (Krizhevsky, Sutskever & Hinton 2012) as one tower: the
 // paper's layer sizes without the two-GPU split (so conv2, conv4 and conv5 see all channels) and
 // without local response normalisation. Input 3×227×227 (the size the paper's arithmetic needs).
+// TorchvisionAlexNet is torchvision's variant (64-192-384-256-256 filters, input 3×224×224), the
+// layout of its ImageNet weights and ONNX exports.
 #pragma once
 
 #include "strata/layers/conv.hpp"
