@@ -32,10 +32,8 @@ the op-type counts, the file size and the seconds taken. VGG-16's file is ~528 M
 parameters, all kept); it needs about 1.2 GB free while written.
 """
 
-import collections
 import os
 import shutil
-import struct
 import sys
 import time
 from pathlib import Path
@@ -52,67 +50,9 @@ except Exception as e:  # ImportError, or a broken install (e.g. a missing share
           f"scripts/setup --benchmarks installs Debian's python3-torch and python3-torchvision", file=sys.stderr)
     sys.exit(SKIP)
 
-
-# --------------------------------------------------------------------------------------------------------------------
-# SFIX, and the op types / initializer names of an .onnx file (protobuf wire format; no `onnx` package needed)
-
-def write_sfix(path, tensors):
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(b"SFIX" + struct.pack("<II", 1, len(tensors)))
-        for name, t in tensors:
-            t = t.detach().to(torch.float32).contiguous()
-            encoded = name.encode("utf-8")
-            f.write(struct.pack("<I", len(encoded)) + encoded + struct.pack("<I", t.dim()))
-            f.write(struct.pack("<%dq" % t.dim(), *t.shape))
-            f.write(t.numpy().astype("<f4", copy=False).tobytes())
-    os.replace(tmp, path)
-
-
-def _varint(buf, i):
-    result = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, i
-        shift += 7
-
-
-def _fields(buf, start, end):
-    """(field number, value) of a message; a length-delimited value as its (start, end)."""
-    i = start
-    while i < end:
-        key, i = _varint(buf, i)
-        wire = key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 1:
-            value, i = None, i + 8
-        elif wire == 5:
-            value, i = None, i + 4
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            value, i = (i, i + n), i + n
-        else:
-            raise ValueError("unsupported protobuf wire type %d" % wire)
-        yield key >> 3, value
-
-
-def onnx_ops_and_initializers(path):
-    """([op_type of every node, in order], [initializer names])"""
-    buf = memoryview(path.read_bytes())
-    ops, inits = [], []
-    for f, graph in _fields(buf, 0, len(buf)):
-        if f != 7:  # ModelProto.graph
-            continue
-        for g, v in _fields(buf, *graph):
-            if g == 1:  # GraphProto.node -> NodeProto.op_type (4)
-                ops += [bytes(buf[u[0]:u[1]]).decode() for h, u in _fields(buf, *v) if h == 4]
-            elif g == 5:  # GraphProto.initializer -> TensorProto.name (8)
-                inits += [bytes(buf[u[0]:u[1]]).decode() for h, u in _fields(buf, *v) if h == 8]
-    return ops, inits
+# SFIX writing and the protobuf walk over an .onnx file are shared with the conversion tools.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "pytorch"))
+from export_state_dict import format_ops, onnx_summary, write_sfix  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -155,7 +95,8 @@ def export(name, outdir):
     tmp = onnx_path.with_name(onnx_path.name + ".tmp")
     torch.onnx.export(model, x, str(tmp), opset_version=13, input_names=["input"], output_names=["logits"],
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    ops, inits = onnx_ops_and_initializers(tmp)
+    summary = onnx_summary(tmp)
+    ops, inits = summary["ops"], [n for n, _ in summary["initializers"]]
     keys = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
     if sorted(inits) != sorted(keys):
         raise SystemExit(f"{name}: ONNX initializers differ from the state dict: "
@@ -164,8 +105,7 @@ def export(name, outdir):
         raise SystemExit(f"{name}: the export has no BatchNormalization node (folded into the Conv?)")
     os.replace(tmp, onnx_path)
     write_sfix(io_path, [("input", x), ("logits", logits), ("logits_float32", logits32)])
-    counts = collections.Counter(ops)
-    print(f"{name}: {len(ops)} nodes: " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
+    print(f"{name}: {len(summary['nodes'])} nodes: {format_ops(ops)}")
     print(f"  {onnx_path.name} {onnx_path.stat().st_size / 1e6:.1f} MB, {len(inits)} initializers; "
           f"max |logit| {float(logits.abs().max()):.3g}, float32 vs float64 forward max |diff| "
           f"{float((logits32.double() - logits).abs().max()):.2e}; {time.time() - start:.1f} s")

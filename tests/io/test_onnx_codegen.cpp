@@ -31,12 +31,7 @@ double import_and_compare(const std::string& name) {
   const auto out = model.forward(input.view());
   const auto& want = ref.at("logits").values;
   REQUIRE(out.size() == std::int64_t(want.size()));
-  double worst = 0, scale = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    worst = std::max(worst, std::abs(double(out.data()[i]) - want[i]));
-    scale = std::max(scale, std::abs(double(want[i])));
-  }
-  return worst / scale;
+  return testing::error_relative_to_largest(out.data(), want.data(), want.size());
 }
 
 onnx::node make_node(std::string op, std::vector<std::string> in, std::vector<std::string> out) {

@@ -34,27 +34,6 @@ std::filesystem::path zoo_dir() {
   return d ? std::filesystem::path(d) : std::filesystem::path(STRATA_ONNX_ZOO_DIR);
 }
 
-// The largest |strata − PyTorch| relative to the largest |PyTorch| output.
-template <class T>
-double relative_error(const T* got, const std::vector<float>& want) {
-  double worst = 0, scale = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])));
-    scale = std::max(scale, std::abs(double(want[i])));
-  }
-  return worst / scale;
-}
-// ‖strata − PyTorch‖₂ / ‖PyTorch‖₂.
-template <class T>
-double normwise_error(const T* got, const std::vector<float>& want) {
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    norm += double(want[i]) * want[i];
-  }
-  return std::sqrt(diff / norm);
-}
-
 // The references are PyTorch's forward in float64, rounded once to float32 (make_zoo_onnx.py).
 // A float32 forward of either library rounds through 20–60 layers, and Winograd and FFT add their
 // transforms' rounding. So the import itself — every weight in its place — is checked by the same
@@ -84,7 +63,8 @@ void check_zoo_model_in(const std::string& name, bool transforms) {
   std::copy(x.values.begin(), x.values.end(), input.data());
   const auto out = model->forward(input.view());
   REQUIRE(out.size() == std::int64_t(y.values.size()));
-  const double err = relative_error(out.data(), y.values), norm = normwise_error(out.data(), y.values);
+  const double err = testing::error_relative_to_largest(out.data(), y.values.data(), y.values.size()),
+               norm = testing::normwise_error(out.data(), y.values.data(), y.values.size());
   INFO(name << " (" << (sizeof(T) == 4 ? "float32" : "float64") << (transforms ? ", all algorithms" : ", no transforms")
             << "): largest error relative to the largest output " << err << ", norm-wise " << norm);
   std::printf("%-10s %-8s %-15s largest error / largest logit %.2e, norm-wise %.2e\n", name.c_str(),
@@ -94,7 +74,7 @@ void check_zoo_model_in(const std::string& name, bool transforms) {
       CHECK(norm <= 5e-5);
     } else {
       const auto& torch32 = io.at("logits_float32").values;
-      const double torch_err = relative_error(torch32.data(), y.values);
+      const double torch_err = testing::error_relative_to_largest(torch32.data(), y.values.data(), y.values.size());
       INFO("PyTorch's own float32 forward: " << torch_err);
       CHECK(err <= std::max(1e-5, 1.25 * torch_err));
     }
@@ -157,7 +137,8 @@ TEST_CASE("a small PyTorch export imports into its network and gives PyTorch's l
   Tensor<float, 2> input(Shape{x.dims.at(0), TinyCNN::input_shape::elements});
   std::copy(x.values.begin(), x.values.end(), input.data());
   const auto out = model.forward(input.view());
-  const double err = relative_error(out.data(), ref.at("logits").values);
+  const auto& logits = ref.at("logits").values;
+  const double err = testing::error_relative_to_largest(out.data(), logits.data(), logits.size());
   INFO("largest error relative to the largest logit: " << err);
   CHECK(err <= 1e-5);
 }

@@ -56,12 +56,7 @@ double logits_error(Model<TinyCNN, float>& model) {
   Tensor<float, 2> input(Shape{x.dims.at(0), TinyCNN::input_shape::elements});
   std::copy(x.values.begin(), x.values.end(), input.data());
   const auto out = model.forward(input.view());
-  double worst = 0, scale = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    worst = std::max(worst, std::abs(double(out.data()[i]) - want[i]));
-    scale = std::max(scale, std::abs(double(want[i])));
-  }
-  return worst / scale;
+  return testing::error_relative_to_largest(out.data(), want.data(), want.size());
 }
 
 template <class Net>

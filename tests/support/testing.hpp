@@ -87,6 +87,27 @@ inline double max_abs_error(const std::vector<double>& got, const std::vector<do
   return worst;
 }
 
+// A network's outputs against a reference, as a whole: the largest |got − want| relative to the
+// largest |want|, and ‖got − want‖₂ / ‖want‖₂, over n values.
+template <class T, class U>
+double error_relative_to_largest(const T* got, const U* want, std::size_t n) {
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])));
+    scale = std::max(scale, std::abs(double(want[i])));
+  }
+  return worst / scale;
+}
+template <class T, class U>
+double normwise_error(const T* got, const U* want, std::size_t n) {
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    diff += (double(got[i]) - double(want[i])) * (double(got[i]) - double(want[i]));
+    norm += double(want[i]) * double(want[i]);
+  }
+  return std::sqrt(diff / norm);
+}
+
 // Largest |got - want| / scale[i]: the error measured against each element's own condition,
 // e.g. scale = Σ|terms| for a sum or Σ|w||x| for a dot product (NaN-aware). A zero scale with a
 // nonzero error gives +INFINITY; zero with zero gives 0.

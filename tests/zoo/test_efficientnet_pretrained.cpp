@@ -86,14 +86,10 @@ TEST_CASE("pretrained EfficientNet-Lite0 gives PyTorch's logits and top-5 on the
   for (std::int64_t i = 0; i < n; ++i) {
     const float* got = out.data() + i * 1000;
     const float* ref = want.values.data() + i * 1000;
-    double worst = 0, scale = 0;
-    for (int k = 0; k < 1000; ++k) {
-      worst = std::max(worst, std::abs(double(got[k]) - ref[k]));
-      scale = std::max(scale, std::abs(double(ref[k])));
-    }
-    INFO("photo " << i << ": largest logit error relative to the largest logit " << worst / scale);
-    CHECK(worst / scale <= 1e-4);
-    largest = std::max(largest, worst / scale);
+    const double err = testing::error_relative_to_largest(got, ref, 1000);
+    INFO("photo " << i << ": largest logit error relative to the largest logit " << err);
+    CHECK(err <= 1e-4);
+    largest = std::max(largest, err);
     top5_equal += top5(got) == top5(ref);
   }
   CHECK(top5_equal == n);

@@ -244,7 +244,6 @@ class graph_walker {
 };
 
 namespace detail {
-inline std::string join_path(const std::string& path, const std::string& part) { return path.empty() ? part : path + "." + part; }
 
 // Matches spec L on input In at `path`, with the walker told which layer it is.
 template <class L, class In>

@@ -61,11 +61,11 @@ inline void match_conv(graph_walker& w, const std::string& path, const kernels::
   check_ints(w, n, "pads", {g.pad_y, g.pad_x, g.pad_y, g.pad_x}, {0, 0, 0, 0});
   check_ints(w, n, "dilations", {1, 1}, {1, 1});
   check_int(w, n, "group", g.groups, 1);
-  w.bind(n, 1, join_path(path, "weight"), {g.K, g.C / g.groups, g.R, g.S});
+  w.bind(n, 1, member_name(path, "weight"), {g.K, g.C / g.groups, g.R, g.S});
   const bool graph_bias = n.inputs.size() > 2 && !n.inputs[2].empty();
   if (graph_bias != has_bias)
     w.fail(&n, graph_bias ? "the graph's convolution has a bias, the layer has NoBias" : "the layer has a bias, the graph's convolution none");
-  if (has_bias) w.bind(n, 2, join_path(path, "bias"), {g.K});
+  if (has_bias) w.bind(n, 2, member_name(path, "bias"), {g.K});
   w.consume(n);
 }
 
@@ -128,7 +128,7 @@ struct onnx_pattern<Chain<L...>> {
   static void match(graph_walker& w, const std::string& path) {
     using inputs = typename Chain<L...>::template plan<In>::inputs;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (detail::match_layer<type_at_t<I, type_list<L...>>, type_at_t<I, inputs>>(w, detail::join_path(path, std::to_string(I))), ...);
+      (detail::match_layer<type_at_t<I, type_list<L...>>, type_at_t<I, inputs>>(w, member_name(path, std::to_string(I))), ...);
     }(std::make_index_sequence<sizeof...(L)>{});
   }
 };
@@ -162,18 +162,18 @@ struct onnx_pattern<Dense<N, O...>> {
       if ((n.has("alpha") && n.f("alpha") != 1.0f) || (n.has("beta") && n.f("beta") != 1.0f))
         w.fail(&n, "alpha and beta must be 1");
       const bool transposed = !(n.has("transB") && n.i("transB") == 1);  // B is [in, out] unless transB
-      w.bind(n, 1, detail::join_path(path, "weight"), {N, In::elements}, transposed);
+      w.bind(n, 1, member_name(path, "weight"), {N, In::elements}, transposed);
       const bool graph_bias = n.inputs.size() > 2 && !n.inputs[2].empty();
       if (graph_bias != has_bias) w.fail(&n, graph_bias ? "the graph's Gemm has a bias, the layer has NoBias" : "the graph's Gemm has no bias");
-      if (has_bias) w.bind(n, 2, detail::join_path(path, "bias"), {N});
+      if (has_bias) w.bind(n, 2, member_name(path, "bias"), {N});
       w.consume(n);
     } else {
-      w.bind(n, 1, detail::join_path(path, "weight"), {N, In::elements}, true);
+      w.bind(n, 1, member_name(path, "weight"), {N, In::elements}, true);
       w.consume(n);
       if constexpr (has_bias) {
         const node& add = w.expect("Add");
         const std::size_t other = add.inputs.at(0) == w.current() ? 1 : 0;
-        w.bind(add, other, detail::join_path(path, "bias"), {N});
+        w.bind(add, other, member_name(path, "bias"), {N});
         w.consume(add);
       }
     }
@@ -190,10 +190,10 @@ struct onnx_pattern<BatchNormalization<Momentum, Epsilon>> {
     if (std::abs(eps - Epsilon) > 1e-6 * Epsilon)
       w.fail(&n, "epsilon is " + std::to_string(eps) + ", the layer's " + std::to_string(Epsilon));
     detail::check_int(w, n, "training_mode", 0, 0);
-    w.bind(n, 1, detail::join_path(path, "gamma"), {C});
-    w.bind(n, 2, detail::join_path(path, "beta"), {C});
-    w.bind(n, 3, detail::join_path(path, "running_mean"), {C});
-    w.bind(n, 4, detail::join_path(path, "running_var"), {C});
+    w.bind(n, 1, member_name(path, "gamma"), {C});
+    w.bind(n, 2, member_name(path, "beta"), {C});
+    w.bind(n, 3, member_name(path, "running_mean"), {C});
+    w.bind(n, 4, member_name(path, "running_var"), {C});
     w.consume(n);
   }
 };
@@ -321,15 +321,15 @@ struct onnx_pattern<Residual<A...>> {
     const std::string description = layer_traits<R, In>::describe();
     std::string block_out;
     detail::match_branch_from(w, x, [&] {
-      detail::match_layer<typename R::block, In>(w, detail::join_path(path, "block"));
+      detail::match_layer<typename R::block, In>(w, member_name(path, "block"));
       block_out = w.current();
     });
     w.set_current(x);
     if constexpr (R::chosen) {
-      detail::match_layer<typename R::shortcut_chain, In>(w, detail::join_path(path, "shortcut"));
+      detail::match_layer<typename R::shortcut_chain, In>(w, member_name(path, "shortcut"));
     } else if constexpr (sc::projected) {
-      detail::match_layer<typename sc::projection, In>(w, detail::join_path(path, "projection"));
-      detail::match_layer<BatchNorm, typename sc::out>(w, detail::join_path(path, "projection_bn"));
+      detail::match_layer<typename sc::projection, In>(w, member_name(path, "projection"));
+      detail::match_layer<BatchNorm, typename sc::out>(w, member_name(path, "projection_bn"));
     }
     const std::string shortcut_out = w.current();
     w.enter(path, description, false);
@@ -346,7 +346,7 @@ std::vector<std::string> match_branches(graph_walker& w, const std::string& path
   std::vector<std::string> outs;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     ((match_branch_from(w, x, [&] {
-        match_layer<typename Base::template branch<I>, In>(w, join_path(path, std::to_string(I)));
+        match_layer<typename Base::template branch<I>, In>(w, member_name(path, std::to_string(I)));
       }),
       outs.push_back(w.current())),
      ...);
