@@ -125,7 +125,7 @@ TEST_CASE("the inference plan fuses what it says it fuses", "[inference]") {
   CHECK(plan.find("12: tanh") != std::string::npos);
   CHECK(plan.find("13: conv 1×1, 12 → 10, groups 2") != std::string::npos);
   CHECK(plan.find("14: batch norm") != std::string::npos);
-  CHECK(plan.find("16–18: dense 40 → 20 + batch norm (folded) + relu  [gemm, fused]") != std::string::npos);
+  CHECK(plan.find("16–18: dense 40 → 20 + batch norm (folded) + relu  [dense kernel, prepacked, fused]") != std::string::npos);
 }
 
 TEST_CASE("an inference engine is a snapshot until refreshed", "[inference]") {

@@ -15,6 +15,7 @@ struct max_pool {};         // forward (with argmax), backward
 struct avg_pool {};         // forward, backward
 struct dropout_mask {};     // a scaled keep mask from a Philox seed
 struct pointwise_conv2d {}; // 1×1 convolution forward on weights packed once, bias and clamp in the epilogue (inference)
+struct dense_forward {};    // dense layer forward on weights packed once, bias and clamp in the epilogue (inference)
 struct epilogue {};         // per-channel bias + clamp in one pass, and a residual sum (inference)
 }  // namespace op
 

@@ -1,8 +1,8 @@
 // strata/net/inference.hpp — Inference<Net, T>: a trained model frozen into a plan for fast
 // forward passes. Batch norm is folded into the convolution or dense layer before it, that layer's
-// bias and a following ReLU or ReLU6 run in its kernel's epilogue, 1×1 convolutions run on
-// prepacked weights, activations ping-pong between two buffers per chain, and each batch size
-// gets its algorithm choices once.
+// bias and a following ReLU or ReLU6 run in its kernel's epilogue, 1×1 convolutions and dense
+// layers run on prepacked weights, activations ping-pong between two buffers per chain, and each
+// batch size gets its algorithm choices once.
 //
 //   Model<Net, float> model;  …train or load…
 //   Inference engine(model);          // a snapshot: later training does not reach it
@@ -37,7 +37,6 @@
 #include "strata/net/model.hpp"
 #include "strata/net/residual.hpp"
 #include "strata/net/type_list.hpp"
-#include "strata/ops/gemm.hpp"
 #include "strata/ops/inference.hpp"
 
 namespace strata {
@@ -196,6 +195,9 @@ struct fused_node {
     if constexpr (pointwise) {
       weight = Tensor<T, 1>::uninitialized(Shape<1>{ops::pointwise_packed_size<T>(cpu{}, g.K, g.C)});
       ops::pack_pointwise_weights(cpu{}, g.K, g.C, folded.data(), weight.data());
+    } else if constexpr (kind == head::dense) {
+      weight = Tensor<T, 1>::uninitialized(Shape<1>{ops::dense_packed_size<T>(cpu{}, channels, In::elements)});
+      ops::pack_dense_weights(cpu{}, channels, In::elements, folded.data(), weight.data());
     } else {
       weight = std::move(folded);
     }
@@ -221,10 +223,8 @@ struct fused_node {
     } else if constexpr (kind == head::conv) {
       ops::conv2d_forward(cpu{}, typename Head::algorithm{}, g, n, x, weight.data(), b, y, plan_for(n));
       if constexpr (has_act) ops::bias_clamp(cpu{}, y, n, channels, spatial, static_cast<const T*>(nullptr), lo, hi);
-    } else {  // dense: y = x·Wᵀ + b
-      batch_view<T>(y, Shape{n, channels}) =
-          matmul(batch_view<const T>(x, Shape{n, In::elements}), transpose(TensorView<const T, 2>(weight.data(), Shape{channels, In::elements})));
-      ops::bias_clamp(cpu{}, y, n, channels, std::int64_t{1}, b, lo, hi);
+    } else {  // dense: y = clamp(x·Wᵀ + b)
+      ops::dense_forward(cpu{}, n, In::elements, channels, x, weight.data(), b, y, lo, hi);
     }
   }
 
@@ -232,7 +232,7 @@ struct fused_node {
     std::string d = layer_traits<Head, In>::describe();
     if constexpr (has_bn) d += " + batch norm (folded)";
     if constexpr (has_act) d += std::string(" + ") + clamp_of<Act>::name;
-    const char* how = kind == head::depthwise ? "depthwise kernel" : pointwise ? "pointwise kernel, prepacked" : kind == head::dense ? "gemm" : "convolution algorithm";
+    const char* how = kind == head::depthwise ? "depthwise kernel" : pointwise ? "pointwise kernel, prepacked" : kind == head::dense ? "dense kernel, prepacked" : "convolution algorithm";
     out += std::string(std::size_t(2 * depth), ' ') + path + ": " + d + "  [" + how + (fused ? ", fused" : "") + "]\n";
   }
 };

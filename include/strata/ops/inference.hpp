@@ -1,14 +1,16 @@
 // strata/ops/inference.hpp — the operations of the inference path (net/inference.hpp) as it
-// calls them: a 1×1 convolution on weights packed once with bias and clamp in its epilogue, and
-// the epilogue on its own (bias + clamp in one pass, a residual sum), on any device whose kernels
-// define op::pointwise_conv2d and op::epilogue (the CPU's: kernels/cpu/pointwise_conv.hpp and
-// kernels/cpu/epilogue.hpp); a missing (device, precision) is a named static_assert.
+// calls them: a 1×1 convolution and a dense layer on weights packed once with bias and clamp in
+// their epilogue, and the epilogue on its own (bias + clamp in one pass, a residual sum), on any
+// device whose kernels define op::pointwise_conv2d, op::dense_forward and op::epilogue (the CPU's:
+// kernels/cpu/pointwise_conv.hpp, kernels/cpu/dense_forward.hpp and kernels/cpu/epilogue.hpp); a
+// missing (device, precision) is a named static_assert.
 #pragma once
 
 #include <cstdint>
 
 #include "strata/core/error.hpp"
 #include "strata/kernels/conv_geometry.hpp"
+#include "strata/kernels/cpu/dense_forward.hpp"
 #include "strata/kernels/cpu/epilogue.hpp"
 #include "strata/kernels/cpu/pointwise_conv.hpp"
 #include "strata/kernels/op_kernel.hpp"
@@ -45,6 +47,33 @@ void pointwise_conv2d_forward(D, const conv_geometry& g, std::int64_t n, const T
       throw error("strata: pointwise_conv2d_forward needs a 1×1 convolution without padding or groups");
     kernels::op_kernel<kernels::op::pointwise_conv2d, D, T>::forward(g, n, x, packed_w, b, y, lo, hi);
   }
+}
+
+// Elements of K×C dense weights ([K, C] row-major) packed for dense_forward.
+template <class T, class D>
+std::int64_t dense_packed_size(D, std::int64_t K, std::int64_t C) {
+  kernels::require_op_kernel<kernels::op::dense_forward, D, T>();
+  if constexpr (kernels::has_op_kernel<kernels::op::dense_forward, D, T>)
+    return kernels::op_kernel<kernels::op::dense_forward, D, T>::packed_size(K, C);
+  else
+    return 0;
+}
+
+template <class D, class T>
+void pack_dense_weights(D, std::int64_t K, std::int64_t C, const T* w, T* packed) {
+  kernels::require_op_kernel<kernels::op::dense_forward, D, T>();
+  if constexpr (kernels::has_op_kernel<kernels::op::dense_forward, D, T>)
+    kernels::op_kernel<kernels::op::dense_forward, D, T>::pack(K, C, w, packed);
+}
+
+// y = clamp(x·Wᵀ + b, lo, hi) for a dense layer on N rows (x: [N, C], y: [N, K]), W packed by
+// pack_dense_weights; b may be null, ±∞ bounds clamp nothing.
+template <class D, class T>
+void dense_forward(D, std::int64_t N, std::int64_t C, std::int64_t K, const T* x, const T* packed_w, const T* b, T* y, T lo,
+                   T hi) {
+  kernels::require_op_kernel<kernels::op::dense_forward, D, T>();
+  if constexpr (kernels::has_op_kernel<kernels::op::dense_forward, D, T>)
+    kernels::op_kernel<kernels::op::dense_forward, D, T>::forward(N, C, K, x, packed_w, b, y, lo, hi);
 }
 
 // y = clamp(y + bias[channel], lo, hi) for n samples of `channels` planes of `spatial` values.

@@ -38,6 +38,13 @@ constexpr const char* gemm_backend() noexcept {
 // thread count also sets OpenMP's default for the calling thread, so that is restored at once
 // (strata's num_threads() reads it). Does nothing when already inside a parallel region (where
 // changing the global count would race), when `parallel` is false, or with another backend.
+// While it is held, gemm<T> on the calling thread keeps one BLAS thread even outside an active
+// parallel region: a loop whose team is one thread (one work item) runs its body there, and a
+// threaded GEMM would sum in another order than the serial one (results would then depend on
+// the thread count).
+namespace detail {
+inline thread_local int blas_pinned_to_calling_thread = 0;
+}
 class blas_on_calling_threads {
 #if defined(STRATA_USE_CBLAS) && defined(_OPENMP)
   bool active_;
@@ -50,9 +57,11 @@ class blas_on_calling_threads {
     omp_ = omp_get_max_threads();
     openblas_set_num_threads(1);
     omp_set_num_threads(omp_);
+    ++detail::blas_pinned_to_calling_thread;
   }
   ~blas_on_calling_threads() {
     if (!active_) return;
+    --detail::blas_pinned_to_calling_thread;
     openblas_set_num_threads(blas_);
     omp_set_num_threads(omp_);
   }
@@ -77,15 +86,34 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   for (std::int64_t v : {m, n, k, lda, ldb, ldc})
     if (v > INT_MAX)
       throw shape_error("gemm: extent " + std::to_string(v) + " exceeds the 32-bit BLAS interface");
-  // Outside strata's parallel loops the GEMM gets strata's thread count; inside one, the loop
-  // holds a blas_on_calling_threads so that each thread's GEMM runs on that thread alone.
-  if (!in_parallel_region()) openblas_set_num_threads(num_threads());
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  const auto run = [&] {
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+    else
+      cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  };
+  // Outside strata's parallel loops the GEMM gets strata's thread count; inside one, the loop
+  // holds a blas_on_calling_threads so that each thread's GEMM runs on that thread alone. A loop
+  // body on the calling thread outside an active region (a team of one) is pinned by hand:
+  // OpenBLAS's OpenMP build takes its thread count from omp_get_max_threads() on every call, so
+  // OpenMP's default is 1 for the call and then restored.
+  if (!in_parallel_region()) {
+    if (detail::blas_pinned_to_calling_thread > 0) {
+#if defined(_OPENMP)
+      const int omp = omp_get_max_threads();
+      openblas_set_num_threads(1);
+      run();
+      omp_set_num_threads(omp);
+#else
+      run();
+#endif
+      return;
+    }
+    openblas_set_num_threads(num_threads());
+  }
+  run();
 #else
   eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
