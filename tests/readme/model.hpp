@@ -11,6 +11,7 @@
 #include <strata/data/idx.hpp>
 #include <strata/data/loader.hpp>
 #include <strata/io/model_file.hpp>
+#include <strata/net/inference.hpp>
 #include <strata/net/model.hpp>
 #include <strata/train/fit.hpp>
 #include <strata/train/schedule.hpp>
@@ -23,3 +24,4 @@ extern Model<zoo::FashionNet<>> model;
 extern train::SGD<float> sgd;
 extern const decltype(train::constant(0.1)) schedule;
 extern const data::labelled_images test_set;
+extern Tensor<float, 2> batch;
