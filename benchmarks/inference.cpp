@@ -147,21 +147,20 @@ int main(int argc, char** argv) {
 
   auto lite = std::make_unique<Model<zoo::EfficientNetLite0<>, float>>(1);
   double top5_match = -1;
+  if (have_weights) onnx::import_model(*lite, pretrained / "efficientnet_lite0.onnx");
+  auto lite_engine = std::make_unique<Inference<zoo::EfficientNetLite0<>, float>>(*lite);
   if (have_weights) {
-    onnx::import_model(*lite, pretrained / "efficientnet_lite0.onnx");
     const auto ref = read_state_dict(pretrained / "efficientnet_lite0_reference.bin");
     const auto& x = *std::find_if(ref.begin(), ref.end(), [](const auto& e) { return e.name == "input"; });
     const auto& want = *std::find_if(ref.begin(), ref.end(), [](const auto& e) { return e.name == "logits"; });
     const std::int64_t n = x.dims.at(0);
     Tensor<float, 2> input(Shape{n, zoo::EfficientNetLite0<>::input_shape::elements});
     std::copy(x.values.begin(), x.values.end(), input.data());
-    Inference check(*lite);
-    const auto out = check.forward(input.view());
+    const auto out = lite_engine->forward(input.view());
     int same = 0;
     for (std::int64_t i = 0; i < n; ++i) same += top5(out.data() + i * 1000) == top5(want.values.data() + i * 1000);
     top5_match = double(same) / double(n);
   }
-  auto lite_engine = std::make_unique<Inference<zoo::EfficientNetLite0<>, float>>(*lite);
   const outcome e32 = compare("EfficientNet-Lite0", *lite, *lite_engine, 32, torch.get(), "effnet", rounds);
   const outcome e1 = compare("EfficientNet-Lite0", *lite, *lite_engine, 1, torch.get(), "effnet", rounds * 3);
   std::printf("\nRESULT demo_infer_vs_pytorch=%.3f effnet_b32_vs_pytorch=%.3f effnet_b1_vs_pytorch=%.3f effnet_top5_match=%g\n",

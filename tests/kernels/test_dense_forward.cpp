@@ -25,16 +25,7 @@ namespace {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
-template <class T>
-std::vector<T> random_values(std::int64_t n, std::uint32_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> v(static_cast<std::size_t>(n));
-  for (auto& e : v) e = T(u(rng));
-  return v;
-}
-
-double clamp_ref(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+using testing::random_values;
 
 // The definition in fp64, before bias and clamp: s[n][k] = Σ_c x[n][c] · w[k][c].
 template <class T>
@@ -53,7 +44,7 @@ std::vector<double> products(std::int64_t N, std::int64_t C, std::int64_t K, con
 template <class T>
 std::vector<double> epilogue(const std::vector<double>& s, std::int64_t K, const T* b, double lo, double hi) {
   std::vector<double> y(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) y[i] = clamp_ref(s[i] + (b ? double(b[i % std::size_t(K)]) : 0.0), lo, hi);
+  for (std::size_t i = 0; i < s.size(); ++i) y[i] = testing::clamp_reference(s[i] + (b ? double(b[i % std::size_t(K)]) : 0.0), lo, hi);
   return y;
 }
 

@@ -24,16 +24,7 @@ namespace {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
-template <class T>
-std::vector<T> random_values(std::int64_t n, std::uint32_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> v(static_cast<std::size_t>(n));
-  for (auto& e : v) e = T(u(rng));
-  return v;
-}
-
-double clamp_ref(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+using testing::random_values;
 
 // The definition in fp64: y[n][k][p][q] = clamp(b[k] + Σ_c w[k][c] · x[n][c][p·sy][q·sx], lo, hi).
 template <class T>
@@ -49,7 +40,7 @@ std::vector<double> reference(const conv_geometry& g, std::int64_t N, const std:
           for (std::int64_t c = 0; c < g.C; ++c)
             acc += double(w[std::size_t(k * g.C + c)]) *
                    double(x[std::size_t(((n * g.C + c) * g.H + p * g.stride_y) * g.W + q * g.stride_x)]);
-          y[std::size_t(((n * g.K + k) * P + p) * Q + q)] = clamp_ref(acc, lo, hi);
+          y[std::size_t(((n * g.K + k) * P + p) * Q + q)] = testing::clamp_reference(acc, lo, hi);
         }
   return y;
 }
@@ -145,7 +136,7 @@ TEST_CASE("packed_gemm clamps only the final value, bias on the first slice", "[
           for (std::int64_t j = 0; j < N; ++j) {
             double acc = bias ? bv[std::size_t(m)] : 0.0;
             for (std::int64_t k = 0; k < depth; ++k) acc += double(a[std::size_t(m * depth + k)]) * bm[std::size_t(k * N + j)];
-            worst = std::max(worst, std::abs(c[std::size_t(m * ldc + j)] - clamp_ref(acc, lo, hi)));
+            worst = std::max(worst, std::abs(c[std::size_t(m * ldc + j)] - testing::clamp_reference(acc, lo, hi)));
           }
           for (std::int64_t j = N; j < ldc; ++j) REQUIRE(c[std::size_t(m * ldc + j)] == 7.0f);
         }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -23,6 +24,19 @@ Tensor<T, Rank> random_tensor(const Shape<Rank>& shape, std::uint64_t seed, doub
   fill_uniform(t, lo, hi, seed);
   return t;
 }
+
+// n values uniform in [lo, hi) from std::mt19937(seed), as T (the kernel tests' inputs).
+template <class T>
+std::vector<T> random_values(std::int64_t n, std::uint32_t seed, double lo = -1.0, double hi = 1.0) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<T> v(static_cast<std::size_t>(n));
+  for (auto& e : v) e = T(u(rng));
+  return v;
+}
+
+// min(max(v, lo), hi) as ReLU, ReLU6 and the kernels' epilogues clamp: a NaN stays NaN.
+inline double clamp_reference(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // Elements as doubles, in row-major order.
 template <class X>

@@ -274,8 +274,8 @@ struct step_node {
   using L = type_at_t<Step::first, Layers>;
   using In = type_at_t<Step::first, Inputs>;
   static constexpr bool is_fused = head_of<L, In>::kind != head::none;
-  using bn = std::conditional_t<(Step::count >= 2 && is_batch_norm<type_at_t<(Step::count >= 2 ? Step::first + 1 : Step::first), Layers>>),
-                                type_at_t<Step::first + 1 < Layers::size ? Step::first + 1 : Step::first, Layers>, void>;
+  static constexpr std::size_t second = Step::count >= 2 ? Step::first + 1 : Step::first;
+  using bn = std::conditional_t<(Step::count >= 2 && is_batch_norm<type_at_t<second, Layers>>), type_at_t<second, Layers>, void>;
   static constexpr std::size_t act_at = Step::first + Step::count - 1;
   using act = std::conditional_t<(Step::count >= 2 && clamp_of<type_at_t<act_at, Layers>>::fusable), type_at_t<act_at, Layers>, void>;
   using type = std::conditional_t<is_fused, fused_node<L, In, bn, act, T>, node<L, In, T>>;
