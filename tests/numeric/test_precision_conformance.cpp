@@ -38,10 +38,12 @@ template <class T>
 double value_of(T v) {
   return double(precision_traits<T>::to_compute(v));
 }
-// One unit in the last place of storage at 1.0, as a relative bound.
+// One unit in the last place of storage at 1.0, as a relative bound (fixed point: its resolution,
+// the same everywhere).
 template <class T>
 constexpr double storage_epsilon() {
-  return std::ldexp(1.0, 1 - (precision_traits<T>::storage_bits == 16 ? 11 : precision_traits<T>::storage_bits == 32 ? 24 : 53));
+  if constexpr (is_fixed_v<T>) return T::resolution;
+  else return std::ldexp(1.0, 1 - (precision_traits<T>::storage_bits == 16 ? 11 : precision_traits<T>::storage_bits == 32 ? 24 : 53));
 }
 }  // namespace
 
@@ -105,7 +107,8 @@ TEMPLATE_LIST_TEST_CASE("every precision runs through tensors, summaries, files 
   // Master copies exist exactly when the storage is not its own master.
   CHECK(sgd.master_copies().empty() == std::is_same_v<master_t<T>, T>);
 
-  // Many tiny steps: a master copy accumulates what storage alone would round away.
+  // Many tiny steps: a master copy (or, in fixed point, stochastic rounding of each update into
+  // storage) keeps what rounding to nearest in storage alone would lose.
   if constexpr (std::is_same_v<master_t<T>, T>) return;
   Model<Net, T> slow(6);
   std::vector<double> start;

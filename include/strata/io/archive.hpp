@@ -98,7 +98,7 @@ inline constexpr std::size_t max_signature_bytes = std::size_t{1} << 24;
 inline constexpr std::size_t max_rank = 32;
 
 // Element types on disk. The numbers are part of the file format: never renumber. 4..15 are kept
-// for other floating formats (bf16, fp8), 28.. for packed binary precisions.
+// for other floating formats (bf16, fp8), 20..22 are fixed point, 28.. packed binary precisions.
 enum class element_code : std::uint8_t {
   f64 = 1,
   f32 = 2,
@@ -107,6 +107,9 @@ enum class element_code : std::uint8_t {
   i16 = 17,
   i32 = 18,
   i64 = 19,
+  fixed8 = 20,   // fixed point: raw two's-complement integers; the format (bits, fraction bits,
+  fixed16 = 21,  // rounding) is part of the model's signature
+  fixed32 = 22,
   u8 = 24,
   u16 = 25,
   u32 = 26,
@@ -138,6 +141,9 @@ constexpr std::size_t element_size(element_code c) noexcept {
     case element_code::i32: case element_code::u32: return 4;
     case element_code::i16: case element_code::u16: return 2;
     case element_code::i8: case element_code::u8: return 1;
+    case element_code::fixed8: return 1;
+    case element_code::fixed16: return 2;
+    case element_code::fixed32: return 4;
     default: return 0;
   }
 }
@@ -147,6 +153,9 @@ inline std::string to_string(element_code c) {
     case element_code::f64: return "f64";
     case element_code::f32: return "f32";
     case element_code::f16: return "f16";
+    case element_code::fixed8: return "fixed8";
+    case element_code::fixed16: return "fixed16";
+    case element_code::fixed32: return "fixed32";
     default: break;
   }
   if (std::string name = detail::model_precision_name(c, model_precisions{}); !name.empty()) return name;

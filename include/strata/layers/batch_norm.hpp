@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "strata/core/broadcast.hpp"
+#include "strata/core/cast.hpp"
 #include "strata/core/functions.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/core/reduction.hpp"
@@ -51,8 +52,23 @@ struct BatchNormalization {
     Tensor<T, 1, D> gamma{Shape<1>{C}, T(1)}, beta{Shape<1>{C}, T(0)};
     Tensor<T, 1, D> gamma_gradient{Shape<1>{C}}, beta_gradient{Shape<1>{C}};
     Tensor<T, 1, D> running_mean{Shape<1>{C}, T(0)}, running_var{Shape<1>{C}, T(1)};
-    Tensor<T, 1, D> mean_{Shape<1>{C}}, inv_std_{Shape<1>{C}};  // of the last forward pass
-    Tensor<T, 1, D> scratch_{Shape<1>{C}};
+    // The batch statistics live in the compute precision (fp32 for fp16 and fixed point): 1/σ of
+    // a small variance is far outside fixed point's range, and fp16 would round it coarsely.
+    using S = compute_t<T>;
+    Tensor<S, 1, D> mean_{Shape<1>{C}}, inv_std_{Shape<1>{C}};  // of the last forward pass
+    Tensor<S, 1, D> scratch_{Shape<1>{C}};
+
+    // x as an expression of S values (free: T's expressions already compute in S).
+    template <class X>
+    static decltype(auto) as_compute(X&& x) {
+      if constexpr (std::is_same_v<S, T>) return std::forward<X>(x);
+      else return cast<S>(std::forward<X>(x));
+    }
+    template <class X>
+    static decltype(auto) as_storage(X&& x) {
+      if constexpr (std::is_same_v<S, T>) return std::forward<X>(x);
+      else return cast<T>(std::forward<X>(x));
+    }
 
     void initialize(random_engine&) {
       gamma.fill(1);
@@ -61,7 +77,10 @@ struct BatchNormalization {
       running_var.fill(1);
     }
 
-    static auto per_channel(const Tensor<T, 1, D>& v, std::int64_t n) { return broadcast(v, axes<1>, Shape{n, C, spatial}); }
+    template <class V>
+    static auto per_channel(const Tensor<V, 1, D>& v, std::int64_t n) {
+      return as_compute(broadcast(v, axes<1>, Shape{n, C, spatial}));
+    }
 
     void forward(batch_view<const T, D> x_flat, batch_view<T, D> y_flat, context& ctx) {
       const std::int64_t n = x_flat.extent(0);
@@ -69,22 +88,22 @@ struct BatchNormalization {
       auto y = y_flat.reshape(n, C, spatial);
       if (ctx.training) {
         const std::int64_t m = n * spatial;
-        mean_ = mean(x, axes<0, 2>);
-        scratch_ = mean(square(x - per_channel(mean_, n)), axes<0, 2>);  // biased variance
-        inv_std_ = T(1) / sqrt(scratch_ + T(epsilon));
-        const T keep = T(1 - momentum), take = T(momentum);
-        running_mean = running_mean * keep + mean_ * take;
-        running_var = running_var * keep + scratch_ * (take * T(m) / T(m > 1 ? m - 1 : 1));
+        mean_ = mean(as_compute(x), axes<0, 2>);
+        scratch_ = mean(square(as_compute(x) - per_channel(mean_, n)), axes<0, 2>);  // biased variance
+        inv_std_ = S(1) / sqrt(scratch_ + S(epsilon));
+        const S keep = S(1 - momentum), take = S(momentum);
+        running_mean = as_storage(as_compute(running_mean) * keep + mean_ * take);
+        running_var = as_storage(as_compute(running_var) * keep + scratch_ * (take * S(m) / S(m > 1 ? m - 1 : 1)));
       } else {
-        mean_ = running_mean;
-        inv_std_ = T(1) / sqrt(running_var + T(epsilon));
+        mean_ = as_compute(running_mean);
+        inv_std_ = S(1) / sqrt(as_compute(running_var) + S(epsilon));
       }
       // y = γ·(x − μ)/σ + β in one pass.
-      scratch_ = gamma * inv_std_;
+      scratch_ = as_compute(gamma) * inv_std_;
       if constexpr (std::is_same_v<D, cpu>) {
         apply_affine(x_flat.data(), y_flat.data(), n);
       } else {
-        y = (x - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n);
+        y = as_storage((as_compute(x) - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n));
       }
     }
 
@@ -92,16 +111,17 @@ struct BatchNormalization {
     // the broadcast expression's index arithmetic cost more than the arithmetic itself (half of
     // EfficientNet-Lite0's inference time at batch 1). Same operations, same rounding.
     void apply_affine(const T* x, T* y, std::int64_t n) const {
-      const T* a = scratch_.data();
-      const T* mu = mean_.data();
+      const S* a = scratch_.data();
+      const S* mu = mean_.data();
       const T* b = beta.data();
+      using traits = precision_traits<T>;
       const auto planes = [&](std::int64_t first, std::int64_t last) {
         for (std::int64_t p = first; p < last; ++p) {
           const std::int64_t c = p % C;
-          const T scale = a[c], m = mu[c], shift = b[c];
+          const S scale = a[c], m = mu[c], shift = traits::to_compute(b[c]);
           const T* xp = x + p * spatial;
           T* yp = y + p * spatial;
-          for (std::int64_t i = 0; i < spatial; ++i) yp[i] = (xp[i] - m) * scale + shift;
+          for (std::int64_t i = 0; i < spatial; ++i) yp[i] = traits::from_compute((traits::to_compute(xp[i]) - m) * scale + shift);
         }
       };
       parallel_ranges(n * C, planes, 1, std::max<std::int64_t>(1, parallel_threshold() / spatial));
@@ -113,22 +133,27 @@ struct BatchNormalization {
       const std::int64_t m = n * spatial;
       const auto x = x_flat.reshape(n, C, spatial);
       const auto dy = dy_flat.reshape(n, C, spatial);
-      const auto xhat = (x - per_channel(mean_, n)) * per_channel(inv_std_, n);
+      const auto xhat = (as_compute(x) - per_channel(mean_, n)) * per_channel(inv_std_, n);
       // Training-mode dx needs both sums; a frozen layer (fixed statistics) needs neither.
       if (ctx.want_parameter_gradients || ctx.training) {
         beta_gradient = sum(dy, axes<0, 2>);
-        gamma_gradient = sum(dy * xhat, axes<0, 2>);
+        if constexpr (std::is_same_v<S, T>) {
+          gamma_gradient = sum(dy * xhat, axes<0, 2>);
+        } else {  // a reduction is not an operand of a cast: sum in S, then store
+          scratch_ = sum(as_compute(dy) * xhat, axes<0, 2>);
+          gamma_gradient = cast<T>(scratch_);
+        }
       }
       if (!ctx.want_input_gradient) return;
       auto dx = dx_flat.reshape(n, C, spatial);
-      scratch_ = gamma * inv_std_;
+      scratch_ = as_compute(gamma) * inv_std_;
       if (ctx.training) {
         // The statistics depend on x too: dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)).
-        const T inv_m = T(1) / T(m);
-        dx = per_channel(scratch_, n) *
-             (dy - per_channel(beta_gradient, n) * inv_m - xhat * per_channel(gamma_gradient, n) * inv_m);
+        const S inv_m = S(1) / S(m);
+        dx = as_storage(per_channel(scratch_, n) *
+                        (as_compute(dy) - per_channel(beta_gradient, n) * inv_m - xhat * per_channel(gamma_gradient, n) * inv_m));
       } else {
-        dx = dy * per_channel(scratch_, n);  // fixed statistics: a per-channel affine map
+        dx = as_storage(as_compute(dy) * per_channel(scratch_, n));  // fixed statistics: a per-channel affine map
       }
     }
 

@@ -38,7 +38,8 @@ struct GlobalAvgPool {
     void backward(batch_view<const T, D>, batch_view<const T, D>, batch_view<const T, D> dy, batch_view<T, D> dx, context& ctx) {
       if (!ctx.want_input_gradient) return;
       const std::int64_t n = dy.extent(0);
-      dx.reshape(n, C, HW) = broadcast(dy, axes<0, 1>, Shape{n, C, HW}) * (T(1) / T(HW));
+      // The scale in the compute precision: 1/HW may be below a low-precision type's resolution.
+      dx.reshape(n, C, HW) = broadcast(dy, axes<0, 1>, Shape{n, C, HW}) * compute_t<T>(1.0 / double(HW));
     }
   };
 };

@@ -33,6 +33,7 @@ struct SoftmaxCrossEntropy {
         throw error("softmax cross-entropy: label " + std::to_string(labels(i)) + " of sample " + std::to_string(i) +
                     " is outside the " + std::to_string(k) + " classes");
     const bool want_gradient = gradient.data() != nullptr;
+    const auto value = [](T v) { return double(precision_traits<T>::to_compute(v)); };
     double total = 0;
     std::int64_t correct = 0;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -40,17 +41,18 @@ struct SoftmaxCrossEntropy {
       std::int64_t best = 0;
       for (std::int64_t j = 1; j < k; ++j)
         if (row[j] > row[best]) best = j;
-      const double shift = row[best];
+      const double shift = value(row[best]);
       double sum = 0;
-      for (std::int64_t j = 0; j < k; ++j) sum += std::exp(double(row[j]) - shift);
+      for (std::int64_t j = 0; j < k; ++j) sum += std::exp(value(row[j]) - shift);
       const double log_sum = std::log(sum);
       const std::int32_t label = labels(i);
-      total += log_sum - (double(row[label]) - shift);
+      total += log_sum - (value(row[label]) - shift);
       correct += best == label;
       if (want_gradient) {
         T* g = gradient.data() + i * k;
         for (std::int64_t j = 0; j < k; ++j)
-          g[j] = T((std::exp(double(row[j]) - shift - log_sum) - (j == label ? 1.0 : 0.0)) / double(n));
+          g[j] = precision_traits<T>::from_compute(
+              compute_t<T>((std::exp(value(row[j]) - shift - log_sum) - (j == label ? 1.0 : 0.0)) / double(n)));
       }
     }
     return {n ? total / double(n) : 0.0, correct};

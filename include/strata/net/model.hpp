@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "strata/core/error.hpp"
+#include "strata/core/rounding_stream.hpp"
 #include "strata/net/chain.hpp"
 #include "strata/layers/layer.hpp"
 #include "strata/net/sequential.hpp"
@@ -71,6 +72,7 @@ class Model {
     batch_view<T, D> y = ensure_batch(output_, n, output_shape::elements);
     ctx_.training = training;
     ctx_.rng = &rng_;
+    const rounding_scope rounding(rng_);  // stochastic rounding in kernels draws from the model's stream
     body_.forward(x, y, ctx_);
     last_input_.rebind(x);
     return y;
@@ -164,6 +166,7 @@ class Model {
     batch_view<const T, D> y(output_.data(), Shape{n, output_shape::elements});
     context c = ctx_;
     c.want_input_gradient = want_input_gradient;  // the first layer skips dx unless it is wanted
+    const rounding_scope rounding(rng_);
     body_.backward(last_input_, y, dy, dx, c);
   }
 

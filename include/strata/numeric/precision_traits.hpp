@@ -10,14 +10,11 @@
 #include <type_traits>
 
 #include "strata/config.hpp"
+#include "strata/numeric/fixed.hpp"
 #include "strata/numeric/half.hpp"
 
 namespace strata {
 
-enum class rounding {
-  nearest_even,  // the IEEE default
-  stochastic     // round up with probability equal to the distance from the lower neighbour
-};
 
 // Primary template: deliberately undefined, so an unsupported element type fails the
 // Precision concept below with its name in the message.
@@ -78,6 +75,70 @@ struct precision_traits<half> {
   static constexpr storage quantize(master x, Rng&) noexcept { return from_compute(x); }
 };
 
+namespace detail {
+// "fixed<16,8>" (stochastic rounding, the default) or "fixed<16,8,nearest>", as a constant.
+template <int B, int F, rounding R>
+struct fixed_name {
+  static constexpr auto text = [] {
+    struct buffer {
+      char c[32]{};
+    } out;
+    int n = 0;
+    auto put = [&](const char* s) {
+      while (*s) out.c[n++] = *s++;
+    };
+    auto number = [&](int v) {
+      if (v >= 10) out.c[n++] = char('0' + v / 10);
+      out.c[n++] = char('0' + v % 10);
+    };
+    put("fixed<");
+    number(B);
+    put(",");
+    number(F);
+    if (R == rounding::nearest) put(",nearest");
+    if (R == rounding::nearest_even) put(",nearest_even");
+    put(">");
+    return out;
+  }();
+};
+}  // namespace detail
+
+// Fixed point: int16 (up to 16 bits) or int32 storage of raw · 2^-Frac. Matrix products and convolutions multiply the
+// raw integers and accumulate exactly in int32/int64 (kernels/cpu/int16_gemm.hpp), rounding once
+// into storage with the type's rounding; element-wise work converts exactly to `compute` (fp32 up
+// to 24 bits) and rounds back to nearest. Optimizers compute an update in `master` from the
+// stored value and round it into storage with the type's rounding, keeping no wider copy
+// (persistent_master = false): with stochastic rounding an update smaller than one unit still
+// moves the weight in expectation, which is Gupta et al.'s point.
+template <int B, int F, rounding R>
+struct precision_traits<fixed<B, F, R>> {
+  using storage = fixed<B, F, R>;
+  using compute = std::conditional_t<(B <= 24), float, double>;
+  using accumulate = double;
+  using master = compute;
+  static constexpr bool persistent_master = false;
+  static constexpr const char* name = detail::fixed_name<B, F, R>::text.c;
+  // 21, 22: raw int16, int32 (the format itself is in the model's signature; 20 is kept for int8).
+  static constexpr std::uint8_t archive_code = B <= 16 ? 21 : 22;
+  static constexpr int storage_bits = 8 * int(sizeof(typename storage::raw_type));
+  static constexpr rounding default_rounding = R;
+
+  STRATA_HD static constexpr compute to_compute(storage x) noexcept { return compute(x.raw()) * compute(storage::resolution); }
+  STRATA_HD static constexpr storage from_compute(compute x) noexcept {
+    return storage::from_raw(storage::from_double_nearest(double(x)));
+  }
+  // Round x into storage with the type's rounding: stochastic draws 32 uniform bits from rng.
+  template <class Rng>
+  static constexpr storage quantize(master x, Rng& rng) noexcept {
+    if constexpr (R == rounding::stochastic) {
+      const double u = double(static_cast<std::uint32_t>(rng())) * 0x1.0p-32;
+      return storage::from_raw(storage::from_double_stochastic(double(x), u));
+    } else {
+      return from_compute(x);
+    }
+  }
+};
+
 // Integer elements (labels, pixel bytes, counters): exact arithmetic in their own type, sums in
 // 64 bits.
 template <class T>
@@ -110,10 +171,17 @@ concept Precision = requires(typename precision_traits<T>::storage s,
 // expressions, summaries, save/load and an optimizer step). A new precision is added here.
 template <class... T>
 struct precision_list {};
-using model_precisions = precision_list<double, float, half>;
+using model_precisions = precision_list<double, float, half, fixed<16, 8>>;
 
 template <class T>
 using compute_t = typename precision_traits<T>::compute;
+// Whether optimizers keep a master copy in master_t<T> across steps (true unless the traits say
+// `persistent_master = false`; only meaningful when master_t<T> is not T).
+template <class T>
+inline constexpr bool keeps_master_copy = [] {
+  if constexpr (requires { precision_traits<T>::persistent_master; }) return bool(precision_traits<T>::persistent_master);
+  else return true;
+}();
 template <class T>
 using accumulate_t = typename precision_traits<T>::accumulate;
 template <class T>

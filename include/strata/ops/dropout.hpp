@@ -5,6 +5,8 @@
 #include <cstdint>
 
 #include "strata/kernels/cpu/dropout.hpp"
+#include "strata/kernels/cpu/half_dropout.hpp"
+#include "strata/kernels/cpu/fixed_dropout.hpp"
 #include "strata/kernels/op_kernel.hpp"
 
 namespace strata::ops {

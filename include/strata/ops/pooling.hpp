@@ -5,7 +5,9 @@
 
 #include <cstdint>
 
+#include "strata/kernels/cpu/fixed_pooling.hpp"
 #include "strata/kernels/cpu/pooling.hpp"
+#include "strata/kernels/cpu/half_pooling.hpp"
 #include "strata/kernels/op_kernel.hpp"
 #include "strata/kernels/pool_geometry.hpp"
 

@@ -38,8 +38,10 @@ class Adam {
     if (o.weight_decay < 0) throw error("Adam: weight decay must be non-negative, got " + std::to_string(o.weight_decay));
   }
 
+  // One update at learning rate lr; the gradients are multiplied by `unscale` as they are read
+  // into the master precision (loss scaling's 1/S).
   template <class Model>
-  void step(Model& model, double lr) {
+  void step(Model& model, double lr, double unscale = 1) {
     static_assert(std::is_same_v<typename Model::element_type, T>,
                   "strata::train::Adam<T>: T must be the model's element type");
     using M = master_type;
@@ -65,16 +67,19 @@ class Adam {
         ++i;
         return;
       }
-      const auto g = master_weights<T, D>::gradient(p);
-      if (options_.decoupled_weight_decay) {
-        m = m * b1 + g * (M(1) - b1);
-        v = v * b2 + square(g) * (M(1) - b2);
-        w -= (m / correction1 / (sqrt(v / correction2) + eps) + w * decay) * rate;
-      } else {
-        m = m * b1 + (g + w * decay) * (M(1) - b1);
-        v = v * b2 + square(g + w * decay) * (M(1) - b2);
-        w -= m / correction1 / (sqrt(v / correction2) + eps) * rate;
-      }
+      const auto update = [&](const auto& g) {
+        if (options_.decoupled_weight_decay) {
+          m = m * b1 + g * (M(1) - b1);
+          v = v * b2 + square(g) * (M(1) - b2);
+          w -= (m / correction1 / (sqrt(v / correction2) + eps) + w * decay) * rate;
+        } else {
+          m = m * b1 + (g + w * decay) * (M(1) - b1);
+          v = v * b2 + square(g + w * decay) * (M(1) - b2);
+          w -= m / correction1 / (sqrt(v / correction2) + eps) * rate;
+        }
+      };
+      if (unscale == 1) update(master_weights<T, D>::gradient(p));  // no multiply where none is asked for
+      else update(master_weights<T, D>::gradient(p) * M(unscale));
       masters_.store(i, p, rounding_);
       ++i;
     });
@@ -82,6 +87,8 @@ class Adam {
 
   const adam_options& options() const noexcept { return options_; }
   std::int64_t steps() const noexcept { return t_; }
+  // Master copies (empty when T is its own master precision).
+  std::vector<Tensor<master_type, 1, D>>& master_copies() noexcept { return masters_.copies(); }
 
  private:
   adam_options options_;

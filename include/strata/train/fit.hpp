@@ -3,7 +3,8 @@
 // progress reporting; evaluate() gives loss and accuracy. The loss is a parameter (softmax
 // cross-entropy by default). A data set here is anything with `images` ([N, …] float) and
 // `labels` ([N] int32) tensors. fit says how convolution algorithms were chosen (conv_tuning):
-// only a rule of thumb or a recorded plan gives bit-identical reruns.
+// only a rule of thumb or a recorded plan gives bit-identical reruns. fp16 models train with
+// dynamic loss scaling (train/loss_scaling.hpp; fit_options::loss_scale).
 #pragma once
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "strata/kernels/conv_choices.hpp"
 #include "strata/layers/loss.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
+#include "strata/train/loss_scaling.hpp"
 #include "strata/train/progress.hpp"
 #include "strata/train/optimizer.hpp"
 #include "strata/train/schedule.hpp"
@@ -40,6 +42,7 @@ struct fit_options {
   std::uint64_t shuffle_seed = 0;   // the same seed, the same order of batches
   progress_options progress = {};
   bool show_progress = true;
+  loss_scale_options loss_scale = {};  // dynamic loss scaling, for fp16 models (train/loss_scaling.hpp)
 };
 
 struct epoch_report {
@@ -48,6 +51,8 @@ struct epoch_report {
   double test_loss = 0, test_accuracy = 0;  // when a test set is given
   double seconds = 0, images_per_second = 0;
   conv_tuning tuning = conv_tuning::timed;  // how convolution algorithms were chosen
+  double loss_scale = 1;                    // S at the end of the epoch (1: the precision does not scale)
+  std::int64_t skipped_steps = 0;           // optimizer steps skipped this epoch: gradients overflowed
 };
 
 struct evaluation {
@@ -105,16 +110,18 @@ inline void announce_conv_tuning(const fit_options& options) {
                         << "\n";
 }
 
-// One optimizer step on a batch: forward, loss, backward, step at rate lr.
+// One optimizer step on a batch: forward, loss, backward, step at rate lr. Under loss scaling
+// (fp16) the loss gradient is stored times S, and a step whose gradients overflowed is skipped.
 template <class Model, class Optimizer, class T, class L>
 void train_on_batch(Model& model, Optimizer& optimizer, double lr, batch_view<const T> x,
-                    const Tensor<std::int32_t, 1>& labels, Tensor<T, 2>& gradient, progress& bar, const L&) {
+                    const Tensor<std::int32_t, 1>& labels, Tensor<T, 2>& gradient, progress& bar, const L& loss,
+                    loss_scaler<T>& scaler) {
   const auto out = model.forward(x, true);
   if (gradient.extent(0) != out.extent(0) || gradient.extent(1) != out.extent(1))
     gradient = Tensor<T, 2>::uninitialized(out.shape());
-  const loss_result r = L::template evaluate<T>(out, labels, gradient.view());
+  const loss_result r = scaler.loss_gradient(out, labels, gradient.view(), loss);
   model.backward(gradient);
-  optimizer.step(model, lr);
+  scaler.step(optimizer, model, lr);
   bar.step(x.extent(0), r.loss, r.correct);
 }
 
@@ -144,11 +151,21 @@ evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 25
 
 namespace detail {
 // Closes an epoch: its report (with the test set's evaluation when given), kept and announced.
-template <class Model, class Data, class L>
+// Under loss scaling the progress output says S and the steps skipped, after the epoch's summary.
+template <class Model, class Data, class L, class T>
 void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std::vector<epoch_report>& history,
-                  const std::function<void(const epoch_report&)>& on_epoch, const L& loss) {
+                  const std::function<void(const epoch_report&)>& on_epoch, const L& loss, const fit_options& options,
+                  const loss_scaler<T>& scaler, std::int64_t skipped_before) {
   bar.finish();
   epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(), algo::get_conv_tuning()};
+  report.loss_scale = scaler.scale();
+  report.skipped_steps = scaler.skipped_steps() - skipped_before;
+  if (scaler.active() && options.show_progress && options.progress.out)
+    *options.progress.out << "  " << precision_traits<T>::name << " loss scale "
+                          << (report.loss_scale < 1e15 ? progress_grouped(std::int64_t(report.loss_scale))
+                                                       : std::to_string(report.loss_scale))
+                          << ", " << report.skipped_steps << (report.skipped_steps == 1 ? " step" : " steps")
+                          << " skipped (gradients overflowed)\n";
   if (test) {
     const evaluation e = evaluate(model, *test, 256, loss);
     report.test_loss = e.loss;
@@ -178,8 +195,10 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
   Tensor<std::int32_t, 1> y;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
+  loss_scaler<T> scaler(options.loss_scale, options.shuffle_seed);
   detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const std::int64_t skipped_before = scaler.skipped_steps();
     if (options.shuffle)
       for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
         std::swap(order[static_cast<std::size_t>(i)], order[shuffler.below(static_cast<std::uint32_t>(i + 1))]);
@@ -187,9 +206,9 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
     progress bar = detail::epoch_progress(options, epoch, steps_per_epoch, sink);
     for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
       detail::gather(train, order, first, std::min(options.batch_size, n - first), x, y);
-      detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar, loss);
+      detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar, loss, scaler);
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before);
   }
   return history;
 }
@@ -218,21 +237,24 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
   data::batch b;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
+  loss_scaler<T> scaler(options.loss_scale, options.shuffle_seed);
   detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const std::int64_t skipped_before = scaler.skipped_steps();
     std::ostringstream sink;
     progress bar = detail::epoch_progress(options, epoch, train.batches_per_epoch(), sink);
     train.start_epoch(epoch);
     while (train.next(b)) {
       if (b.images.extent(0) == 0) continue;  // every record of the batch was skipped
       if constexpr (std::is_same_v<T, float>) {
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), b.images, b.labels, gradient, bar, loss);
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), b.images, b.labels, gradient, bar, loss,
+                                                    scaler);
       } else {
         x = cast<T>(b.images);
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), x, b.labels, gradient, bar, loss);
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), x, b.labels, gradient, bar, loss, scaler);
       }
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before);
   }
   return history;
 }

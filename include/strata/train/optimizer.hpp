@@ -22,12 +22,16 @@ template <class O, class M>
 concept Optimizer = requires(O& o, M& model, double lr) { o.step(model, lr); };
 
 // Per-parameter master copies in master_t<T>, in visiting order. When T is its own master (fp32,
-// fp64) the parameter itself is the master and nothing is copied.
+// fp64) the parameter itself is the master and nothing is copied. A precision whose traits say
+// `persistent_master = false` (fixed point: Gupta et al. keep no wider copy — stochastic rounding
+// of each update into storage is what keeps small updates alive) gets its working copy re-read
+// from the stored values at every step.
 template <class T, class D = cpu>
 class master_weights {
  public:
   using master_type = master_t<T>;
   static constexpr bool separate = !std::is_same_v<master_type, T>;
+  static constexpr bool persistent = separate && keeps_master_copy<T>;
 
   // The master values of parameter i (p), made from the parameter on first use.
   TensorView<master_type, 1, D> of(std::size_t i, const parameter_ref<T, D>& p) {
@@ -37,6 +41,8 @@ class master_weights {
       if (copies_.size() <= i) {
         copies_.emplace_back(p.value.shape());
         copies_.back() = cast<master_type>(p.value);
+      } else if (!persistent) {
+        if (copies_[i].size() == p.value.size()) copies_[i] = cast<master_type>(p.value);
       }
       if (copies_[i].size() != p.value.size())
         throw error("optimizer: parameter " + p.name + " changed size since the optimizer's first step");
@@ -57,7 +63,10 @@ class master_weights {
       static_assert(std::is_same_v<D, cpu>, "strata: master-weight stores on this device come with its kernels");
       const master_type* m = copies_[i].data();
       T* w = p.value.data();
-      for (std::int64_t k = 0; k < p.value.size(); ++k) w[k] = precision_traits<T>::quantize(m[k], rng);
+      if constexpr (std::is_same_v<T, half> && std::is_same_v<master_type, float>)
+        strata::convert(m, w, p.value.size());  // fp16's quantize is round to nearest even: the bulk conversion, bit for bit
+      else
+        for (std::int64_t k = 0; k < p.value.size(); ++k) w[k] = precision_traits<T>::quantize(m[k], rng);
     } else {
       (void)i, (void)p, (void)rng;
     }

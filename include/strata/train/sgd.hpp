@@ -36,8 +36,9 @@ class SGD {
   }
 
   // One update of every parameter of `model` with learning rate lr, in the master precision.
+  // The gradients are multiplied by `unscale` as they are read into it (loss scaling's 1/S).
   template <class Model>
-  void step(Model& model, double lr) {
+  void step(Model& model, double lr, double unscale = 1) {
     static_assert(std::is_same_v<typename Model::element_type, T>,
                   "strata::train::SGD<T>: T must be the model's element type");
     std::size_t i = 0;
@@ -51,17 +52,20 @@ class SGD {
         ++i;
         return;
       }
-      const auto g = master_weights<T, D>::gradient(p);
-      if (mu == master_type(0)) {
-        w -= (g + w * decay) * rate;
-      } else {
-        auto& v = velocity_[i];
-        if (v.size() != p.value.size())
-          throw error("SGD: parameter " + p.name + " changed size since the optimizer's first step");
-        v = v * mu + g + w * decay;
-        if (options_.nesterov) w -= (g + w * decay + v * mu) * rate;
-        else w -= v * rate;
-      }
+      const auto update = [&](const auto& g) {
+        if (mu == master_type(0)) {
+          w -= (g + w * decay) * rate;
+        } else {
+          auto& v = velocity_[i];
+          if (v.size() != p.value.size())
+            throw error("SGD: parameter " + p.name + " changed size since the optimizer's first step");
+          v = v * mu + g + w * decay;
+          if (options_.nesterov) w -= (g + w * decay + v * mu) * rate;
+          else w -= v * rate;
+        }
+      };
+      if (unscale == 1) update(master_weights<T, D>::gradient(p));  // no multiply where none is asked for
+      else update(master_weights<T, D>::gradient(p) * master_type(unscale));
       masters_.store(i, p, rounding_);
       ++i;
     });

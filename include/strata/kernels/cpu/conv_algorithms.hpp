@@ -19,6 +19,7 @@
 
 #include "strata/core/error.hpp"
 #include "strata/core/parallel.hpp"
+#include "strata/core/rounding_stream.hpp"
 #include "strata/core/device_tags.hpp"
 #include "strata/kernels/conv_algorithm.hpp"
 #include "strata/kernels/conv_choices.hpp"
@@ -295,6 +296,7 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
         algo::detail::with_candidate<T>(chosen, [&](auto tag) { from_plan = !algo::detail::is_transform<decltype(tag)>; });
       if (!from_plan && tuning == conv_tuning::timed) {
         c.timed = true;
+        const rounding_replay replay;  // trial runs must not move the stochastic-rounding stream
         double best = std::numeric_limits<double>::infinity();
         algo::detail::for_each_candidate<T>([&](std::size_t i, auto tag) {
           if (!decltype(tag)::supports(g) || algo::detail::same_code_as_another(tag, pass, g)) return;
@@ -337,3 +339,7 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
 
 }  // namespace strata::kernels
 
+// Fixed point runs im2col and 1×1 as integer GEMMs; fp16 runs every algorithm above through
+// fp32 (after them: it wraps their fp32 kernels).
+#include "strata/kernels/cpu/conv_fixed.hpp"
+#include "strata/kernels/cpu/conv_half.hpp"

@@ -133,16 +133,29 @@ STRATA_INSTANTIATE_GEMM(extern, double)
 
 namespace strata {
 
+// The element types BLAS multiplies directly. Another type brings its own, more specialised
+// evaluate_complex overload in a file of its own (half: kernels/cpu/half_gemm.hpp, through fp32).
+template <class T>
+concept blas_element = std::is_same_v<T, float> || std::is_same_v<T, double>;
+
 // dst (op)= lhs · rhs through the CPU GEMM; found by argument-dependent lookup from
 // device_traits<cpu>::assign (more specialised than core/matmul.hpp's fallback).
 template <class T, class A, class B>
+  requires blas_element<T>
 void evaluate_complex(cpu, const TensorView<T, 2, cpu>& dst, const MatMul<A, B>& node, assign_mode mode) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "strata::matmul on the CPU supports float and double; cast half tensors to float");
   detail::evaluate_matmul(dst, node, mode, [&](const auto& a, const auto& b, std::int64_t m, std::int64_t n,
                                                std::int64_t k, int alpha, int beta, T* c) {
     kernels::cpu::gemm<T>(a.transposed, b.transposed, m, n, k, T(alpha), a.data, a.ld, b.data, b.ld, T(beta), c, n);
   });
+}
+
+// An element type with neither BLAS nor an overload of its own: one error naming it.
+template <class T, class A, class B>
+  requires(!blas_element<T>)
+void evaluate_complex(cpu, const TensorView<T, 2, cpu>&, const MatMul<A, B>&, assign_mode) {
+  static_assert(no_gemm_kernel_for<cpu, T>::ok,
+                "strata::matmul on the CPU has no GEMM for this element type (the note names no_gemm_kernel_for<cpu, "
+                "element type>); float and double run on BLAS, half through fp32 (include strata/ops/gemm.hpp)");
 }
 
 }  // namespace strata
