@@ -31,6 +31,7 @@
 #include "strata/kernels/conv_geometry.hpp"
 #include "strata/kernels/cpu/conv_im2col.hpp"
 #include "strata/kernels/cpu/int16_gemm.hpp"
+#include "strata/kernels/cpu/simd.hpp"
 
 namespace strata::kernels::cpu {
 
@@ -76,14 +77,16 @@ inline void patch_row(const conv_geometry& g, const std::int16_t* x, std::int64_
 #if defined(__AVX512BW__)
   // Per 32 columns: the lanes read (inside [q0, q1)) and written (inside the row), the same for
   // every row of the band.
+  using V = simd::vec<std::int16_t, 64>;
   constexpr std::int64_t most = 8;
-  __mmask32 keep[most], store[most];
+  std::uint32_t keep[most], store[most];
   const std::int64_t chunks = (Q + 31) / 32;
+  auto first = [](std::int64_t n) { return std::uint32_t((std::uint64_t{1} << n) - 1); };  // lanes 0 … n − 1, n ≤ 32
   if (g.stride_x == 1 && chunks <= most)
     for (std::int64_t b = 0; b < chunks; ++b) {
       const std::int64_t i = 32 * b, lo = std::clamp<std::int64_t>(q0 - i, 0, 32), hi = std::clamp<std::int64_t>(q1 - i, 0, 32);
-      keep[b] = hi > lo ? (hi >= 32 ? ~__mmask32(0) : (__mmask32(1) << hi) - 1) & ~((__mmask32(1) << lo) - 1) : 0;
-      store[b] = Q - i >= 32 ? ~__mmask32(0) : (__mmask32(1) << (Q - i)) - 1;
+      keep[b] = hi > lo ? first(hi) & ~first(lo) : 0;
+      store[b] = first(std::min<std::int64_t>(Q - i, 32));
     }
 #endif
   for (std::int64_t p = p0; p < p1; ++p, out += Q) {
@@ -95,18 +98,17 @@ inline void patch_row(const conv_geometry& g, const std::int16_t* x, std::int64_
       if (chunks <= most) {
         // lanes outside [q0, q1) are neither read nor faulted on, and come back 0
         for (std::int64_t b = 0; b < chunks; ++b)
-          _mm512_mask_storeu_epi16(out + 32 * b, store[b], _mm512_maskz_loadu_epi16(inside ? keep[b] : 0, in + 32 * b + shift));
+          simd::store_masked(out + 32 * b, simd::load_masked<V>(in + 32 * b + shift, inside ? keep[b] : 0), store[b]);
         continue;
       }
 #elif defined(__AVX2__)
-      for (std::int64_t i = 0; i < Q; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_setzero_si256());
+      using V = simd::vec<std::int16_t, 32>;
+      for (std::int64_t i = 0; i < Q; i += 16) simd::store(out + i, simd::zero<V>());
       if (!inside) continue;
       std::int64_t i = q0;
-      for (; i + 16 <= q1; i += 16)
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + shift)));
+      for (; i + 16 <= q1; i += 16) simd::store(out + i, simd::load<V>(in + i + shift));
       if (i < q1 && q1 - q0 >= 16)  // the last piece as a whole vector ending at q1, overlapping what is done
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + q1 - 16),
-                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + q1 - 16 + shift)));
+        simd::store(out + q1 - 16, simd::load<V>(in + q1 - 16 + shift));
       else
         for (; i < q1; ++i) out[i] = in[i + shift];
       continue;
@@ -124,24 +126,16 @@ template <class T>
 STRATA_INLINE void add_run(T* out, const T* in, std::int64_t n) {
   std::int64_t i = 0;
 #if defined(__AVX512F__)
-  constexpr std::int64_t lanes = 64 / sizeof(T);
+  using V = simd::vec<T, 64>;  // masked moves: the row end too
+  constexpr std::int64_t lanes = simd::lanes_of<V>;
   for (; i < n; i += lanes) {
-    const unsigned keep = n - i >= lanes ? (1u << lanes) - 1 : (1u << (n - i)) - 1;
-    if constexpr (sizeof(T) == 4) {
-      const __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(__mmask16(keep), out + i), _mm512_maskz_loadu_epi32(__mmask16(keep), in + i));
-      _mm512_mask_storeu_epi32(out + i, __mmask16(keep), v);
-    } else {
-      const __m512i v = _mm512_add_epi64(_mm512_maskz_loadu_epi64(__mmask8(keep), out + i), _mm512_maskz_loadu_epi64(__mmask8(keep), in + i));
-      _mm512_mask_storeu_epi64(out + i, __mmask8(keep), v);
-    }
+    const int k = int(std::min(n - i, lanes));
+    simd::store_first(out + i, simd::load_first<V>(out + i, k) + simd::load_first<V>(in + i, k), k);
   }
 #elif defined(__AVX2__)
-  constexpr std::int64_t lanes = 32 / sizeof(T);
-  for (; i + lanes <= n; i += lanes) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out + i));
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), sizeof(T) == 4 ? _mm256_add_epi32(a, b) : _mm256_add_epi64(a, b));
-  }
+  using V = simd::vec<T, 32>;
+  constexpr std::int64_t lanes = simd::lanes_of<V>;
+  for (; i + lanes <= n; i += lanes) simd::store(out + i, simd::load<V>(out + i) + simd::load<V>(in + i));
 #endif
   for (; i < n; ++i) out[i] += in[i];
 }

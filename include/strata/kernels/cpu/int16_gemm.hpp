@@ -4,17 +4,19 @@
 // the micro-kernel's store; int16_gemm_exact returns the int64 sums unrounded.
 //
 // Design. Both operands are packed with the depth in pairs: a 32-bit word holds (x[k], x[k+1]), so
-// one multiply-add instruction (vpdpwssd with AVX-512 VNNI, else vpmaddwd + vpaddd) takes a
-// broadcast word of A against a vector of B words and adds two products per lane into int32. The
-// int32 sums are exact because the depth is cut into chunks with chunk·2·max|A|·max|B| ≤ 2^31 − 1
-// (the maxima are taken while packing; the instructions wrap modulo 2^32, so only the chunk's total
-// must fit). Data with max|A|·max|B| ≤ 2^30 / (k/2) is one chunk, and the requantisation then runs
-// on the int32 registers as the tile is stored; otherwise each chunk's sums are added into int64
-// and rounded from there. Where one pair can reach 2^31 ((−32768)² twice) a chunk is one pair and
-// its −2^31 is read back as +2^31. Results never depend on the thread count or the blocking: the
-// sums are exact and the random bits are a function of (seed, stream, output index).
+// one multiply-add (simd::madd_pairs: vpdpwssd with AVX-512 VNNI or AVX-VNNI, else vpmaddwd +
+// vpaddd) takes a broadcast word of A against a vector of B words and adds two products per lane
+// into int32. The int32 sums are exact because the depth is cut into chunks with
+// chunk·2·max|A|·max|B| ≤ 2^31 − 1 (the maxima are taken while packing; the instructions wrap
+// modulo 2^32, so only the chunk's total must fit). Data with max|A|·max|B| ≤ 2^30 / (k/2) is one
+// chunk, and the requantisation then runs on the int32 registers as the tile is stored; otherwise
+// each chunk's sums are added into int64 and rounded from there. Where one pair can reach 2^31
+// ((−32768)² twice) a chunk is one pair and its −2^31 is read back as +2^31. Results never depend
+// on the thread count or the blocking: the sums are exact and the random bits are a function of
+// (seed, stream, output index).
 //
-// Tiles: 8×32 with AVX-512BW (16 zmm accumulators), 6×16 with AVX2 (12 ymm), 4×8 scalar; depth
+// Tiles: 8×32 with AVX-512BW (16 zmm accumulators), 6×16 with AVX2 (12 ymm) — one tile written on
+// the SIMD layer (simd.hpp) for both widths — and 4×8 in plain integers elsewhere; depth
 // slices of 256/384/512 pairs keep a B panel slice in L1 (int32 partial sums wait in a per-thread
 // buffer between slices). Single-threaded per call inside a parallel region; else threaded over
 // output blocks.
@@ -34,17 +36,7 @@
 #include "strata/core/error.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/core/random.hpp"
-
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
-
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*, which its -Wmaybe-uninitialized
-// reports (a false positive, fixed in GCC 13) wherever they are inlined.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "strata/kernels/cpu/simd.hpp"
 
 namespace strata::kernels::cpu {
 
@@ -123,13 +115,23 @@ inline void* scratch(std::size_t bytes) {
 inline constexpr int mr = 8, nr = 32;
 inline constexpr std::int64_t slice_pairs = 256;  // a B panel slice of 32 KiB stays in L1
 #elif defined(__AVX2__)
-// 6 × 16: twelve ymm accumulators + two B vectors + the broadcast + the product temporary = all
-// sixteen registers; vpmaddwd and vpaddd then issue in parallel on different pipes.
+// 6 × 16: twelve ymm accumulators + two B vectors + the broadcast + the product temporary (none
+// with AVX-VNNI) = all sixteen registers; vpmaddwd and vpaddd then issue in parallel on different
+// pipes.
 inline constexpr int mr = 6, nr = 16;
 inline constexpr std::int64_t slice_pairs = 384;  // 24 KiB of B panel
 #else
 inline constexpr int mr = 4, nr = 8;
 inline constexpr std::int64_t slice_pairs = 512;
+#endif
+
+#if defined(__AVX2__)
+// The tile's vectors: two per row of nr sums (512 bits with AVX-512BW, 256 with AVX2).
+inline constexpr std::size_t vector_bytes = nr * sizeof(std::int32_t) / 2;
+using sums = simd::vec<std::int32_t, vector_bytes>;
+using words = simd::vec<std::uint32_t, vector_bytes>;    // pair words, or Philox output words
+using wide = simd::vec<std::int64_t, vector_bytes>;      // half a row of sums, widened
+using counters = simd::vec<std::uint64_t, vector_bytes>;  // one Philox instance per lane
 #endif
 
 // ---------------------------------------------------------------------------------------------
@@ -141,24 +143,6 @@ STRATA_INLINE std::uint32_t pair_word(const std::int16_t* row, std::int64_t kp, 
   return lo | hi << 16;
 }
 
-#if defined(__AVX2__)
-// r[i] lane j ↔ r[j] lane i for eight vectors of eight 32-bit words.
-STRATA_INLINE void transpose8(__m256i* r) {
-  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-  const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-  r[0] = _mm256_permute2x128_si256(u0, u4, 0x20), r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-  r[1] = _mm256_permute2x128_si256(u1, u5, 0x20), r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-  r[2] = _mm256_permute2x128_si256(u2, u6, 0x20), r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-  r[3] = _mm256_permute2x128_si256(u3, u7, 0x20), r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
-}
-#endif
-
 // Rows that run along the depth (A as stored, or Bᵀ as stored): row w (w < valid) starts at
 // src + w·ld; dst[kp·W + w] = its pair word kp, rows valid … W − 1 zero. Eight rows × eight pairs
 // at a time are one in-register transpose; a 6-row block (AVX2's A) transposes with two zero rows
@@ -169,23 +153,23 @@ void pack_depth_rows(const std::int16_t* src, std::int64_t ld, int valid, std::i
   std::int64_t kp0 = 0;
 #if defined(__AVX2__)
   if constexpr (W % 8 == 0 || W == 6) if (valid == W) {
+    using V = simd::vec<std::uint32_t, 32>;  // eight pair words
     const std::int64_t whole = k / 2 / 8 * 8;  // pairs that are whole, in batches of eight
-    const __m256i keep6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     for (; kp0 < whole; kp0 += 8)
       for (int w0 = 0; w0 < W; w0 += 8) {
-        __m256i r[8];
+        V r[8];
         STRATA_PRAGMA(GCC unroll 8)
         for (int w = 0; w < 8; ++w)
-          r[w] = w0 + w < W ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + (w0 + w) * ld + 2 * kp0))
-                            : _mm256_setzero_si256();
-        transpose8(r);
+          r[w] = w0 + w < W ? simd::bitcast<V>(simd::load<simd::vec<std::int16_t, 32>>(src + (w0 + w) * ld + 2 * kp0))
+                            : simd::zero<V>();
+        simd::transpose(r);
         if constexpr (W % 8 == 0) {
           STRATA_PRAGMA(GCC unroll 8)
-          for (int t = 0; t < 8; ++t) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (kp0 + t) * W + w0), r[t]);
+          for (int t = 0; t < 8; ++t) simd::store(dst + (kp0 + t) * W + w0, r[t]);
         } else {
           STRATA_PRAGMA(GCC unroll 8)
-          for (int t = 0; t < 7; ++t) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (kp0 + t) * W), r[t]);
-          _mm256_maskstore_epi32(reinterpret_cast<int*>(dst + (kp0 + 7) * W), keep6, r[7]);
+          for (int t = 0; t < 7; ++t) simd::store(dst + (kp0 + t) * W, r[t]);
+          simd::store_first(dst + (kp0 + 7) * W, r[7], 6);
         }
       }
   }
@@ -198,35 +182,25 @@ void pack_depth_rows(const std::int16_t* src, std::int64_t ld, int valid, std::i
 // (r1 null: 0), 0 past valid.
 template <int W>
 STRATA_INLINE void pack_pair_rows(const std::int16_t* r0, const std::int16_t* r1, int valid, std::uint32_t* out) {
+  // Word w of out = (a[w], b[w]): the two rows' int16 lanes interleaved.
+  [[maybe_unused]] auto interleave = [&](auto a, auto b) {
+    using P = simd::vec<std::uint32_t, sizeof(a)>;
+    decltype(a) lo, hi;
+    simd::interleave(a, b, lo, hi);
+    simd::store(out, simd::bitcast<P>(lo));
+    simd::store(out + W / 2, simd::bitcast<P>(hi));
+  };
 #if defined(__AVX512BW__)
-  if constexpr (W == 32) {
-    const __mmask32 keep = valid >= 32 ? ~__mmask32(0) : ((__mmask32(1) << valid) - 1);
-    const __m512i even = _mm512_setr_epi32(0x00200000, 0x00210001, 0x00220002, 0x00230003, 0x00240004, 0x00250005,
-                                           0x00260006, 0x00270007, 0x00280008, 0x00290009, 0x002a000a, 0x002b000b,
-                                           0x002c000c, 0x002d000d, 0x002e000e, 0x002f000f);
-    const __m512i odd = _mm512_add_epi16(even, _mm512_set1_epi16(16));
-    const __m512i a = _mm512_maskz_loadu_epi16(keep, r0);
-    const __m512i b = r1 ? _mm512_maskz_loadu_epi16(keep, r1) : _mm512_setzero_si512();
-    _mm512_store_si512(out, _mm512_permutex2var_epi16(a, even, b));
-    _mm512_store_si512(out + 16, _mm512_permutex2var_epi16(a, odd, b));
-    return;
-  }
-  if constexpr (W == 8) {
-    const __mmask8 keep = valid >= 8 ? __mmask8(0xFF) : __mmask8((1u << valid) - 1);
-    const __m128i a = _mm_maskz_loadu_epi16(keep, r0);
-    const __m128i b = r1 ? _mm_maskz_loadu_epi16(keep, r1) : _mm_setzero_si128();
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi16(a, b));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4), _mm_unpackhi_epi16(a, b));
+  if constexpr (W == 32 || W == 8) {  // masked loads: any row end, nothing past it read
+    using H = simd::vec<std::int16_t, 2 * W>;
+    interleave(simd::load_first<H>(r0, valid), r1 ? simd::load_first<H>(r1, valid) : simd::zero<H>());
     return;
   }
 #elif defined(__AVX2__)
   if constexpr (W == 16)
     if (valid == 16) {
-      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0));
-      const __m256i b = r1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1)) : _mm256_setzero_si256();
-      const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);  // columns 0–3, 8–11 | 4–7, 12–15
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(lo, hi, 0x20));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+      using H = simd::vec<std::int16_t, 32>;
+      interleave(simd::load<H>(r0), r1 ? simd::load<H>(r1) : simd::zero<H>());
       return;
     }
 #endif
@@ -255,14 +229,12 @@ inline std::int32_t max_abs(const std::uint32_t* w, std::int64_t n) {
   std::int32_t m = 0;
   std::int64_t i = 0;
 #if defined(__AVX2__)
-  // |x| as unsigned 16-bit (vpabsw leaves 0x8000 = 32768), the maximum as unsigned too
-  __m256i v = _mm256_setzero_si256();
-  for (; i + 8 <= n; i += 8)
-    v = _mm256_max_epu16(v, _mm256_abs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))));
-  v = _mm256_max_epu16(v, _mm256_srli_epi32(v, 16));
-  v = _mm256_max_epu16(v, _mm256_srli_epi64(v, 32));
-  v = _mm256_max_epu16(v, _mm256_srli_si256(v, 8));
-  m = std::max(_mm256_extract_epi16(v, 0), _mm256_extract_epi16(v, 8));
+  // |x| as unsigned 16-bit (so 32768 for −32768), the maximum as unsigned too
+  using I = simd::vec<std::int16_t, 32>;
+  using U = simd::vec<std::uint16_t, 32>;
+  U most = simd::zero<U>();
+  for (; i + 8 <= n; i += 8) most = simd::max(most, simd::abs(simd::bitcast<I>(simd::load<simd::vec<std::uint32_t, 32>>(w + i))));
+  m = simd::hmax(most);
 #endif
   for (; i < n; ++i) {
     const std::int32_t a = std::int16_t(std::uint16_t(w[i])), b = std::int16_t(std::uint16_t(w[i] >> 16));
@@ -276,12 +248,10 @@ inline std::int32_t max_abs_values(const std::int16_t* x, std::int64_t n) {
   std::int32_t m = 0;
   std::int64_t i = 0;
 #if defined(__AVX2__)
-  __m256i v = _mm256_setzero_si256();
-  for (; i + 16 <= n; i += 16) v = _mm256_max_epu16(v, _mm256_abs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
-  v = _mm256_max_epu16(v, _mm256_srli_epi32(v, 16));
-  v = _mm256_max_epu16(v, _mm256_srli_epi64(v, 32));
-  v = _mm256_max_epu16(v, _mm256_srli_si256(v, 8));
-  m = std::max(_mm256_extract_epi16(v, 0), _mm256_extract_epi16(v, 8));
+  using U = simd::vec<std::uint16_t, 32>;
+  U most = simd::zero<U>();
+  for (; i + 16 <= n; i += 16) most = simd::max(most, simd::abs(simd::load<simd::vec<std::int16_t, 32>>(x + i)));
+  m = simd::hmax(most);
 #endif
   for (; i < n; ++i) m = std::max(m, x[i] < 0 ? -std::int32_t(x[i]) : std::int32_t(x[i]));
   return m;
@@ -365,50 +335,38 @@ struct philox_keys {
   }
 };
 
-#if defined(__AVX512BW__)
-// The four words of eight instances (low halves of c0 … c3) to out[0 … 32), instance by instance.
-STRATA_INLINE void philox_store(__m512i c0, __m512i c1, __m512i c2, __m512i c3, std::uint32_t* out) {
-  const __m512i w01 = _mm512_mask_blend_epi32(0xAAAA, c0, _mm512_slli_epi64(c1, 32));
-  const __m512i w23 = _mm512_mask_blend_epi32(0xAAAA, c2, _mm512_slli_epi64(c3, 32));
-  _mm512_store_si512(out, _mm512_permutex2var_epi64(w01, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), w23));
-  _mm512_store_si512(out + 16, _mm512_permutex2var_epi64(w01, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), w23));
+#if defined(__AVX2__)
+inline constexpr int philox_lanes = simd::lanes_of<counters>;
+
+// One Philox round on instances in the low halves of 64-bit lanes: mul_u32_wide gives the full
+// 32×32 product, so hi and lo are one shift apart; the high halves carry junk that never reaches a
+// low half.
+STRATA_INLINE void philox_round(counters& c0, counters& c1, counters& c2, counters& c3, std::uint64_t k0, std::uint64_t k1) {
+  const counters p0 = simd::mul_u32_wide(c0, simd::broadcast<counters>(0xD2511F53)),
+                 p1 = simd::mul_u32_wide(c2, simd::broadcast<counters>(0xCD9E8D57));
+  c0 = simd::xor3(p1 >> 32, c1, simd::broadcast<counters>(k0));
+  c2 = simd::xor3(p0 >> 32, c3, simd::broadcast<counters>(k1));
+  c1 = p1, c3 = p0;
 }
 
-// Eight instances in the low halves of 64-bit lanes: vpmuludq gives the full 32×32 product, so hi
-// and lo are one shift apart; the high halves carry junk that never reaches a low half.
-STRATA_INLINE void philox_x8(__m512i block, const philox_keys& key, std::uint32_t* out) {
-  const __m512i m0 = _mm512_set1_epi64(0xD2511F53), m1 = _mm512_set1_epi64(0xCD9E8D57);
-  __m512i c0 = block, c1 = _mm512_srli_epi64(block, 32);
-  __m512i c2 = _mm512_set1_epi64(std::int64_t(key.stream_lo)), c3 = _mm512_set1_epi64(std::int64_t(key.stream_hi));
+// The four words of the instances (low halves of c0 … c3) to out[0 … 4·lanes), instance by
+// instance. Stored as by memcpy (simd::store), which may alias anything: with a store GCC knows
+// cannot touch the round keys, it hoists their broadcasts out of run_with_bits' loop and spills them.
+STRATA_INLINE void philox_store(counters c0, counters c1, counters c2, counters c3, std::uint32_t* out) {
+  const counters low = simd::broadcast<counters>(0xFFFFFFFFu);
+  counters first, second;
+  simd::interleave((c0 & low) | (c1 << 32), (c2 & low) | (c3 << 32), first, second);
+  simd::store(out, simd::bitcast<words>(first));
+  simd::store(out + 2 * philox_lanes, simd::bitcast<words>(second));
+}
+
+STRATA_INLINE void philox_vector(counters block, const philox_keys& key, std::uint32_t* out) {
+  counters c0 = block, c1 = block >> 32;
+  counters c2 = simd::broadcast<counters>(key.stream_lo), c3 = simd::broadcast<counters>(key.stream_hi);
   STRATA_PRAGMA(GCC unroll 10)
-  for (int round = 0; round < 10; ++round) {
-    const __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
-    c0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi64(std::int64_t(key.k0[round])), 0x96);  // three-way xor
-    c2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi64(std::int64_t(key.k1[round])), 0x96);
-    c1 = p1, c3 = p0;
-  }
+  for (int round = 0; round < 10; ++round) philox_round(c0, c1, c2, c3, key.k0[round], key.k1[round]);
   philox_store(c0, c1, c2, c3, out);
 }
-inline constexpr int philox_lanes = 8;
-#elif defined(__AVX2__)
-STRATA_INLINE void philox_x4(__m256i block, const philox_keys& key, std::uint32_t* out) {
-  const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
-  __m256i c0 = block, c1 = _mm256_srli_epi64(block, 32);
-  __m256i c2 = _mm256_set1_epi64x(std::int64_t(key.stream_lo)), c3 = _mm256_set1_epi64x(std::int64_t(key.stream_hi));
-  STRATA_PRAGMA(GCC unroll 10)
-  for (int round = 0; round < 10; ++round) {
-    const __m256i p0 = _mm256_mul_epu32(c0, m0), p1 = _mm256_mul_epu32(c2, m1);
-    c0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), _mm256_set1_epi64x(std::int64_t(key.k0[round])));
-    c2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), _mm256_set1_epi64x(std::int64_t(key.k1[round])));
-    c1 = p1, c3 = p0;
-  }
-  const __m256i w01 = _mm256_blend_epi32(c0, _mm256_slli_epi64(c1, 32), 0xAA);
-  const __m256i w23 = _mm256_blend_epi32(c2, _mm256_slli_epi64(c3, 32), 0xAA);
-  const __m256i lo = _mm256_unpacklo_epi64(w01, w23), hi = _mm256_unpackhi_epi64(w01, w23);  // instances 0, 2 | 1, 3
-  _mm256_store_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(lo, hi, 0x20));
-  _mm256_store_si256(reinterpret_cast<__m256i*>(out + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
-}
-inline constexpr int philox_lanes = 4;
 #else
 inline constexpr int philox_lanes = 1;
 #endif
@@ -418,9 +376,9 @@ inline constexpr int philox_lanes = 1;
 template <int Blocks>
 struct instance_table {
   static constexpr int count = (mr * Blocks + philox_lanes - 1) / philox_lanes * philox_lanes;
-  std::int64_t row_of[count] = {}, add_of[count] = {};
+  std::uint64_t row_of[count] = {}, add_of[count] = {};
   constexpr instance_table() {
-    for (int l = 0; l < count; ++l) row_of[l] = std::min(l / Blocks, mr - 1), add_of[l] = l % Blocks;
+    for (int l = 0; l < count; ++l) row_of[l] = std::uint64_t(std::min(l / Blocks, mr - 1)), add_of[l] = l % Blocks;
   }
 };
 template <int Blocks>
@@ -429,10 +387,11 @@ inline constexpr instance_table<Blocks> instances{};
 struct tile_random {
   alignas(64) std::uint32_t words[instance_table<nr / 8 + 1>::count * 4];
   int offset[mr];  // u16 index of element (r, 0)
-  const void* row(int r) const { return reinterpret_cast<const char*>(words) + 2 * offset[r]; }
+  // The bits of row r's elements as u16 values (read through memcpy, as simd::load does).
+  const std::uint16_t* row(int r) const { return reinterpret_cast<const std::uint16_t*>(words) + offset[r]; }
   std::uint32_t bits(int r, int j) const {
     std::uint16_t v;
-    std::memcpy(&v, static_cast<const char*>(row(r)) + 2 * j, 2);
+    std::memcpy(&v, row(r) + j, 2);
     return v;
   }
 };
@@ -464,6 +423,18 @@ struct requant_plan {
   }
 };
 
+#if defined(__AVX2__)
+// The Philox counters of instances l … l + lanes − 1 of a tile's list: block (e0 + row·stride) / 8
+// + add, row·stride from the stride's 32-bit halves (vpmuludq; no 64-bit multiply needed).
+template <int Blocks>
+STRATA_INLINE counters instance_blocks(int l, counters e0, counters stride_lo, counters stride_hi) {
+  constexpr auto& t = instances<Blocks>;
+  const counters row = simd::load<counters>(t.row_of + l);
+  const counters offset = simd::mul_u32_wide(row, stride_lo) + (simd::mul_u32_wide(row, stride_hi) << 32);
+  return ((e0 + offset) >> 3) + simd::load<counters>(t.add_of + l);
+}
+#endif
+
 // The Philox words of a tile whose row r starts at element e0 + r·stride. Each lane's counter is
 // computed in registers from the instance table: built in memory (two 32-byte stores read back
 // as one 64-byte vector) it missed store forwarding and waited for the store queue — behind the
@@ -471,30 +442,14 @@ struct requant_plan {
 template <int Blocks>
 STRATA_INLINE void philox_tile(std::uint64_t e0, std::uint64_t stride, const requant_plan& q, std::uint32_t* words) {
   constexpr auto& t = instances<Blocks>;
-#if defined(__AVX512BW__)
-  const __m512i base = _mm512_set1_epi64(std::int64_t(e0));
-  const __m512i lo = _mm512_set1_epi64(std::int64_t(stride & 0xFFFFFFFFu)), hi = _mm512_set1_epi64(std::int64_t(stride >> 32));
+#if defined(__AVX2__)
+  const counters base = simd::broadcast<counters>(e0);
+  const counters lo = simd::broadcast<counters>(stride & 0xFFFFFFFFu), hi = simd::broadcast<counters>(stride >> 32);
   STRATA_PRAGMA(GCC unroll 5)
-  for (int v = 0; v < t.count; v += 8) {
-    const __m512i row = _mm512_loadu_si512(t.row_of + v);  // row · stride from 32-bit halves (no AVX512DQ needed)
-    const __m512i offset = _mm512_add_epi64(_mm512_mul_epu32(row, lo), _mm512_slli_epi64(_mm512_mul_epu32(row, hi), 32));
-    const __m512i block = _mm512_add_epi64(_mm512_srli_epi64(_mm512_add_epi64(base, offset), 3), _mm512_loadu_si512(t.add_of + v));
-    philox_x8(block, q.keys, words + 4 * v);
-  }
-#elif defined(__AVX2__)
-  const __m256i base = _mm256_set1_epi64x(std::int64_t(e0));
-  const __m256i lo = _mm256_set1_epi64x(std::int64_t(stride & 0xFFFFFFFFu)), hi = _mm256_set1_epi64x(std::int64_t(stride >> 32));
-  STRATA_PRAGMA(GCC unroll 5)
-  for (int v = 0; v < t.count; v += 4) {
-    const __m256i row = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.row_of + v));
-    const __m256i offset = _mm256_add_epi64(_mm256_mul_epu32(row, lo), _mm256_slli_epi64(_mm256_mul_epu32(row, hi), 32));
-    const __m256i block = _mm256_add_epi64(_mm256_srli_epi64(_mm256_add_epi64(base, offset), 3),
-                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.add_of + v)));
-    philox_x4(block, q.keys, words + 4 * v);
-  }
+  for (int v = 0; v < t.count; v += philox_lanes) philox_vector(instance_blocks<Blocks>(v, base, lo, hi), q.keys, words + 4 * v);
 #else
   for (int l = 0; l < t.count; ++l) {
-    const std::uint64_t block = (e0 + std::uint64_t(t.row_of[l]) * stride) / 8 + std::uint64_t(t.add_of[l]);
+    const std::uint64_t block = (e0 + t.row_of[l] * stride) / 8 + t.add_of[l];
     const auto w = strata::detail::philox_block(q.seed, block, q.stream);
     for (int j = 0; j < 4; ++j) words[4 * l + j] = w[std::size_t(j)];
   }
@@ -531,30 +486,31 @@ STRATA_INLINE void store_i16_from_sums(const Sum* S, std::int64_t lds, const req
                                        std::int64_t ldc) {
   static_assert(std::is_same_v<Sum, std::int64_t> || std::is_same_v<Sum, std::int32_t>);
 #if defined(__AVX512BW__)
-  const __m128i sh = _mm_cvtsi32_si128(q.shift), bsh = _mm_cvtsi32_si128(q.bits_shift);
-  const __m512i mask = _mm512_set1_epi64(q.mask64), half = _mm512_set1_epi64(q.half64);
-  const __m512i lo = _mm512_set1_epi64(q.lo), hi = _mm512_set1_epi64(q.hi);
+  // Eight columns at a time in int64 lanes. The shifts in locals: the masked stores to C may alias q.
+  using I32 = simd::vec<std::int32_t, 32>;
+  const int shift = q.shift, bits_shift = q.bits_shift;
+  const bool stochastic = q.stochastic, bits_left = q.bits_left;
+  const wide mask = simd::broadcast<wide>(q.mask64), half = simd::broadcast<wide>(q.half64);
+  const wide lo = simd::broadcast<wide>(q.lo), hi = simd::broadcast<wide>(q.hi);
   for (int r = 0; r < rows; ++r) {
-    const __m512i rb = _mm512_set1_epi64(q.row_bias ? q.row_bias[i0 + r] : 0);
+    const wide rb = simd::broadcast<wide>(q.row_bias ? q.row_bias[i0 + r] : 0);
     for (int h = 0; h < nr / 8; ++h) {
       const int n = std::min(8, cols - 8 * h);
       if (n <= 0) break;
-      const __mmask8 keep = __mmask8((1u << n) - 1);
-      __m512i v;
-      if constexpr (sizeof(Sum) == 8) v = _mm512_maskz_loadu_epi64(keep, S + r * lds + 8 * h);
-      else v = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(keep, S + r * lds + 8 * h));
-      if (q.shift > 0) {
-        __m512i add = half;
-        if (q.stochastic) {
-          add = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const char*>(rnd.row(r)) + 16 * h)));
-          add = q.bits_left ? _mm512_sll_epi64(add, bsh) : _mm512_srl_epi64(add, bsh);
+      wide v;
+      if constexpr (sizeof(Sum) == 8) v = simd::load_first<wide>(S + r * lds + 8 * h, n);
+      else v = simd::convert<std::int64_t>(simd::load_first<I32>(S + r * lds + 8 * h, n));
+      if (shift > 0) {
+        wide add = half;
+        if (stochastic) {
+          add = simd::convert<std::int64_t>(simd::load<simd::vec<std::uint16_t, 16>>(rnd.row(r) + 8 * h));
+          add = bits_left ? add << bits_shift : add >> bits_shift;
         }
-        v = _mm512_add_epi64(_mm512_sra_epi64(v, sh), _mm512_srl_epi64(_mm512_add_epi64(_mm512_and_si512(v, mask), add), sh));
+        v = (v >> shift) + (((v & mask) + add) >> shift);  // the second sum is ≥ 0: >> is the logical shift
       }
-      v = _mm512_add_epi64(v, rb);
-      if (q.col_bias) v = _mm512_add_epi64(v, _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(keep, q.col_bias + j0 + 8 * h)));
-      v = _mm512_min_epi64(_mm512_max_epi64(v, lo), hi);
-      _mm512_mask_cvtepi64_storeu_epi16(C + r * ldc + 8 * h, keep, v);
+      v += rb;
+      if (q.col_bias) v += simd::convert<std::int64_t>(simd::load_first<I32>(q.col_bias + j0 + 8 * h, n));
+      simd::store_first(C + r * ldc + 8 * h, simd::convert<std::int16_t>(simd::clamp(v, lo, hi)), n);
     }
   }
 #else
@@ -573,48 +529,65 @@ STRATA_INLINE void store_i16_from_sums(const Sum* S, std::int64_t lds, const req
 // that may be (−32768)² twice = 2^31, which int32 holds as −2^31; no pair sums to −2^31 (the least
 // is 2·(−32768)·32767), so that value is read back as +2^31.
 
-#if defined(__AVX512BW__)
-STRATA_INLINE __m512i madd(__m512i acc, __m512i a, __m512i b) {
-#if defined(__AVX512VNNI__)
-  return _mm512_dpwssd_epi32(acc, a, b);
-#else
-  return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
-#endif
-}
-STRATA_INLINE __m512i widen(__m256i v, bool wrap) {
-  __m512i w = _mm512_cvtepi32_epi64(v);
-  if (wrap)
-    w = _mm512_mask_add_epi64(w, _mm512_cmpeq_epi64_mask(w, _mm512_set1_epi64(std::numeric_limits<std::int32_t>::min())), w,
-                              _mm512_set1_epi64(std::int64_t{1} << 32));
+#if defined(__AVX2__)
+STRATA_INLINE wide widen(simd::vec<std::int32_t, vector_bytes / 2> v, bool wrap) {
+  wide w = simd::convert<std::int64_t>(v);
+  if (wrap) w += (w == std::numeric_limits<std::int32_t>::min()) & (std::int64_t{1} << 32);
   return w;
 }
+
+// Where the target has masked moves (AVX-512) a row end is one masked load or store, whole vectors
+// included; elsewhere whole vectors are plain moves and only a partial one goes lane by lane.
+template <class V>
+STRATA_INLINE V load_part(const simd::scalar_of<V>* p, int n) {
+  constexpr int lanes = simd::lanes_of<V>;
+  if constexpr (simd::has_masked_moves<V>) return simd::load_first<V>(p, std::clamp(n, 0, lanes));
+  if (n >= lanes) return simd::load<V>(p);
+  return n > 0 ? simd::load_first<V>(p, n) : simd::zero<V>();
+}
+template <class V>
+STRATA_INLINE void store_part(simd::scalar_of<V>* p, V v, int n) {
+  constexpr int lanes = simd::lanes_of<V>;
+  if constexpr (simd::has_masked_moves<V>) return simd::store_first(p, v, std::clamp(n, 0, lanes));
+  if (n >= lanes) simd::store(p, v);
+  else if (n > 0) simd::store_first(p, v, n);
+}
+
+// The Philox rounds go into the multiply-add loop where there are registers for them: 32 zmm
+// with AVX-512; AVX2's sixteen ymm are all taken by the 6×16 tile (twelve accumulators, two B
+// vectors, the broadcast and the product).
+inline constexpr bool bits_in_loop = vector_bytes == 64;
 
 // Every store below indexes the sums with constants only (loops fully unrolled, short rows
 // skipped, short columns masked), so they stay in registers from the loop to the store; with
 // loops bounded by rows and cols GCC kept them in memory, and the epilogue cost as much as the
 // Philox bits of stochastic rounding.
 struct tile {
-  __m512i c[mr][2];
+  static constexpr int lanes = simd::lanes_of<sums>;  // nr / 2
+  sums c[mr][2];
 
-  // One depth pair: two loads of B, eight broadcasts of A, sixteen multiply-adds.
-  STRATA_INLINE static void step(__m512i (&acc)[mr][2], const std::uint32_t*& Ap, const std::uint32_t*& Bp) {
-    const __m512i b0 = _mm512_load_si512(Bp), b1 = _mm512_load_si512(Bp + 16);
+  // One depth pair: two loads of B, mr broadcasts of A, 2·mr multiply-adds. B is read as by memcpy
+  // (simd::load, not load_aligned), which may alias the tile's random words: where GCC can tell
+  // them apart, its loop distribution splits run_with_bits' loop into all Philox rounds, then all
+  // multiply-adds.
+  STRATA_INLINE static void step(sums (&acc)[mr][2], const std::uint32_t*& Ap, const std::uint32_t*& Bp) {
+    const words b0 = simd::load<words>(Bp), b1 = simd::load<words>(Bp + lanes);
     STRATA_PRAGMA(GCC unroll 8)
     for (int r = 0; r < mr; ++r) {
-      const __m512i a = _mm512_set1_epi32(int(Ap[r]));
-      acc[r][0] = madd(acc[r][0], a, b0);
-      acc[r][1] = madd(acc[r][1], a, b1);
+      const words a = simd::broadcast<words>(Ap[r]);
+      acc[r][0] = simd::madd_pairs(acc[r][0], a, b0);
+      acc[r][1] = simd::madd_pairs(acc[r][1], a, b1);
     }
     Ap += mr;
     Bp += nr;
   }
-  STRATA_INLINE static void start(__m512i (&acc)[mr][2], const std::int32_t* init) {
+  STRATA_INLINE static void start(sums (&acc)[mr][2], const std::int32_t* init) {
     STRATA_PRAGMA(GCC unroll 8)
     for (int r = 0; r < mr; ++r)
       STRATA_PRAGMA(GCC unroll 2)
-      for (int j = 0; j < 2; ++j) acc[r][j] = init ? _mm512_load_si512(init + r * nr + 16 * j) : _mm512_setzero_si512();
+      for (int j = 0; j < 2; ++j) acc[r][j] = init ? simd::load_aligned<sums>(init + r * nr + lanes * j) : simd::zero<sums>();
   }
-  STRATA_INLINE void finish(const __m512i (&acc)[mr][2]) {
+  STRATA_INLINE void finish(const sums (&acc)[mr][2]) {
     STRATA_PRAGMA(GCC unroll 8)
     for (int r = 0; r < mr; ++r)
       STRATA_PRAGMA(GCC unroll 2)
@@ -622,48 +595,39 @@ struct tile {
   }
 
   STRATA_INLINE void run(std::int64_t kp, const std::uint32_t* Ap, const std::uint32_t* Bp, const std::int32_t* init) {
-    __m512i acc[mr][2];
+    sums acc[mr][2];
     start(acc, init);
     for (std::int64_t t = 0; t < kp; ++t) step(acc, Ap, Bp);
     finish(acc);
   }
 
-  // run() that also fills rnd with the tile's random bits, one Philox round per depth pair while
-  // the multiply-adds go on. Computed before the loop instead, the rounds' long dependency chains
-  // (≈ 280 instructions per tile) held up the loop behind them: 15% at depth 256; interleaved,
-  // they fill issue slots the multiply-adds leave free.
+  // run() that also fills rnd with the tile's random bits. With bits_in_loop, one Philox round per
+  // depth pair while the multiply-adds go on: computed before the loop instead, the rounds' long
+  // dependency chains (≈ 280 instructions per tile) held up the loop behind them (15% at depth 256);
+  // interleaved, they fill issue slots the multiply-adds leave free.
   template <int Blocks>
   STRATA_INLINE void run_with_bits(std::int64_t kp, const std::uint32_t* Ap, const std::uint32_t* Bp, const std::int32_t* init,
                                    const requant_plan& q, std::int64_t i0, std::int64_t j0, tile_random& rnd) {
-    constexpr auto& tab = instances<Blocks>;
-    constexpr int vectors = tab.count / 8;
+    constexpr int vectors = instances<Blocks>.count / philox_lanes;
     const std::uint64_t e0 = tile_offsets(q, i0, j0, rnd), stride = q.index.row_stride;
-    if (kp < 10 * vectors) {
+    if (!bits_in_loop || kp < 10 * vectors) {
       philox_tile<Blocks>(e0, stride, q, rnd.words);
       run(kp, Ap, Bp, init);
       return;
     }
-    __m512i acc[mr][2];
+    sums acc[mr][2];
     start(acc, init);
-    const __m512i m0 = _mm512_set1_epi64(0xD2511F53), m1 = _mm512_set1_epi64(0xCD9E8D57);
-    const __m512i base = _mm512_set1_epi64(std::int64_t(e0));
-    const __m512i lo = _mm512_set1_epi64(std::int64_t(stride & 0xFFFFFFFFu)), hi = _mm512_set1_epi64(std::int64_t(stride >> 32));
-    const __m512i s_lo = _mm512_set1_epi64(std::int64_t(q.keys.stream_lo)), s_hi = _mm512_set1_epi64(std::int64_t(q.keys.stream_hi));
+    const counters base = simd::broadcast<counters>(e0);
+    const counters lo = simd::broadcast<counters>(stride & 0xFFFFFFFFu), hi = simd::broadcast<counters>(stride >> 32);
     for (int v = 0; v < vectors; ++v) {
-      const __m512i row = _mm512_loadu_si512(tab.row_of + 8 * v);
-      const __m512i offset = _mm512_add_epi64(_mm512_mul_epu32(row, lo), _mm512_slli_epi64(_mm512_mul_epu32(row, hi), 32));
-      const __m512i block =
-          _mm512_add_epi64(_mm512_srli_epi64(_mm512_add_epi64(base, offset), 3), _mm512_loadu_si512(tab.add_of + 8 * v));
-      __m512i c0 = block, c1 = _mm512_srli_epi64(block, 32), c2 = s_lo, c3 = s_hi;
+      counters c0 = instance_blocks<Blocks>(philox_lanes * v, base, lo, hi), c1 = c0 >> 32;
+      counters c2 = simd::broadcast<counters>(q.keys.stream_lo), c3 = simd::broadcast<counters>(q.keys.stream_hi);
       STRATA_PRAGMA(GCC unroll 10)
       for (int round = 0; round < 10; ++round) {
-        const __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
-        c0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi64(std::int64_t(q.keys.k0[round])), 0x96);
-        c2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi64(std::int64_t(q.keys.k1[round])), 0x96);
-        c1 = p1, c3 = p0;
+        philox_round(c0, c1, c2, c3, q.keys.k0[round], q.keys.k1[round]);
         step(acc, Ap, Bp);
       }
-      philox_store(c0, c1, c2, c3, rnd.words + 32 * v);
+      philox_store(c0, c1, c2, c3, rnd.words + 4 * philox_lanes * v);
     }
     for (std::int64_t t = 10 * vectors; t < kp; ++t) step(acc, Ap, Bp);
     finish(acc);
@@ -673,37 +637,35 @@ struct tile {
     STRATA_PRAGMA(GCC unroll 8)
     for (int r = 0; r < mr; ++r)
       STRATA_PRAGMA(GCC unroll 2)
-      for (int j = 0; j < 2; ++j) _mm512_store_si512(buf + r * nr + 16 * j, c[r][j]);
+      for (int j = 0; j < 2; ++j) simd::store_aligned(buf + r * nr + lanes * j, c[r][j]);
   }
   // C = the sums (exact in int32: one chunk), rows × cols of them.
   STRATA_INLINE void store_i32_to(std::int32_t* C, std::int64_t ldc, int rows, int cols) const {
-    const __mmask16 keep[2] = {__mmask16((1u << std::clamp(cols, 0, 16)) - 1), __mmask16((1u << std::clamp(cols - 16, 0, 16)) - 1)};
     STRATA_PRAGMA(GCC unroll 8)
     for (int r = 0; r < mr; ++r) {
       if (r >= rows) break;
       STRATA_PRAGMA(GCC unroll 2)
-      for (int j = 0; j < 2; ++j) _mm512_mask_storeu_epi32(C + r * ldc + 16 * j, keep[j], c[r][j]);
+      for (int j = 0; j < 2; ++j) store_part(C + r * ldc + lanes * j, c[r][j], cols - lanes * j);
     }
   }
 
-  // Quarter h (8 columns) of row r, widened to int64.
-  STRATA_INLINE __m512i quarter(int r, int h, bool wrap) const {
-    return widen(h % 2 ? _mm512_extracti64x4_epi64(c[r][h / 2], 1) : _mm512_castsi512_si256(c[r][h / 2]), wrap);
+  // Quarter h (lanes / 2 columns) of row r, widened to int64.
+  STRATA_INLINE wide quarter(int r, int h, bool wrap) const {
+    return widen(h % 2 ? simd::high_half(c[r][h / 2]) : simd::low_half(c[r][h / 2]), wrap);
   }
 
   // C (+)= the sums, rows × cols of them (ldc apart).
   STRATA_INLINE void store_i64(std::int64_t* C, std::int64_t ldc, int rows, int cols, bool add, bool wrap) const {
-    __mmask8 keep[4];
-    for (int h = 0; h < 4; ++h) keep[h] = __mmask8((1u << std::clamp(cols - 8 * h, 0, 8)) - 1);
+    constexpr int q = lanes / 2;
     STRATA_PRAGMA(GCC unroll 8)
     for (int r = 0; r < mr; ++r) {
       if (r >= rows) break;
       STRATA_PRAGMA(GCC unroll 4)
       for (int h = 0; h < 4; ++h) {
-        __m512i v = quarter(r, h, wrap);
-        std::int64_t* o = C + r * ldc + 8 * h;
-        if (add) v = _mm512_add_epi64(v, _mm512_maskz_loadu_epi64(keep[h], o));
-        _mm512_mask_storeu_epi64(o, keep[h], v);
+        wide v = quarter(r, h, wrap);
+        std::int64_t* o = C + r * ldc + q * h;
+        if (add) v += load_part<wide>(o, cols - q * h);
+        store_part(o, v, cols - q * h);
       }
     }
   }
@@ -713,10 +675,10 @@ struct tile {
     for (int r = 0; r < mr; ++r)
       STRATA_PRAGMA(GCC unroll 4)
       for (int h = 0; h < 4; ++h) {
-        __m512i v = quarter(r, h, wrap);
-        std::int64_t* o = S + r * nr + 8 * h;
-        if (add) v = _mm512_add_epi64(v, _mm512_load_si512(o));
-        _mm512_store_si512(o, v);
+        wide v = quarter(r, h, wrap);
+        std::int64_t* o = S + r * nr + lanes / 2 * h;
+        if (add) v += simd::load_aligned<wide>(o);
+        simd::store_aligned(o, v);
       }
   }
 
@@ -725,189 +687,29 @@ struct tile {
   template <bool Stochastic>
   STRATA_INLINE void store_i16(const requant_plan& q, const tile_random& rnd, std::int64_t i0, std::int64_t j0, int rows,
                                int cols, std::int16_t* C, std::int64_t ldc) const {
-    const __m128i sh = _mm_cvtsi32_si128(q.shift);
-    const __m128i lsh = _mm_cvtsi32_si128(q.bits_left ? q.bits_shift : 0), rsh = _mm_cvtsi32_si128(q.bits_left ? 0 : q.bits_shift);
-    const __m512i mask = _mm512_set1_epi32(q.mask), half = _mm512_set1_epi32(q.half);
-    const __m512i lo = _mm512_set1_epi32(q.lo), hi = _mm512_set1_epi32(q.hi);
-    const __mmask16 keep[2] = {__mmask16((1u << std::clamp(cols, 0, 16)) - 1), __mmask16((1u << std::clamp(cols - 16, 0, 16)) - 1)};
-    __m512i cb[2];
+    using bits = simd::vec<std::uint16_t, vector_bytes / 2>;
+    // In locals, as the masked stores to C may alias q; one of left and right is 0 (no branch).
+    const int shift = q.shift, left = q.bits_left ? q.bits_shift : 0, right = q.bits_left ? 0 : q.bits_shift;
+    const sums mask = simd::broadcast<sums>(q.mask), half = simd::broadcast<sums>(q.half);
+    const sums lo = simd::broadcast<sums>(q.lo), hi = simd::broadcast<sums>(q.hi);
+    sums cb[2];
     STRATA_PRAGMA(GCC unroll 2)
-    for (int j = 0; j < 2; ++j) cb[j] = q.col_bias ? _mm512_maskz_loadu_epi32(keep[j], q.col_bias + j0 + 16 * j) : _mm512_setzero_si512();
+    for (int j = 0; j < 2; ++j)
+      cb[j] = q.col_bias ? load_part<sums>(q.col_bias + j0 + lanes * j, cols - lanes * j) : simd::zero<sums>();
     STRATA_PRAGMA(GCC unroll 8)
     for (int r = 0; r < mr; ++r) {
       if (r >= rows) break;
-      const __m512i rb = _mm512_set1_epi32(q.row_bias ? q.row_bias[i0 + r] : 0);
+      const sums rb = simd::broadcast<sums>(q.row_bias ? q.row_bias[i0 + r] : 0);
+      sums v[2];
       STRATA_PRAGMA(GCC unroll 2)
       for (int j = 0; j < 2; ++j) {
-        __m512i add = half;
-        if constexpr (Stochastic) {
-          const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const char*>(rnd.row(r)) + 32 * j));
-          add = _mm512_srl_epi32(_mm512_sll_epi32(_mm512_cvtepu16_epi32(bits), lsh), rsh);
-        }
-        const __m512i v = c[r][j];
-        __m512i out = _mm512_add_epi32(_mm512_sra_epi32(v, sh), _mm512_srl_epi32(_mm512_add_epi32(_mm512_and_si512(v, mask), add), sh));
-        out = _mm512_add_epi32(out, _mm512_add_epi32(rb, cb[j]));
-        out = _mm512_min_epi32(_mm512_max_epi32(out, lo), hi);
-        _mm256_mask_storeu_epi16(C + r * ldc + 16 * j, keep[j], _mm512_cvtepi32_epi16(out));
+        sums add = half;
+        if constexpr (Stochastic)
+          add = simd::bitcast<sums>((simd::convert<std::uint32_t>(simd::load<bits>(rnd.row(r) + lanes * j)) << left) >> right);
+        v[j] = (c[r][j] >> shift) + (((c[r][j] & mask) + add) >> shift);  // the second sum is ≥ 0: >> is the logical shift
+        v[j] = simd::clamp(v[j] + (rb + cb[j]), lo, hi);
       }
-    }
-  }
-};
-
-#elif defined(__AVX2__)
-STRATA_INLINE __m256i widen(__m128i v, bool wrap) {
-  __m256i w = _mm256_cvtepi32_epi64(v);
-  if (wrap) {
-    const __m256i at_min = _mm256_cmpeq_epi64(w, _mm256_set1_epi64x(std::numeric_limits<std::int32_t>::min()));
-    w = _mm256_add_epi64(w, _mm256_and_si256(at_min, _mm256_set1_epi64x(std::int64_t{1} << 32)));
-  }
-  return w;
-}
-
-// Constant indices only, as in the AVX-512 tile.
-struct tile {
-  __m256i c[mr][2];
-
-  STRATA_INLINE void run(std::int64_t kp, const std::uint32_t* Ap, const std::uint32_t* Bp, const std::int32_t* init) {
-    __m256i acc[mr][2];
-    STRATA_PRAGMA(GCC unroll 6)
-    for (int r = 0; r < mr; ++r)
-      STRATA_PRAGMA(GCC unroll 2)
-      for (int j = 0; j < 2; ++j)
-        acc[r][j] = init ? _mm256_load_si256(reinterpret_cast<const __m256i*>(init + r * nr + 8 * j)) : _mm256_setzero_si256();
-    for (std::int64_t t = 0; t < kp; ++t) {
-      const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(Bp));
-      const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(Bp + 8));
-      STRATA_PRAGMA(GCC unroll 6)
-      for (int r = 0; r < mr; ++r) {
-        const __m256i a = _mm256_set1_epi32(int(Ap[r]));
-        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
-        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
-      }
-      Ap += mr;
-      Bp += nr;
-    }
-    STRATA_PRAGMA(GCC unroll 6)
-    for (int r = 0; r < mr; ++r)
-      STRATA_PRAGMA(GCC unroll 2)
-      for (int j = 0; j < 2; ++j) c[r][j] = acc[r][j];
-  }
-
-  // run() plus the tile's random bits, computed first (sixteen registers leave no room to
-  // interleave the Philox rounds with the loop as the AVX-512 tile does).
-  template <int Blocks>
-  STRATA_INLINE void run_with_bits(std::int64_t kp, const std::uint32_t* Ap, const std::uint32_t* Bp, const std::int32_t* init,
-                                   const requant_plan& q, std::int64_t i0, std::int64_t j0, tile_random& rnd) {
-    philox_tile<Blocks>(tile_offsets(q, i0, j0, rnd), q.index.row_stride, q, rnd.words);
-    run(kp, Ap, Bp, init);
-  }
-
-  STRATA_INLINE void store_i32(std::int32_t* buf) const {
-    STRATA_PRAGMA(GCC unroll 6)
-    for (int r = 0; r < mr; ++r)
-      STRATA_PRAGMA(GCC unroll 2)
-      for (int j = 0; j < 2; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(buf + r * nr + 8 * j), c[r][j]);
-  }
-  STRATA_INLINE void store_i32_to(std::int32_t* C, std::int64_t ldc, int rows, int cols) const {
-    STRATA_PRAGMA(GCC unroll 6)
-    for (int r = 0; r < mr; ++r) {
-      if (r >= rows) break;
-      std::int32_t* o = C + r * ldc;
-      if (cols == nr) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), c[r][0]);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 8), c[r][1]);
-      } else {
-        alignas(32) std::int32_t part[nr];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(part), c[r][0]);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(part + 8), c[r][1]);
-        std::memcpy(o, part, std::size_t(cols) * sizeof(std::int32_t));
-      }
-    }
-  }
-
-  STRATA_INLINE __m256i quarter(int r, int h, bool wrap) const {
-    return widen(h % 2 ? _mm256_extracti128_si256(c[r][h / 2], 1) : _mm256_castsi256_si128(c[r][h / 2]), wrap);
-  }
-
-  STRATA_INLINE void store_i64(std::int64_t* C, std::int64_t ldc, int rows, int cols, bool add, bool wrap) const {
-    STRATA_PRAGMA(GCC unroll 6)
-    for (int r = 0; r < mr; ++r) {
-      if (r >= rows) break;
-      std::int64_t* o = C + r * ldc;
-      if (cols == nr) {
-        STRATA_PRAGMA(GCC unroll 4)
-        for (int h = 0; h < 4; ++h) {
-          __m256i v = quarter(r, h, wrap);
-          auto* p = reinterpret_cast<__m256i*>(o + 4 * h);
-          if (add) v = _mm256_add_epi64(v, _mm256_loadu_si256(p));
-          _mm256_storeu_si256(p, v);
-        }
-      } else {
-        alignas(32) std::int64_t part[nr];
-        STRATA_PRAGMA(GCC unroll 4)
-        for (int h = 0; h < 4; ++h) _mm256_store_si256(reinterpret_cast<__m256i*>(part + 4 * h), quarter(r, h, wrap));
-        for (int j = 0; j < cols; ++j) o[j] = (add ? o[j] : 0) + part[j];
-      }
-    }
-  }
-  STRATA_INLINE void add_i64(std::int64_t* S, bool add, bool wrap) const {
-    STRATA_PRAGMA(GCC unroll 6)
-    for (int r = 0; r < mr; ++r)
-      STRATA_PRAGMA(GCC unroll 4)
-      for (int h = 0; h < 4; ++h) {
-        __m256i v = quarter(r, h, wrap);
-        auto* p = reinterpret_cast<__m256i*>(S + r * nr + 4 * h);
-        if (add) v = _mm256_add_epi64(v, _mm256_load_si256(p));
-        _mm256_store_si256(p, v);
-      }
-  }
-
-  template <bool Stochastic>
-  STRATA_INLINE void store_i16(const requant_plan& q, const tile_random& rnd, std::int64_t i0, std::int64_t j0, int rows,
-                               int cols, std::int16_t* C, std::int64_t ldc) const {
-    const __m128i sh = _mm_cvtsi32_si128(q.shift);
-    const __m128i lsh = _mm_cvtsi32_si128(q.bits_left ? q.bits_shift : 0), rsh = _mm_cvtsi32_si128(q.bits_left ? 0 : q.bits_shift);
-    const __m256i mask = _mm256_set1_epi32(q.mask), half = _mm256_set1_epi32(q.half);
-    const __m256i lo = _mm256_set1_epi32(q.lo), hi = _mm256_set1_epi32(q.hi);
-    __m256i cb[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    if (q.col_bias) {
-      if (cols == nr) {
-        cb[0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.col_bias + j0));
-        cb[1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.col_bias + j0 + 8));
-      } else {
-        alignas(32) std::int32_t colb[nr] = {};
-        std::copy(q.col_bias + j0, q.col_bias + j0 + cols, colb);
-        cb[0] = _mm256_load_si256(reinterpret_cast<const __m256i*>(colb));
-        cb[1] = _mm256_load_si256(reinterpret_cast<const __m256i*>(colb + 8));
-      }
-    }
-    STRATA_PRAGMA(GCC unroll 6)
-    for (int r = 0; r < mr; ++r) {
-      if (r >= rows) break;
-      const __m256i rb = _mm256_set1_epi32(q.row_bias ? q.row_bias[i0 + r] : 0);
-      __m256i v[2];
-      STRATA_PRAGMA(GCC unroll 2)
-      for (int j = 0; j < 2; ++j) {
-        __m256i add = half;
-        if constexpr (Stochastic) {
-          const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const char*>(rnd.row(r)) + 16 * j));
-          add = _mm256_srl_epi32(_mm256_sll_epi32(_mm256_cvtepu16_epi32(bits), lsh), rsh);
-        }
-        v[j] = _mm256_add_epi32(_mm256_sra_epi32(c[r][j], sh),
-                                _mm256_srl_epi32(_mm256_add_epi32(_mm256_and_si256(c[r][j], mask), add), sh));
-        v[j] = _mm256_add_epi32(v[j], _mm256_add_epi32(rb, cb[j]));
-        v[j] = _mm256_min_epi32(_mm256_max_epi32(v[j], lo), hi);
-      }
-      // vpackssdw interleaves the 128-bit halves; the permute puts the columns back in order
-      const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v[0], v[1]), 0xD8);
-      std::int16_t* o = C + r * ldc;
-      if (cols == nr) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), packed);
-      } else {
-        alignas(32) std::int16_t part[nr];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(part), packed);
-        std::memcpy(o, part, std::size_t(cols) * sizeof(std::int16_t));
-      }
+      store_part(C + r * ldc, simd::pack_saturate(v[0], v[1]), cols);
     }
   }
 };
@@ -1193,6 +995,3 @@ inline void int16_gemm_exact(bool trans_a, bool trans_b, std::int64_t m, std::in
 
 }  // namespace strata::kernels::cpu
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
