@@ -12,36 +12,16 @@
 #include "strata/core/random.hpp"
 #include "strata/kernels/cpu/conv_int16.hpp"
 #include "support/guards.hpp"
+#include "support/int16_reference.hpp"
 #include "support/testing.hpp"
 
 using namespace strata;
+using testing::random_int16;
+using testing::round_reference;
 using kernels::conv_geometry;
 using kernels::cpu::requantize;
 
 namespace {
-
-std::vector<std::int16_t> random_int16(std::int64_t n, std::uint32_t seed, int lo, int hi) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> u(lo, hi);
-  std::vector<std::int16_t> v(static_cast<std::size_t>(std::max<std::int64_t>(n, 1)));
-  for (auto& e : v) e = std::int16_t(u(rng));
-  return v;
-}
-
-// The rounding rule as documented (int16_gemm.hpp): bits of index e from Philox block e / 8.
-std::int16_t round_reference(std::int64_t acc, std::uint64_t e, const requantize& q, std::int64_t bias) {
-  std::int64_t r = 0;
-  if (q.shift > 0) {
-    if (q.stochastic) {
-      const auto block = detail::philox_block(q.seed, e / 8, q.stream);
-      const std::uint32_t bits = (block[(e / 2) % 4] >> (16 * (e % 2))) & 0xFFFFu;
-      r = q.shift <= 16 ? std::int64_t(bits >> (16 - q.shift)) : std::int64_t(bits) << (q.shift - 16);
-    } else {
-      r = std::int64_t{1} << (q.shift - 1);
-    }
-  }
-  return std::int16_t(std::clamp<std::int64_t>(((acc + r) >> q.shift) + bias, q.lo, q.hi));
-}
 
 std::vector<std::int16_t> round_all(const std::vector<std::int64_t>& acc, const requantize& q,
                                     const std::vector<std::int64_t>& bias = {}) {

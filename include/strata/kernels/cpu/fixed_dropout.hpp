@@ -5,9 +5,8 @@
 
 #include <cstdint>
 
-#include "strata/core/parallel.hpp"
-#include "strata/core/random.hpp"
 #include "strata/core/device_tags.hpp"
+#include "strata/kernels/cpu/dropout.hpp"
 #include "strata/kernels/op_kernel.hpp"
 #include "strata/numeric/fixed.hpp"
 
@@ -18,14 +17,7 @@ template <int B, int F, rounding R>
 struct op_kernel<op::dropout_mask, strata::cpu, fixed<B, F, R>> {
   using T = fixed<B, F, R>;
   static void fill(std::int64_t count, float p, std::uint64_t seed, T* mask) {
-    const T keep_scale(1.0 / (1.0 - double(p)));
-    parallel_ranges((count + 3) / 4, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t block = b; block < e; ++block) {
-        const auto bits = strata::detail::philox_block(seed, static_cast<std::uint64_t>(block), 0);
-        for (std::int64_t l = 0; l < 4 && block * 4 + l < count; ++l)
-          mask[block * 4 + l] = strata::detail::unit_float(bits[l]) < p ? T(0) : keep_scale;
-      }
-    });
+    cpu::fill_dropout_mask(count, p, seed, T(1.0 / (1.0 - double(p))), mask);
   }
 };
 
