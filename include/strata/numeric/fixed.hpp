@@ -81,17 +81,8 @@ struct fixed {
   STRATA_HD static constexpr raw_type saturate(std::int64_t r) noexcept {
     return static_cast<raw_type>(r < raw_min ? raw_min : (r > raw_max ? raw_max : r));
   }
-  // v · 2^Frac to the nearest integer (ties up), saturating, NaN → 0.
-  STRATA_HD static constexpr raw_type from_double_nearest(double v) noexcept {
-    const double s = v * scale;
-    if (!(s == s)) return 0;
-    if (s >= double(raw_max)) return static_cast<raw_type>(raw_max);
-    if (s <= double(raw_min)) return static_cast<raw_type>(raw_min);
-    const double f = s + 0.5;
-    auto r = static_cast<std::int64_t>(f);  // truncates toward zero
-    if (double(r) > f) --r;                  // floor for negative values
-    return saturate(r);
-  }
+  // v · 2^Frac to the nearest integer (ties up: floor(v · 2^Frac + 1/2)), saturating, NaN → 0.
+  STRATA_HD static constexpr raw_type from_double_nearest(double v) noexcept { return from_double_stochastic(v, 0.5); }
   // v · 2^Frac rounded down or up with probabilities given by the distance to each (u uniform in
   // [0, 1): floor(v · 2^Frac + u)), saturating, NaN → 0.
   STRATA_HD static constexpr raw_type from_double_stochastic(double v, double u) noexcept {

@@ -17,7 +17,8 @@
 
 namespace strata::kernels::cpu {
 
-template <class T>
+// T: the weights' element type; Data: the cached values' (fp16 weights keep an fp32 copy).
+template <class T, class Data = T>
 class filter_cache {
  public:
   // True when `data()` must be (re)computed: the weights differ from the ones the transform was
@@ -26,7 +27,7 @@ class filter_cache {
   bool stale(int transform, const conv_geometry& g, const T* weights, std::int64_t weight_count,
              std::int64_t elements) {
     if (data_.size() != elements) {
-      data_ = Tensor<T, 1>::uninitialized(Shape<1>{elements});
+      data_ = Tensor<Data, 1>::uninitialized(Shape<1>{elements});
       valid_ = false;
     }
     if (!valid_ || transform != transform_ || !(g == geometry_) || source_.size() != weight_count) return true;
@@ -46,12 +47,12 @@ class filter_cache {
   // Forgets the transform (the next call recomputes it), e.g. to time a pass as training runs it.
   void invalidate() noexcept { valid_ = false; }
 
-  T* data() noexcept { return data_.data(); }
-  const T* data() const noexcept { return data_.data(); }
+  Data* data() noexcept { return data_.data(); }
+  const Data* data() const noexcept { return data_.data(); }
   std::int64_t size() const noexcept { return data_.size(); }
 
  private:
-  Tensor<T, 1> data_;    // the algorithm's own layout
+  Tensor<Data, 1> data_;  // the algorithm's own layout
   Tensor<T, 1> source_;  // the weights data_ was computed from
   int transform_ = 0;
   conv_geometry geometry_{};

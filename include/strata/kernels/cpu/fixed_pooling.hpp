@@ -26,33 +26,11 @@ constexpr std::int64_t divide_nearest(std::int64_t num, std::int64_t den) {
   return (twice % (2 * den) != 0 && twice < 0) ? q - 1 : q;  // floor
 }
 
+// The float kernel on the raw integers: order is the same, so the maxima and their places are.
 template <class T>
-void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* xs, T* ys, std::int32_t* argmax) {
+void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y, std::int32_t* argmax) {
   using R = raw_t<T>;
-  const R* x = reinterpret_cast<const R*>(xs);
-  R* y = reinterpret_cast<R*>(ys);
-  const std::int64_t P = g.P(), Q = g.Q();
-  parallel_ranges(N * g.C, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t plane = b; plane < e; ++plane) {
-      const R* in = x + plane * g.H * g.W;
-      if (g.window == 2 && g.stride == 2 && g.pad == 0 && 2 * P <= g.H && 2 * Q <= g.W) {
-        detail::max_pool_2x2(g, in, y + plane * P * Q, argmax + plane * P * Q);
-        continue;
-      }
-      for (std::int64_t p = 0; p < P; ++p)
-        for (std::int64_t q = 0; q < Q; ++q) {
-          const auto [y0, y1, x0, x1] = g.bounds(p, q);
-          R best = std::numeric_limits<R>::lowest();
-          std::int64_t where = y0 * g.W + x0;
-          for (std::int64_t iy = y0; iy < y1; ++iy)
-            for (std::int64_t ix = x0; ix < x1; ++ix)
-              if (in[iy * g.W + ix] > best) best = in[iy * g.W + ix], where = iy * g.W + ix;
-          const std::int64_t o = (plane * P + p) * Q + q;
-          y[o] = best;
-          argmax[o] = static_cast<std::int32_t>(where);
-        }
-    }
-  }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, g.H * g.W)));
+  cpu::max_pool_forward(g, N, reinterpret_cast<const R*>(x), reinterpret_cast<R*>(y), argmax);
 }
 
 // Overlapping windows may send several gradients to one input: summed exactly, saturated once.

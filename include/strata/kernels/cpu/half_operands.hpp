@@ -6,10 +6,10 @@
 
 #include <array>
 #include <cstdint>
-#include <cstring>
 
 #include "strata/core/parallel.hpp"
 #include "strata/core/tensor.hpp"
+#include "strata/kernels/cpu/filter_cache.hpp"
 #include "strata/numeric/half.hpp"
 
 namespace strata::kernels::cpu {
@@ -42,31 +42,23 @@ inline const float* widened(half_slot slot, const half* src, std::int64_t n) {
   return dst;
 }
 
-// An fp32 copy of a layer's fp16 weights. Like filter_cache it keeps the fp16 values it was made
-// from and compares them bit for bit on every use, so it is never stale whatever wrote the weights;
-// after an optimizer step the first difference ends the comparison at once. Training then widens
-// the weights once per step (forward and backward share the copy), inference never again.
+// An fp32 copy of a layer's fp16 weights, kept by a filter_cache: compared bit for bit with the
+// weights on every use, so never stale whatever wrote them. Training widens the weights once per
+// step (forward and backward share the copy), inference never again.
 class widened_weights {
  public:
   const float* of(const half* w, std::int64_t n) {
     if (!w) return nullptr;
-    if (valid_ && source_.size() == n && std::memcmp(source_.data(), w, static_cast<std::size_t>(n) * sizeof(half)) == 0)
-      return data_.data();
-    if (source_.size() != n) {
-      source_ = Tensor<half, 1>::uninitialized(Shape<1>{n});
-      data_ = Tensor<float, 1>::uninitialized(Shape<1>{n});
+    if (cache_.stale(0, conv_geometry{}, w, n, n)) {
+      widen(w, cache_.data(), n);
+      cache_.mark(0, conv_geometry{}, w, n);
     }
-    std::memcpy(source_.data(), w, static_cast<std::size_t>(n) * sizeof(half));
-    widen(w, data_.data(), n);
-    valid_ = true;
-    return data_.data();
+    return cache_.data();
   }
-  void invalidate() noexcept { valid_ = false; }
+  void invalidate() noexcept { cache_.invalidate(); }
 
  private:
-  Tensor<half, 1> source_;  // the weights data_ was made from
-  Tensor<float, 1> data_;
-  bool valid_ = false;
+  filter_cache<half, float> cache_;
 };
 
 }  // namespace strata::kernels::cpu

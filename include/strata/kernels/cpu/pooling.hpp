@@ -138,7 +138,7 @@ void max_pool_forward(const pool_geometry& g, std::int64_t N, const T* x, T* y, 
       for (std::int64_t p = 0; p < P; ++p)
         for (std::int64_t q = 0; q < Q; ++q) {
           const auto [y0, y1, x0, x1] = g.bounds(p, q);
-          T best = -std::numeric_limits<T>::infinity();
+          T best = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
           std::int64_t where = y0 * g.W + x0;
           for (std::int64_t iy = y0; iy < y1; ++iy)
             for (std::int64_t ix = x0; ix < x1; ++ix) {
