@@ -9,9 +9,11 @@
 //      conv_int16_forward vs conv_im2col_forward<float> on conv_algorithms' layers
 //      a) 64,56,64,3,1,1  b) 128,28,128,3,1,1  c) 256,14,256,3,1,1 (C, H=W, K, kernel, stride, pad) at N=32.
 //   2. One training step of the demo network (zoo::FashionNet, batch 64, SGD with Nesterov
-//      momentum) in fp32, fp16 (mixed: fp32 master weights, loss scaling) and fixed<16, 10>.
+//      momentum) in fp32, fp16 (mixed: fp32 master weights, loss scaling), fixed<16, 10> and
+//      dynamic_fixed<10, 12>.
 //   3. Test accuracy on Fashion-MNIST after --epochs epochs (the schedule of examples/low_precision)
-//      in fp32, fp16 and fixed<16, 10> with stochastic rounding (skip with --no-accuracy).
+//      in fp32, fp16, fixed<16, 10> with stochastic rounding and dynamic_fixed<10, 12> (skip with
+//      --no-accuracy).
 // 1 thread, then 2. Interleaved rounds: each round runs every contender once, in turn (the first
 // one rotating), and a ratio is the median of the per-round ratios — the shared VM's speed drifts
 // by more than the effects measured. Time ratios are fp32 ÷ other (above 1: the other is faster)
@@ -193,6 +195,7 @@ double conv_shape(const layer& l, std::int64_t N, int rounds) {
 
 using DemoNet = zoo::FashionNet<>;
 using fixed16 = fixed<16, 10>;  // the widest fraction that keeps the demo network in range (examples/low_precision)
+using dynfixed = dynamic_fixed<10, 12>;  // Courbariaux et al.'s 10-bit propagation, 12-bit updates
 
 // One model of the demo network in precision T with its optimizer and loss scaling, stepping on
 // one fixed batch (a step's cost does not depend on the values).
@@ -217,7 +220,7 @@ struct demo_trainer {
 };
 
 struct step_row {
-  double fp16, fixed;  // fp32 time ÷ their time
+  double fp16, fixed, dynamic;  // fp32 time ÷ their time
 };
 
 step_row training_steps(int rounds) {
@@ -228,11 +231,12 @@ step_row training_steps(int rounds) {
   demo_trainer<float> f32(images, labels);
   demo_trainer<half> f16(images, labels);
   demo_trainer<fixed16> q16(images, labels);
-  for (int warm = 0; warm < 2; ++warm) f32.step(), f16.step(), q16.step();  // conv plans, buffers
-  const auto t = rounds_of({[&] { f32.step(); }, [&] { f16.step(); }, [&] { q16.step(); }}, rounds, 1);
-  const step_row row{median(ratios(t[0], t[1])), median(ratios(t[0], t[2]))};
-  std::printf("%-18s %10.1f %10.1f %10.1f %12.2fx %12.2fx\n", "FashionNet, b 64", 1e3 * median(t[0]), 1e3 * median(t[1]),
-              1e3 * median(t[2]), row.fp16, row.fixed);
+  demo_trainer<dynfixed> d10(images, labels);
+  for (int warm = 0; warm < 2; ++warm) f32.step(), f16.step(), q16.step(), d10.step();  // conv plans, buffers
+  const auto t = rounds_of({[&] { f32.step(); }, [&] { f16.step(); }, [&] { q16.step(); }, [&] { d10.step(); }}, rounds, 1);
+  const step_row row{median(ratios(t[0], t[1])), median(ratios(t[0], t[2])), median(ratios(t[0], t[3]))};
+  std::printf("%-18s %10.1f %10.1f %10.1f %10.1f %12.2fx %12.2fx %12.2fx\n", "FashionNet, b 64", 1e3 * median(t[0]),
+              1e3 * median(t[1]), 1e3 * median(t[2]), 1e3 * median(t[3]), row.fp16, row.fixed, row.dynamic);
   return row;
 }
 
@@ -312,20 +316,22 @@ int main(int argc, char** argv) {
     std::printf("%-24s %10s %10s %10s\n", "layer C,HW,K,R,s,p", "fp32 im2col", "int16", "fp32÷int16");
     for (const layer& l : layers) (threads == 1 ? conv1 : conv2).push_back(conv_shape(l, batch, std::max(3, rounds / 2)));
   }
-  std::vector<double> fp16_steps, fixed_steps;
+  std::vector<double> fp16_steps, fixed_steps, dynamic_steps;
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     std::printf("\n%d thread%s — one training step (ms; ratios: fp32 time ÷ theirs)\n", threads, threads > 1 ? "s" : "");
-    std::printf("%-18s %10s %10s %10s %13s %13s\n", "network", "fp32", "fp16", "fixed16", "fp16 vs fp32", "fixed vs fp32");
+    std::printf("%-18s %10s %10s %10s %10s %13s %13s %13s\n", "network", "fp32", "fp16", "fixed16", "dyn10/12", "fp16 vs fp32",
+                "fixed vs fp32", "dyn vs fp32");
     const step_row row = training_steps(std::max(5, rounds));
     fp16_steps.push_back(row.fp16);
     fixed_steps.push_back(row.fixed);
+    dynamic_steps.push_back(row.dynamic);
   }
   const double fp16_memory = double(memory<DemoNet, half>(64).total()) / double(memory<DemoNet, float>(64).total());
   const double fixed_memory = double(memory<DemoNet, fixed16>(64).total()) / double(memory<DemoNet, float>(64).total());
   std::printf("training memory at batch 64 (memory<Net, T>): fp16 %.2f×, fixed<16,10> %.2f× of fp32's\n", fp16_memory, fixed_memory);
 
-  std::string fixed_delta = "n/a", fp16_delta = "n/a";
+  std::string fixed_delta = "n/a", fp16_delta = "n/a", dynamic_delta = "n/a";
   if (accuracy) {
     try {
       const auto train_set = data::load_fashion_mnist(data_dir, data::split::train);
@@ -335,7 +341,10 @@ int main(int argc, char** argv) {
       const double f32 = trained_accuracy<float>(train_set, test_set, epochs);
       const double f16 = trained_accuracy<half>(train_set, test_set, epochs);
       const double q16 = trained_accuracy<fixed16>(train_set, test_set, epochs);
+      const double d10 = trained_accuracy<dynfixed>(train_set, test_set, epochs);
       char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", 100 * (d10 - f32));
+      dynamic_delta = buf;
       std::snprintf(buf, sizeof buf, "%.2f", 100 * (q16 - f32));
       fixed_delta = buf;
       std::snprintf(buf, sizeof buf, "%.2f", 100 * (f16 - f32));
@@ -345,14 +354,13 @@ int main(int argc, char** argv) {
     }
   }
   set_num_threads(0);
-  // dynfixed_acc_delta: dynamic fixed point is not built yet (see benchmarks/RESULTS.md).
   std::printf("\nRESULT int16_gemm_vs_fp32=%.3f int16_conv_vs_fp32_im2col=%.3f sr_overhead=%.3f fp16_train_vs_fp32=%.3f "
-              "fixed16_acc_delta=%s fp16_acc_delta=%s dynfixed_acc_delta=n/a fp16_memory_vs_fp32=%.3f "
-              "fixed16_train_vs_fp32=%.3f gemm256=%.3f gemm512=%.3f gemm1024=%.3f sr256=%.3f sr512=%.3f sr1024=%.3f "
+              "fixed16_acc_delta=%s fp16_acc_delta=%s dynfixed_acc_delta=%s fp16_memory_vs_fp32=%.3f "
+              "fixed16_train_vs_fp32=%.3f dynfixed_train_vs_fp32=%.3f gemm256=%.3f gemm512=%.3f gemm1024=%.3f sr256=%.3f sr512=%.3f sr1024=%.3f "
               "conv_a=%.3f conv_b=%.3f conv_c=%.3f int16_gemm_vs_fp32_2t=%.3f sr_overhead_2t=%.3f "
               "int16_conv_vs_fp32_im2col_2t=%.3f fp16_train_vs_fp32_1t=%.3f\n",
-              geomean(gemm1), geomean(conv1), geomean(sr1), fp16_steps[1], fixed_delta.c_str(), fp16_delta.c_str(), fp16_memory,
-              fixed_steps[1], gemm1[0], gemm1[1], gemm1[2], sr1[0], sr1[1], sr1[2], conv1[0], conv1[1], conv1[2], geomean(gemm2),
+              geomean(gemm1), geomean(conv1), geomean(sr1), fp16_steps[1], fixed_delta.c_str(), fp16_delta.c_str(),
+              dynamic_delta.c_str(), fp16_memory, fixed_steps[1], dynamic_steps[1], gemm1[0], gemm1[1], gemm1[2], sr1[0], sr1[1], sr1[2], conv1[0], conv1[1], conv1[2], geomean(gemm2),
               geomean(sr2), geomean(conv2), fp16_steps[0]);
   return 0;
 }

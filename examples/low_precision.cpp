@@ -3,11 +3,13 @@
 //   - Gupta et al. 2015: 16-bit fixed point trains like fp32 when rounding is stochastic, while
 //     with few fraction bits rounding to nearest stalls (fixed<16, F> and fixed<16, F, nearest>);
 //   - Micikevicius et al. 2017: fp16 storage with fp32 master weights and loss scaling trains like
-//     fp32 (half).
+//     fp32 (half);
+//   - Courbariaux et al. 2014: dynamic fixed point with 10-bit propagation and 12-bit parameter
+//     updates trains close to fp32 (dynamic_fixed<10, 12>; dynamic_fixed<10, 10> for contrast).
 // Every model starts from the same seed, sees the same batches in the same order with the same
 // schedule, and is evaluated on the same test set; the table shows test accuracy per epoch, then
-// each model's training memory. Fixed-point models run integer kernels for every product
-// (convolutions: the conv_choices below; dense layers: the int16 GEMM).
+// each model's training memory. Fixed-point models (static and dynamic) run integer kernels for
+// every product (convolutions: the conv_choices below; dense layers: the int16 GEMM).
 //
 // Usage: low_precision [--epochs N] [--limit N] [--fractions 8,10,12] [--threads N] [--data DIR] [--quick]
 #include <strata/data/idx.hpp>
@@ -96,6 +98,17 @@ void train_fixed(std::vector<run_result>& results, const data::labelled_images& 
   results.back().note = "integer kernels: conv " + algorithms_of(precision_traits<nearest>::name) + " (int16), dense int16 GEMM";
 }
 
+// Courbariaux et al.'s dynamic fixed point: Bits-bit mantissas as the network propagates,
+// UpdateBits in the optimizer's copy, one exponent per tensor.
+template <int Bits, int UpdateBits>
+void train_dynamic(std::vector<run_result>& results, const data::labelled_images& tr, const data::labelled_images& te,
+                   const settings& s) {
+  using T = dynamic_fixed<Bits, UpdateBits>;
+  results.push_back(train_one<T>(precision_traits<T>::name, tr, te, s));
+  results.back().note = "integer kernels: conv " + algorithms_of(precision_traits<T>::name) +
+                        " (int16 mantissas), dense int16 GEMM; one exponent per tensor";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -165,6 +178,8 @@ int main(int argc, char** argv) {
   if (fractions.count(10)) train_fixed<10>(results, train_set, test_set, s);
   if (fractions.count(12)) train_fixed<12>(results, train_set, test_set, s);
   if (fractions.count(14)) train_fixed<14>(results, train_set, test_set, s);
+  train_dynamic<10, 12>(results, train_set, test_set, s);
+  if (!quick) train_dynamic<10, 10>(results, train_set, test_set, s);  // the same without wider updates
 
   std::printf("\nTest accuracy (%%) per epoch:\n\n%-7s", "epoch");
   for (const auto& r : results) std::printf(" %22s", r.name.c_str());

@@ -29,6 +29,8 @@ struct Cast : expression_node {
       return x;
     } else if constexpr (std::is_same_v<To, value_type>) {
       return static_cast<To>(x);
+    } else if constexpr (has_dynamic_scale<To>) {
+      return static_cast<value_type>(x);  // rounded where it is stored, with that tensor's exponent
     } else {
       // A storage type narrower than its compute type (half): round as storing would.
       using traits = precision_traits<To>;

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
+#include <mutex>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,6 +17,7 @@
 #include "strata/core/expression.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/core/cpu_memory.hpp"
+#include "strata/core/dynamic_scale.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
 namespace strata {
@@ -90,18 +94,109 @@ void assign_elementwise(const TensorView<T, Rank, cpu>& dst, const E& e) {
   });
 }
 
+// Dynamic fixed point: out[i] (op)= value(row, col) over n elements in rows of `inner`, where the
+// write chooses the tensor's exponent from the values when it sets the whole tensor (a first pass
+// counts their binary exponents; the exponent is then the largest that overflows at most
+// max_overflow_rate of them), and keeps it otherwise. Leaves read with the exponents they had
+// when their evaluators were made, so `w = w - g` in place reads the old exponent.
+template <assign_mode Mode, class T, class Eval>
+void store_dynamic(T* out, std::int64_t n, std::int64_t inner, const Eval& ev) {
+  using traits = precision_traits<T>;
+  if (n == 0) return;
+  dynamic_scale& scale = scale_of(out);
+  const float old_step = std::ldexp(1.0f, -scale.fraction_bits);
+  auto over_rows = [&](auto&& body) {
+    parallel_ranges(n, [&](std::int64_t begin, std::int64_t end) {
+      const auto local = ev;
+      std::int64_t row = begin / inner, col = begin - row * inner;
+      for (std::int64_t pos = begin; pos < end;) {
+        const std::int64_t stop = std::min(inner, col + (end - pos));
+        body(local, row, col, stop);
+        pos += stop - col;
+        col = 0;
+        ++row;
+      }
+    });
+  };
+  auto value = [&](const auto& local, std::int64_t row, std::int64_t c) -> float {
+    const float v = local(row, c);
+    if constexpr (Mode == assign_mode::set) return v;
+    else {
+      const float o = traits::to_compute(out[row * inner + c], old_step);
+      return Mode == assign_mode::add ? o + v : o - v;
+    }
+  };
+  if (starts_tensor(out)) {
+    std::mutex merge;
+    dynamic_scaling::exponent_histogram total;
+    over_rows([&](const auto& local, std::int64_t row, std::int64_t c0, std::int64_t c1) {
+      dynamic_scaling::exponent_histogram h;
+      for (std::int64_t c = c0; c < c1; ++c) {
+        const float v = value(local, row, c);
+        ++h.count[std::size_t((std::bit_cast<std::uint32_t>(v) >> 23) & 0xFFu)];
+      }
+      h.total = c1 - c0;
+      const std::lock_guard lock(merge);
+      total.add(h);
+    });
+    const int f = dynamic_scaling::fraction_bits_for(total, T::bits);
+    std::int64_t over = 0;
+    for (int b = T::bits - f + 126; b < dynamic_scaling::exponent_histogram::bins; ++b)
+      if (b >= 0) over += total.count[std::size_t(b)];
+    scale.fraction_bits = scale.planned = f;
+    scale.written = true;
+    ++scale.full_writes;
+    scale.overflowed += over;
+  }
+  const float inverse_step = std::ldexp(1.0f, scale.fraction_bits);
+  over_rows([&](const auto& local, std::int64_t row, std::int64_t c0, std::int64_t c1) {
+    T* o = out + row * inner;
+    for (std::int64_t c = c0; c < c1; ++c) o[c] = traits::from_compute(value(local, row, c), inverse_step);
+  });
+}
+
+// One value everywhere, as an evaluator (fills).
+struct constant_value {
+  float value;
+  float operator()(std::int64_t, std::int64_t) const { return value; }
+};
+
+// Flat float values as an evaluator (for reductions and kernels that produce float results).
+struct flat_values {
+  const float* data;
+  std::int64_t inner;
+  float operator()(std::int64_t row, std::int64_t col) const { return data[row * inner + col]; }
+};
+
 }  // namespace detail
+
+// Stores n float values into dynamic fixed-point memory at out (op= mode), choosing the tensor's
+// exponent from them when out starts its tensor.
+template <class T>
+  requires has_dynamic_scale<T>
+void store_values(T* out, const float* values, std::int64_t n, assign_mode mode = assign_mode::set) {
+  const detail::flat_values ev{values, n};
+  if (mode == assign_mode::add) detail::store_dynamic<assign_mode::add>(out, n, n, ev);
+  else if (mode == assign_mode::subtract) detail::store_dynamic<assign_mode::subtract>(out, n, n, ev);
+  else detail::store_dynamic<assign_mode::set>(out, n, n, ev);
+}
 
 template <>
 struct device_traits<cpu> {
   static constexpr const char* name = "cpu";
 
+  // A dynamic fixed-point allocation registers its exponent (starting at range ±8 until data sets it).
   template <class T>
   static T* allocate(std::int64_t n) {
-    return detail::cpu_allocate<T>(n);
+    T* p = detail::cpu_allocate<T>(n);
+    if constexpr (has_dynamic_scale<T>)
+      if (p) scale_registry::instance().add(p, n * std::int64_t(sizeof(T)), T::bits - 4);
+    return p;
   }
   template <class T>
   static void deallocate(T* p) noexcept {
+    if constexpr (has_dynamic_scale<T>)
+      if (p) scale_registry::instance().remove(p);
     detail::cpu_deallocate(p);
   }
   template <class T>
@@ -118,6 +213,9 @@ struct device_traits<cpu> {
   static void assign(const TensorView<T, Rank, cpu>& dst, const E& e) {
     if constexpr (E::is_complex) {
       evaluate_complex(cpu{}, dst, e, Mode);  // matmul, reductions: found by argument-dependent lookup
+    } else if constexpr (has_dynamic_scale<T>) {
+      constexpr std::size_t k = E::collapse_depth;
+      if (dst.size() > 0) detail::store_dynamic<Mode>(dst.data(), dst.size(), detail::inner_extent(dst.shape(), k), e.evaluator(k));
     } else {
       detail::assign_elementwise<Mode>(dst, e);
     }

@@ -110,6 +110,12 @@ accumulate_t<typename E::element_type> reduce_all(const E& e) {
 template <class T, std::size_t OutRank, class Reducer, class A, std::size_t... Reduced>
 void reduce_axes(const TensorView<T, OutRank, strata::cpu>& dst, const Reduction<Reducer, A, Reduced...>& node,
                  assign_mode mode) {
+  if constexpr (has_dynamic_scale<T>) {  // reduced in float, then stored with an exponent chosen from the results
+    Tensor<float, OutRank, strata::cpu> values = Tensor<float, OutRank, strata::cpu>::uninitialized(dst.shape());
+    reduce_axes(values.view(), node, assign_mode::set);
+    store_values(dst.data(), values.data(), dst.size(), mode);
+    return;
+  } else {
   using Acc = accumulate_t<typename A::element_type>;
   using W = detail::wide_t<Acc>;
   const auto plan = reduction_plan<A::rank>::make(node.operand.shape(), A::collapse_depth, axis_list<Reduced...>{});
@@ -157,6 +163,7 @@ void reduce_axes(const TensorView<T, OutRank, strata::cpu>& dst, const Reduction
           }
         },
         1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, red_count * std::min(inner, chunk))));
+  }
   }
 }
 

@@ -43,9 +43,11 @@ concept TensorLike = std::derived_from<std::remove_cvref_t<X>, tensor_like>;
 template <class X>
 concept Expression = ExpressionNode<X> || TensorLike<X>;
 
-// A scalar operand: a built-in number or any precision (precision_traits is the one list).
+// A scalar operand: a built-in number or any precision (precision_traits is the one list) whose
+// elements have a value on their own (not dynamic fixed point, whose exponent is the tensor's).
 template <class S>
-concept Scalar = std::is_arithmetic_v<std::remove_cvref_t<S>> || Precision<std::remove_cvref_t<S>>;
+concept Scalar = std::is_arithmetic_v<std::remove_cvref_t<S>> ||
+                 (Precision<std::remove_cvref_t<S>> && !has_dynamic_scale<std::remove_cvref_t<S>>);
 
 // How a destination combines with what is assigned to it.
 enum class assign_mode { set, add, subtract };

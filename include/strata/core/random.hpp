@@ -11,6 +11,7 @@
 #include <limits>
 #include <numbers>
 #include <type_traits>
+#include <vector>
 
 #include "strata/config.hpp"
 #include "strata/core/parallel.hpp"
@@ -149,6 +150,12 @@ namespace detail {
 // Element i of a fill depends only on (seed, i): block i / per_block of the stream.
 template <class T, class Gen>
 void fill_by_blocks(T* data, std::int64_t n, std::int64_t per_block, Gen gen) {
+  if constexpr (has_dynamic_scale<T>) {  // drawn in float, stored with an exponent chosen from the draws
+    std::vector<float> values(static_cast<std::size_t>(n));
+    fill_by_blocks(values.data(), n, per_block, gen);
+    store_values(data, values.data(), n);
+    return;
+  } else {
   const std::int64_t blocks = (n + per_block - 1) / per_block;
   parallel_ranges(blocks, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
@@ -158,6 +165,7 @@ void fill_by_blocks(T* data, std::int64_t n, std::int64_t per_block, Gen gen) {
         data[b * per_block + l] = precision_traits<T>::from_compute(values[l]);
     }
   }, 1, parallel_threshold() / per_block);
+  }
 }
 
 }  // namespace detail

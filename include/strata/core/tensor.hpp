@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -55,21 +56,33 @@ struct TensorRef : expression_node {
 
   const Shape<Rank>& shape() const noexcept { return extents; }
 
-  struct evaluator_type {
+  // Dynamic fixed point reads with its tensor's step 2^-f, as it was when the evaluator was made.
+  struct no_step {};
+  struct with_step {
+    value_type step;
+  };
+  struct evaluator_type : std::conditional_t<has_dynamic_scale<element_type>, with_step, no_step> {
     const element_type* STRATA_RESTRICT data;
     std::int64_t inner;
-    STRATA_HD STRATA_INLINE value_type operator()(std::int64_t row, std::int64_t col) const {
-      return precision_traits<element_type>::to_compute(data[row * inner + col]);
+    STRATA_HD STRATA_INLINE value_type convert(element_type x) const {
+      if constexpr (has_dynamic_scale<element_type>) return precision_traits<element_type>::to_compute(x, this->step);
+      else return precision_traits<element_type>::to_compute(x);
     }
+    STRATA_HD STRATA_INLINE value_type operator()(std::int64_t row, std::int64_t col) const { return convert(data[row * inner + col]); }
     // Requires data + row * inner + col aligned to the packet.
     template <int W>
     STRATA_HD STRATA_INLINE void load(std::int64_t row, std::int64_t col, value_type* v) const {
       const auto p = *reinterpret_cast<const packet_storage<element_type, W>*>(data + row * inner + col);
-      for (int k = 0; k < W; ++k) v[k] = precision_traits<element_type>::to_compute(p.v[k]);
+      for (int k = 0; k < W; ++k) v[k] = convert(p.v[k]);
     }
   };
-  evaluator_type evaluator(std::size_t collapsed) const noexcept {
-    return {data, detail::inner_extent(extents, collapsed)};
+  evaluator_type evaluator(std::size_t collapsed) const {
+    evaluator_type e{};
+    e.data = data;
+    e.inner = detail::inner_extent(extents, collapsed);
+    if constexpr (has_dynamic_scale<element_type>)
+      if (extents.elements() > 0) e.step = std::ldexp(value_type(1), -scale_of(data).fraction_bits);
+    return e;
   }
 };
 
@@ -87,7 +100,7 @@ struct TensorOwner : expression_node {
   Tensor<T, Rank, D> tensor;
 
   const Shape<Rank>& shape() const noexcept { return tensor.shape(); }
-  auto evaluator(std::size_t collapsed) const noexcept {
+  auto evaluator(std::size_t collapsed) const {
     return TensorRef<const T, Rank, D>{{}, tensor.data(), tensor.shape()}.evaluator(collapsed);
   }
 };
@@ -334,7 +347,10 @@ class Tensor : public tensor_interface<Tensor<T, Rank, D>, T, Rank, D> {
   Tensor() = default;
 
   // Zero-filled.
-  explicit Tensor(const Shape<Rank>& shape) : Tensor(shape, T(0)) {}
+  explicit Tensor(const Shape<Rank>& shape) : Tensor(uninitialized(shape)) {
+    if constexpr (has_dynamic_scale<T>) traits::fill(data_, this->size(), T::zero());  // zero at any exponent
+    else this->fill(T(0));
+  }
   template <std::integral... I>
     requires(sizeof...(I) == Rank)
   explicit Tensor(I... extents) : Tensor(Shape<Rank>{extents...}) {}
@@ -404,6 +420,8 @@ class Tensor : public tensor_interface<Tensor<T, Rank, D>, T, Rank, D> {
   Tensor clone() const {
     Tensor t = uninitialized(shape_);
     traits::copy(data_, t.data_, this->size());
+    if constexpr (has_dynamic_scale<T>)
+      if (data_) scale_of(t.data_) = scale_of(data_);
     return t;
   }
 
@@ -502,7 +520,12 @@ template <class T, std::size_t Rank, class D>
 template <Scalar S>
 void TensorView<T, Rank, D>::fill(S value) const {
   static_assert(!std::is_const_v<T>, "strata: cannot fill a view of const elements");
-  device_traits<D>::fill(data_, this->size(), static_cast<T>(value));
+  if constexpr (has_dynamic_scale<T>) {  // the value sets the exponent, as any write of the whole tensor
+    static_assert(std::is_same_v<D, cpu>, "strata: dynamic fixed point lives on the CPU");
+    detail::store_dynamic<assign_mode::set>(data_, this->size(), this->size(), detail::constant_value{static_cast<float>(value)});
+  } else {
+    device_traits<D>::fill(data_, this->size(), static_cast<T>(value));
+  }
 }
 
 // A copy between devices is defined by the device's header (<strata/cuda.hpp>); this fallback
@@ -528,7 +551,12 @@ void copy(const Src& src, Dst&& dst) {
     if (src.size() != dst.size())
       throw shape_error("copy: source " + src.shape().to_string() + " and destination " +
                         dst.shape().to_string() + " hold different numbers of elements");
-    device_traits<typename Dd::device_type>::copy(src.data(), dst.data(), src.size());
+    using E = std::remove_const_t<typename S::value_type>;
+    if constexpr (has_dynamic_scale<E>) {  // the values with their exponent (or rescaled into a part of a tensor)
+      if (src.size() > 0) dst.flat() = src.flat().ref();
+    } else {
+      device_traits<typename Dd::device_type>::copy(src.data(), dst.data(), src.size());
+    }
   }
 }
 

@@ -110,6 +110,7 @@ enum class element_code : std::uint8_t {
   fixed8 = 20,   // fixed point: raw two's-complement integers; the format (bits, fraction bits,
   fixed16 = 21,  // rounding) is part of the model's signature
   fixed32 = 22,
+  dynamic_fixed16 = 23,  // dynamic fixed point: int16 mantissas; each tensor's exponent is an i32 entry of its own
   u8 = 24,
   u16 = 25,
   u32 = 26,
@@ -143,6 +144,7 @@ constexpr std::size_t element_size(element_code c) noexcept {
     case element_code::i8: case element_code::u8: return 1;
     case element_code::fixed8: return 1;
     case element_code::fixed16: return 2;
+    case element_code::dynamic_fixed16: return 2;
     case element_code::fixed32: return 4;
     default: return 0;
   }
@@ -156,6 +158,7 @@ inline std::string to_string(element_code c) {
     case element_code::fixed8: return "fixed8";
     case element_code::fixed16: return "fixed16";
     case element_code::fixed32: return "fixed32";
+    case element_code::dynamic_fixed16: return "dynamic_fixed16";
     default: break;
   }
   if (std::string name = detail::model_precision_name(c, model_precisions{}); !name.empty()) return name;

@@ -49,9 +49,9 @@ struct BatchNormalization {
     static constexpr std::int64_t C = In::extents[0];
     static constexpr std::int64_t spatial = In::elements / C;  // H·W for images, 1 for vectors
 
-    Tensor<T, 1, D> gamma{Shape<1>{C}, T(1)}, beta{Shape<1>{C}, T(0)};
+    Tensor<T, 1, D> gamma = filled(1), beta{Shape<1>{C}};
     Tensor<T, 1, D> gamma_gradient{Shape<1>{C}}, beta_gradient{Shape<1>{C}};
-    Tensor<T, 1, D> running_mean{Shape<1>{C}, T(0)}, running_var{Shape<1>{C}, T(1)};
+    Tensor<T, 1, D> running_mean{Shape<1>{C}}, running_var = filled(1);
     // The batch statistics live in the compute precision (fp32 for fp16 and fixed point): 1/σ of
     // a small variance is far outside fixed point's range, and fp16 would round it coarsely.
     using S = compute_t<T>;
@@ -68,6 +68,12 @@ struct BatchNormalization {
     static decltype(auto) as_storage(X&& x) {
       if constexpr (std::is_same_v<S, T>) return std::forward<X>(x);
       else return cast<T>(std::forward<X>(x));
+    }
+
+    static Tensor<T, 1, D> filled(double value) {  // through fill: a dynamic fixed-point element has no value alone
+      Tensor<T, 1, D> t(Shape<1>{C});
+      t.fill(value);
+      return t;
     }
 
     void initialize(random_engine&) {
@@ -100,7 +106,7 @@ struct BatchNormalization {
       }
       // y = γ·(x − μ)/σ + β in one pass.
       scratch_ = as_compute(gamma) * inv_std_;
-      if constexpr (std::is_same_v<D, cpu>) {
+      if constexpr (std::is_same_v<D, cpu> && !has_dynamic_scale<T>) {
         apply_affine(x_flat.data(), y_flat.data(), n);
       } else {
         y = as_storage((as_compute(x) - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n));

@@ -99,6 +99,9 @@ struct Conv {
     Tensor<T, 4, D> weight{Shape{Filters, Cg, K::rows, K::cols}}, weight_gradient{weight.shape()};
     Tensor<T, 1, D> bias{Shape<1>{has_bias ? Filters : 0}}, bias_gradient{bias.shape()};
 
+    static_assert(!has_dynamic_scale<T> || groups == 1 || depthwise,
+                  "strata::Conv: grouped convolutions have no dynamic fixed-point path yet (the groups' outputs would need "
+                  "one exponent); depthwise ones fail by kernel name");
     // Per group (one when ungrouped, none when depthwise): cached filter transforms (checked against
     // the weights on every use) and the algorithm choice.
     std::vector<ops::conv_state<D, T>> states = [] {

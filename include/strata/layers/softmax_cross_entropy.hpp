@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "strata/core/error.hpp"
 #include "strata/core/parallel.hpp"
@@ -33,7 +34,17 @@ struct SoftmaxCrossEntropy {
         throw error("softmax cross-entropy: label " + std::to_string(labels(i)) + " of sample " + std::to_string(i) +
                     " is outside the " + std::to_string(k) + " classes");
     const bool want_gradient = gradient.data() != nullptr;
-    const auto value = [](T v) { return double(precision_traits<T>::to_compute(v)); };
+    // Dynamic fixed point reads with the logits' exponent and stores the gradient with its own.
+    constexpr bool dynamic = has_dynamic_scale<T>;
+    const float step = [&] {
+      if constexpr (dynamic) return n * k > 0 ? std::ldexp(1.0f, -scale_of(logits.data()).fraction_bits) : 1.0f;
+      else return 1.0f;
+    }();
+    const auto value = [step](T v) {
+      if constexpr (dynamic) return double(precision_traits<T>::to_compute(v, step));
+      else return double(precision_traits<T>::to_compute(v));
+    };
+    std::vector<float> dynamic_gradient(dynamic && want_gradient ? std::size_t(n * k) : 0);
     double total = 0;
     std::int64_t correct = 0;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -49,12 +60,15 @@ struct SoftmaxCrossEntropy {
       total += log_sum - (value(row[label]) - shift);
       correct += best == label;
       if (want_gradient) {
-        T* g = gradient.data() + i * k;
-        for (std::int64_t j = 0; j < k; ++j)
-          g[j] = precision_traits<T>::from_compute(
-              compute_t<T>((std::exp(value(row[j]) - shift - log_sum) - (j == label ? 1.0 : 0.0)) / double(n)));
+        for (std::int64_t j = 0; j < k; ++j) {
+          const auto g = compute_t<T>((std::exp(value(row[j]) - shift - log_sum) - (j == label ? 1.0 : 0.0)) / double(n));
+          if constexpr (dynamic) dynamic_gradient[std::size_t(i * k + j)] = g;
+          else gradient.data()[i * k + j] = precision_traits<T>::from_compute(g);
+        }
       }
     }
+    if constexpr (dynamic)
+      if (want_gradient) store_values(gradient.data(), dynamic_gradient.data(), n * k);
     return {n ? total / double(n) : 0.0, correct};
   }
 };

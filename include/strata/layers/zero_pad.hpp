@@ -56,16 +56,17 @@ struct ZeroPad {
         for (std::int64_t plane = b; plane < e; ++plane) {
           const T* s = src + plane * H * W;
           T* d = dst + plane * Hp * Wp;
-          std::fill(d, d + top * Wp, T(0));
+          std::fill(d, d + top * Wp, T{});  // zero (at any exponent)
           for (std::int64_t r = 0; r < H; ++r) {
             T* row = d + (top + r) * Wp;
-            std::fill(row, row + left, T(0));
+            std::fill(row, row + left, T{});
             std::memcpy(row + left, s + r * W, sizeof(T) * W);
-            std::fill(row + left + W, row + Wp, T(0));
+            std::fill(row + left + W, row + Wp, T{});
           }
-          std::fill(d + (top + H) * Wp, d + Hp * Wp, T(0));
+          std::fill(d + (top + H) * Wp, d + Hp * Wp, T{});
         }
       }, 1, planes_threshold());
+      if constexpr (has_dynamic_scale<T>) adopt_fraction_bits(dst, y.size(), x.size() ? scale_of(src).fraction_bits : 0);
     }
 
     void backward(batch_view<const T, cpu>, batch_view<const T, cpu>, batch_view<const T, cpu> dy, batch_view<T, cpu> dx,
@@ -78,6 +79,7 @@ struct ZeroPad {
           for (std::int64_t r = 0; r < H; ++r)
             std::memcpy(dst + plane * H * W + r * W, src + plane * Hp * Wp + (top + r) * Wp + left, sizeof(T) * W);
       }, 1, planes_threshold());
+      if constexpr (has_dynamic_scale<T>) adopt_fraction_bits(dst, dx.size(), dy.size() ? scale_of(src).fraction_bits : 0);
     }
   };
 };

@@ -72,6 +72,9 @@ constexpr bool same_but_first() {
 template <class D, class T>
 void copy_rows(const T* src, std::int64_t src_stride, T* dst, std::int64_t dst_stride, std::int64_t rows,
                std::int64_t count) {
+  static_assert(!has_dynamic_scale<T>,
+                "strata: concatenation (Concat, Inception branches) has no dynamic fixed-point path yet: each branch's "
+                "output has an exponent of its own, and the concatenated tensor would need one for all");
   if (src_stride == count && dst_stride == count) {
     device_traits<D>::copy(src, dst, rows * count);
     return;

@@ -50,6 +50,7 @@ class Model {
   static_assert(Network<Net>, "strata::Model<Net, …>: Net must be a Sequential<Input<…>, layers…>");
   static_assert(Precision<T>, "strata::Model<Net, T, …>: T needs a precision_traits<T> specialisation");
   static_assert(Device<D>, "strata::Model<Net, T, D>: D is a device tag (strata::cpu or strata::cuda)");
+  static_assert(!has_dynamic_scale<T> || std::is_same_v<D, cpu>, "strata::Model<Net, dynamic_fixed<…>, D>: dynamic fixed point runs on the CPU");
 
  public:
   using network = Net;

@@ -5,11 +5,13 @@
 // specialisations here (and kernels for them) without touching layers, networks or the archive.
 #pragma once
 
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <type_traits>
 
 #include "strata/config.hpp"
+#include "strata/numeric/dynamic_fixed.hpp"
 #include "strata/numeric/fixed.hpp"
 #include "strata/numeric/half.hpp"
 
@@ -139,6 +141,68 @@ struct precision_traits<fixed<B, F, R>> {
   }
 };
 
+namespace detail {
+// "dynamic_fixed<10,12>", as a constant.
+template <int B, int U>
+struct dynamic_fixed_name {
+  static constexpr auto text = [] {
+    struct buffer {
+      char c[32]{};
+    } out;
+    int n = 0;
+    auto put = [&](const char* s) {
+      while (*s) out.c[n++] = *s++;
+    };
+    auto number = [&](int v) {
+      if (v >= 10) out.c[n++] = char('0' + v / 10);
+      out.c[n++] = char('0' + v % 10);
+    };
+    put("dynamic_fixed<");
+    number(B);
+    put(",");
+    number(U);
+    put(">");
+    return out;
+  }();
+};
+}  // namespace detail
+
+// Dynamic fixed point (Courbariaux et al. 2014): Bits-bit integer mantissas in int16 storage
+// with one exponent per tensor (core/dynamic_scale.hpp), so an element converts only together
+// with its tensor's step 2^-f: to_compute(x, step) and from_compute(v, 1/step) (round to nearest
+// even, saturating at ±(2^(Bits−1) − 1), NaN → 0). Products run in the int16 kernels with the
+// shift the operands' and the result's exponents give; the optimizer updates a copy of the
+// parameters with UpdateBits-bit mantissas (the master), also with one exponent per tensor.
+template <int B, int U>
+struct precision_traits<dynamic_fixed<B, U>> {
+  using storage = dynamic_fixed<B, U>;
+  using compute = float;
+  using accumulate = double;
+  using master = dynamic_fixed<U, U>;
+  static constexpr bool dynamic_scale = true;
+  static constexpr const char* name = detail::dynamic_fixed_name<B, U>::text.c;
+  static constexpr std::uint8_t archive_code = 23;  // raw int16 mantissas; each tensor's exponent in its own entry
+  static constexpr int storage_bits = 16;
+  static constexpr rounding default_rounding = rounding::nearest_even;
+
+  STRATA_HD static constexpr compute to_compute(storage x, compute step) noexcept { return compute(x.raw()) * step; }
+  STRATA_HD static storage from_compute(compute v, compute inverse_step) noexcept {
+    compute s = v * inverse_step;
+    constexpr compute hi = compute(storage::raw_max), lo = compute(storage::raw_min);
+    s = s > hi ? hi : s;
+    s = s < lo ? lo : s;
+    s = s == s ? s : compute(0);  // NaN → 0
+    return storage::from_raw(static_cast<std::int64_t>(std::nearbyint(s)));
+  }
+};
+
+// Whether T's elements share a per-tensor exponent (dynamic fixed point).
+template <class T>
+inline constexpr bool has_dynamic_scale = [] {
+  if constexpr (requires { precision_traits<T>::dynamic_scale; }) return bool(precision_traits<T>::dynamic_scale);
+  else return false;
+}();
+
 // Integer elements (labels, pixel bytes, counters): exact arithmetic in their own type, sums in
 // 64 bits.
 template <class T>
@@ -153,7 +217,8 @@ struct precision_traits<T>
 };
 
 // The contract every element type meets. A new precision (fixed<…>, binary) is a new
-// specialisation of precision_traits that satisfies it.
+// specialisation of precision_traits that satisfies it. Elements convert one by one, or — for a
+// precision with a per-tensor exponent — together with their tensor's step.
 template <class T>
 concept Precision = requires(typename precision_traits<T>::storage s,
                              typename precision_traits<T>::compute c,
@@ -163,15 +228,19 @@ concept Precision = requires(typename precision_traits<T>::storage s,
   typename precision_traits<T>::accumulate;
   typename precision_traits<T>::master;
   { precision_traits<T>::name } -> std::convertible_to<const char*>;
+} && (requires(typename precision_traits<T>::storage s, typename precision_traits<T>::compute c) {
   { precision_traits<T>::to_compute(s) } -> std::same_as<typename precision_traits<T>::compute>;
   { precision_traits<T>::from_compute(c) } -> std::same_as<typename precision_traits<T>::storage>;
-};
+} || requires(typename precision_traits<T>::storage s, typename precision_traits<T>::compute c) {
+  { precision_traits<T>::to_compute(s, c) } -> std::same_as<typename precision_traits<T>::compute>;
+  { precision_traits<T>::from_compute(c, c) } -> std::same_as<typename precision_traits<T>::storage>;
+});
 
 // The precisions a model can be built in (the conformance test runs each through tensors,
 // expressions, summaries, save/load and an optimizer step). A new precision is added here.
 template <class... T>
 struct precision_list {};
-using model_precisions = precision_list<double, float, half, fixed<16, 8>>;
+using model_precisions = precision_list<double, float, half, fixed<16, 8>, dynamic_fixed<10, 12>>;
 
 template <class T>
 using compute_t = typename precision_traits<T>::compute;

@@ -6,6 +6,7 @@
 
 #include "strata/core/matmul.hpp"
 #include "strata/core/transpose.hpp"
+#include "strata/kernels/cpu/dynamic_fixed_gemm.hpp"
 #include "strata/kernels/cpu/fixed_gemm.hpp"
 #include "strata/kernels/cpu/gemm.hpp"
 #include "strata/kernels/cpu/half_gemm.hpp"

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "strata/kernels/cpu/dynamic_fixed_pooling.hpp"
 #include "strata/kernels/cpu/fixed_pooling.hpp"
 #include "strata/kernels/cpu/pooling.hpp"
 #include "strata/kernels/cpu/half_pooling.hpp"

@@ -44,7 +44,10 @@ class Adam {
   void step(Model& model, double lr, double unscale = 1) {
     static_assert(std::is_same_v<typename Model::element_type, T>,
                   "strata::train::Adam<T>: T must be the model's element type");
-    using M = master_type;
+    static_assert(!has_dynamic_scale<T>,
+                  "strata::train::Adam: dynamic fixed point trains with SGD (as Courbariaux et al.): Adam's second moments "
+                  "span more magnitudes than one shared exponent per tensor can hold");
+    using M = compute_t<master_type>;  // scalars: the master's arithmetic
     ++t_;
     const M b1 = M(options_.beta1), b2 = M(options_.beta2);
     const M correction1 = M(1 - std::pow(options_.beta1, double(t_)));

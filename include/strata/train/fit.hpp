@@ -74,6 +74,13 @@ std::int64_t sample_count(const Data& d) {
 template <class T, class Data>
 void gather(const Data& d, const std::vector<std::int64_t>& order, std::int64_t first, std::int64_t n,
             Tensor<T, 2>& x, Tensor<std::int32_t, 1>& y) {
+  if constexpr (has_dynamic_scale<T>) {  // gathered as they are, then stored under one exponent for the batch
+    Tensor<std::remove_cvref_t<decltype(*d.images.data())>, 2> values;
+    gather(d, order, first, n, values, y);
+    if (x.shape() != values.shape()) x = Tensor<T, 2>::uninitialized(values.shape());
+    x = cast<T>(values);
+    return;
+  }
   const std::int64_t per = d.images.size() / std::max<std::int64_t>(1, d.images.extent(0));
   if (x.extent(0) != n || x.extent(1) != per) x = Tensor<T, 2>::uninitialized(Shape{n, per});
   if (y.extent(0) != n) y = Tensor<std::int32_t, 1>::uninitialized(Shape<1>{n});
@@ -86,7 +93,7 @@ void gather(const Data& d, const std::vector<std::int64_t>& order, std::int64_t 
           const S* from = src + order[static_cast<std::size_t>(first + i)] * per;
           T* to = x.data() + i * per;
           if constexpr (std::is_same_v<S, T>) std::memcpy(to, from, static_cast<std::size_t>(per) * sizeof(T));
-          else for (std::int64_t k = 0; k < per; ++k) to[k] = static_cast<T>(from[k]);
+          else if constexpr (!has_dynamic_scale<T>) for (std::int64_t k = 0; k < per; ++k) to[k] = static_cast<T>(from[k]);
         }
       },
       1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, per)));

@@ -60,6 +60,8 @@ bool all_finite(const T* v, std::int64_t n) {
 #endif
     for (std::int64_t i = 0; i < n; ++i) largest = std::max<std::uint16_t>(largest, bits[i] & 0x7fffu);
     return largest < 0x7c00u;
+  } else if constexpr (has_dynamic_scale<T>) {
+    return true;  // integer mantissas: always finite (they saturate)
   } else {
     for (std::int64_t i = 0; i < n; ++i)
       if (!std::isfinite(double(precision_traits<T>::to_compute(v[i])))) return false;
@@ -110,7 +112,7 @@ class loss_scaler {
   // it computed in the master precision and rounded into storage once, through quantize.
   template <class L, class Targets>
   loss_result loss_gradient(batch_view<const T> outputs, const Targets& targets, batch_view<T> gradient, const L& = {}) {
-    if constexpr (std::is_same_v<master_type, T>) {
+    if constexpr (std::is_same_v<master_type, T> || has_dynamic_scale<T>) {  // dynamic: stored with its own exponent
       return L::template evaluate<T>(outputs, targets, gradient);
     } else {
       if (logits_.shape() != outputs.shape()) {

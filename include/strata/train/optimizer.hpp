@@ -63,7 +63,9 @@ class master_weights {
       static_assert(std::is_same_v<D, cpu>, "strata: master-weight stores on this device come with its kernels");
       const master_type* m = copies_[i].data();
       T* w = p.value.data();
-      if constexpr (std::is_same_v<T, half> && std::is_same_v<master_type, float>)
+      if constexpr (has_dynamic_scale<T>)
+        assign(p.value, cast<T>(copies_[i].view()));  // Bits-bit mantissas under an exponent chosen from the values
+      else if constexpr (std::is_same_v<T, half> && std::is_same_v<master_type, float>)
         strata::convert(m, w, p.value.size());  // fp16's quantize is round to nearest even: the bulk conversion, bit for bit
       else
         for (std::int64_t k = 0; k < p.value.size(); ++k) w[k] = precision_traits<T>::quantize(m[k], rng);

@@ -42,18 +42,19 @@ class SGD {
     static_assert(std::is_same_v<typename Model::element_type, T>,
                   "strata::train::SGD<T>: T must be the model's element type");
     std::size_t i = 0;
-    const master_type mu = master_type(options_.momentum);
+    using S = compute_t<master_type>;  // scalars: the master's arithmetic (a dynamic fixed-point element has no value alone)
+    const S mu = S(options_.momentum);
     model.visit_parameters([&](const parameter_ref<T, D>& p) {
-      const master_type decay = p.weight_decay ? master_type(options_.weight_decay) : master_type(0);
-      const master_type rate = master_type(lr * p.rate);  // the layer's multiplier (0: frozen)
+      const S decay = p.weight_decay ? S(options_.weight_decay) : S(0);
+      const S rate = S(lr * p.rate);  // the layer's multiplier (0: frozen)
       auto w = masters_.of(i, p);
-      if (mu != master_type(0) && velocity_.size() <= i) velocity_.emplace_back(p.value.shape());  // v₁ = g₁
+      if (mu != S(0) && velocity_.size() <= i) velocity_.emplace_back(p.value.shape());  // v₁ = g₁
       if (p.rate == 0) {  // frozen: no update, no momentum (as a PyTorch parameter without grad)
         ++i;
         return;
       }
       const auto update = [&](const auto& g) {
-        if (mu == master_type(0)) {
+        if (mu == S(0)) {
           w -= (g + w * decay) * rate;
         } else {
           auto& v = velocity_[i];
@@ -65,7 +66,7 @@ class SGD {
         }
       };
       if (unscale == 1) update(master_weights<T, D>::gradient(p));  // no multiply where none is asked for
-      else update(master_weights<T, D>::gradient(p) * master_type(unscale));
+      else update(master_weights<T, D>::gradient(p) * S(unscale));
       masters_.store(i, p, rounding_);
       ++i;
     });

@@ -339,7 +339,8 @@ struct conv_kernel<algo::automatic, strata::cpu, T> {
 
 }  // namespace strata::kernels
 
-// Fixed point runs im2col and 1×1 as integer GEMMs; fp16 runs every algorithm above through
+// Fixed point (static and dynamic) runs im2col and 1×1 as integer GEMMs; fp16 runs every algorithm above through
 // fp32 (after them: it wraps their fp32 kernels).
+#include "strata/kernels/cpu/conv_dynamic_fixed.hpp"
 #include "strata/kernels/cpu/conv_fixed.hpp"
 #include "strata/kernels/cpu/conv_half.hpp"
