@@ -30,6 +30,8 @@ template <class T, std::size_t Rank, class D>
 struct TensorRef;
 template <class To, class A>
 struct Cast;
+template <class A, std::size_t Rank, std::size_t... Kept>
+struct Broadcast;
 namespace cpu_evaluator {
 template <class Reducer, class E>
 accumulate_t<typename E::element_type> reduce_all(const E& e);
@@ -63,12 +65,73 @@ struct plain_half_conversion<Cast<float, TensorRef<const half, R, cpu>>> : std::
 template <std::size_t R>
 struct plain_half_conversion<Cast<half, TensorRef<const float, R, cpu>>> : std::true_type {};
 
+// `y (op)= broadcast(b, axes<1>, y.shape())` with y [rows, n] and b [n] both fp16 (a dense layer's
+// bias): per block of a row, y and b widened by the bulk conversion, summed in fp32, rounded back
+// by it — the fused loop's arithmetic, bit for bit (its per-value bit conversions ran scalar here,
+// at about ten times the cost).
+template <class E>
+struct half_row_broadcast : std::false_type {};
+template <class T>
+struct half_row_broadcast<Broadcast<TensorRef<T, 1, cpu>, 2, 1>> : std::is_same<std::remove_const_t<T>, half> {};
+
+template <assign_mode Mode, class T, class E>
+void assign_half_row_broadcast(const TensorView<T, 2, cpu>& dst, const E& e) {
+  const std::int64_t rows = dst.shape()[0], cols = dst.shape()[1];
+  const T* bias = e.operand.data;
+  T* const out = dst.data();
+  parallel_ranges(rows, [=](std::int64_t r0, std::int64_t r1) {
+    constexpr std::int64_t block = 256;
+    alignas(64) float y[block], b[block];
+    for (std::int64_t c0 = 0; c0 < cols; c0 += block) {
+      const std::int64_t m = std::min(block, cols - c0);
+      convert(bias + c0, b, m);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        T* row = out + r * cols + c0;
+        if constexpr (Mode == assign_mode::set) {
+          convert(b, row, m);
+          continue;
+        }
+        convert(row, y, m);
+        STRATA_SIMD
+        for (std::int64_t c = 0; c < m; ++c) y[c] = Mode == assign_mode::add ? y[c] + b[c] : y[c] - b[c];
+        convert(y, row, m);
+      }
+    }
+  }, 1, std::max<std::int64_t>(2, parallel_threshold() / std::max<std::int64_t>(1, cols)));
+}
+
+// dst -= e for a rank-1 fp32 dst, each new value also rounded into copy[i] (fp16): an optimizer's
+// update of a master copy and its store into the fp16 parameter in one pass. The same arithmetic
+// as `dst -= e` (assign_row's loop) followed by the bulk conversion, a block at a time while the
+// block is in L1, so the results are those bit for bit.
+template <class T, class E>
+void assign_subtract_and_narrow(const TensorView<T, 1, cpu>& dst, const E& e, half* copy) {
+  static_assert(std::is_same_v<T, float> && E::rank == 1);
+  const std::int64_t n = dst.size();
+  if (n == 0) return;
+  const auto ev = e.evaluator(E::collapse_depth);
+  T* const out = dst.data();
+  parallel_ranges(n, [&](std::int64_t begin, std::int64_t end) {
+    const auto local = ev;  // a private copy: stores to `out` cannot alias its fields
+    constexpr std::int64_t block = 512;
+    for (std::int64_t b = begin; b < end; b += block) {
+      const std::int64_t stop = std::min(end, b + block);
+      assign_row<assign_mode::subtract>(out, local, 0, b, stop);
+      convert(out + b, copy + b, stop - b);
+    }
+  }, 32);
+}
+
 template <assign_mode Mode, class T, std::size_t Rank, class E>
 void assign_elementwise(const TensorView<T, Rank, cpu>& dst, const E& e) {
   if constexpr (Mode == assign_mode::set && plain_half_conversion<E>::value) {
     const auto* src = e.operand.data;
     T* out = dst.data();
     parallel_ranges(dst.size(), [=](std::int64_t b, std::int64_t end) { convert(src + b, out + b, end - b); });
+    return;
+  }
+  if constexpr (std::is_same_v<T, half> && half_row_broadcast<E>::value) {
+    assign_half_row_broadcast<Mode>(dst, e);
     return;
   }
   constexpr std::size_t k = E::collapse_depth;

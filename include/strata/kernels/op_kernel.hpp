@@ -17,6 +17,7 @@ struct dropout_mask {};     // a scaled keep mask from a Philox seed
 struct pointwise_conv2d {}; // 1×1 convolution forward on weights packed once, bias and clamp in the epilogue (inference)
 struct dense_forward {};    // dense layer forward on weights packed once, bias and clamp in the epilogue (inference)
 struct epilogue {};         // per-channel bias + clamp in one pass, and a residual sum (inference)
+struct relu {};             // max(x, 0) and its gradient, where a precision has a faster way than the fused expression
 }  // namespace op
 
 // Primary template: no kernel. A device specialises it for the element types it implements.

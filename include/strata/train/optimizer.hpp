@@ -74,6 +74,26 @@ class master_weights {
     }
   }
 
+  // w -= delta (an expression in the master type, w parameter i's master values), then store(i, p,
+  // rng). fp16 on the CPU does both in one pass over w (the same values: the update, then the
+  // round to nearest even of each); the others run them as written.
+  template <class E>
+  void subtract_and_store(std::size_t i, const parameter_ref<T, D>& p, const TensorView<master_type, 1, D>& w, E&& delta,
+                          random_engine& rng) {
+    if constexpr (separate && std::is_same_v<T, half> && std::is_same_v<master_type, float> && std::is_same_v<D, cpu>) {
+      const auto node = as_node(std::forward<E>(delta));
+      if (node.shape() != w.shape())
+        throw shape_error("optimizer: update " + node.shape().to_string() + " and parameter " + w.shape().to_string() +
+                          " have different shapes");
+      if (w.data() != copies_[i].data() || p.value.size() != w.size())
+        throw error("optimizer: subtract_and_store needs parameter " + p.name + "'s own master values");
+      strata::detail::assign_subtract_and_narrow(w, node, p.value.data());
+    } else {
+      w -= std::forward<E>(delta);
+      store(i, p, rng);
+    }
+  }
+
   std::vector<Tensor<master_type, 1, D>>& copies() noexcept { return copies_; }
 
  private:

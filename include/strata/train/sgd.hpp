@@ -53,21 +53,21 @@ class SGD {
         ++i;
         return;
       }
+      // w −= Δ, then w stored into the parameter (for fp16 in the same pass: subtract_and_store).
       const auto update = [&](const auto& g) {
         if (mu == S(0)) {
-          w -= (g + w * decay) * rate;
+          masters_.subtract_and_store(i, p, w, (g + w * decay) * rate, rounding_);
         } else {
           auto& v = velocity_[i];
           if (v.size() != p.value.size())
             throw error("SGD: parameter " + p.name + " changed size since the optimizer's first step");
           v = v * mu + g + w * decay;
-          if (options_.nesterov) w -= (g + w * decay + v * mu) * rate;
-          else w -= v * rate;
+          if (options_.nesterov) masters_.subtract_and_store(i, p, w, (g + w * decay + v * mu) * rate, rounding_);
+          else masters_.subtract_and_store(i, p, w, v * rate, rounding_);
         }
       };
       if (unscale == 1) update(master_weights<T, D>::gradient(p));  // no multiply where none is asked for
       else update(master_weights<T, D>::gradient(p) * S(unscale));
-      masters_.store(i, p, rounding_);
       ++i;
     });
   }

@@ -755,6 +755,35 @@ STRATA_INLINE scalar_of<V> hmax(V v) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// IEEE binary16 values as their bit patterns in int16 lanes (vec<std::int16_t>, or one
+// std::int16_t): what an fp16 kernel that only compares, selects or moves values needs, with no
+// conversion to float and results bit for bit those of the float path (widen, compare or select
+// in float, round back). Portable: vector-extension operators only (AVX-512BW: 32 lanes a
+// vector, AVX2: 16).
+
+// A key that orders fp16 values as float comparisons do: monotone in the value, −0 and +0 equal
+// (both 0), −Inf = −0x7c00 < every finite value < +Inf = 0x7c00. NaNs get keys outside that range
+// (their order means nothing: test fp16_is_nan first, as float code tests v != v).
+template <class V>
+STRATA_INLINE V fp16_order_key(V bits) {
+  const V magnitude = bits & std::int16_t(0x7fff);
+  return bits < std::int16_t(0) ? V(-magnitude) : magnitude;
+}
+
+// Lanes (all ones) holding a NaN: exponent all ones, fraction not 0.
+template <class V>
+STRATA_INLINE auto fp16_is_nan(V bits) {
+  return (bits & std::int16_t(0x7fff)) > std::int16_t(0x7c00);
+}
+
+// The bits a value has after a round trip through float: NaNs come back quiet (quiet bit 0x0200
+// set, sign and payload kept, as VCVTPH2PS / VCVTPS2PH do); everything else is unchanged.
+template <class V>
+STRATA_INLINE V fp16_through_float(V bits) {
+  return fp16_is_nan(bits) ? V(bits | std::int16_t(0x0200)) : bits;
+}
+
 }  // namespace strata::kernels::cpu::simd
 
 #if defined(__GNUC__) && !defined(__clang__)
