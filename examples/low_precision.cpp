@@ -11,7 +11,8 @@
 // each model's training memory. Fixed-point models (static and dynamic) run integer kernels for
 // every product (convolutions: the conv_choices below; dense layers: the int16 GEMM).
 //
-// Usage: low_precision [--epochs N] [--limit N] [--fractions 8,10,12] [--threads N] [--data DIR] [--quick]
+// Usage: low_precision [--epochs N] [--limit N] [--fractions 8,10,12] [--only fp32,fp16,fixed,dynamic] [--threads N]
+//                      [--data DIR] [--quick]
 #include <strata/data/idx.hpp>
 #include <strata/kernels/conv_choices.hpp>
 #include <strata/net/model.hpp>
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
   std::filesystem::path data_dir = data::default_fashion_mnist_dir;
   settings s;
   std::set<int> fractions{8, 10, 12};
+  std::set<std::string> only{"fp32", "fp16", "fixed", "dynamic"};
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -133,15 +135,26 @@ int main(int argc, char** argv) {
       fractions.clear();
       std::stringstream list(value("--fractions"));
       for (std::string f; std::getline(list, f, ',');) fractions.insert(std::stoi(f));
+    } else if (a == "--only") {
+      only.clear();
+      std::stringstream list(value("--only"));
+      for (std::string p; std::getline(list, p, ',');) {
+        if (p != "fp32" && p != "fp16" && p != "fixed" && p != "dynamic") {
+          std::fprintf(stderr, "low_precision: --only takes fp32, fp16, fixed and dynamic, got '%s'\n", p.c_str());
+          return 2;
+        }
+        only.insert(p);
+      }
     } else if (a == "--quick") quick = true, s.epochs = 1, s.limit = 3000, fractions = {10};
     else {
-      std::fprintf(stderr, "usage: %s [--epochs N] [--limit N] [--fractions 8,10,12] [--threads N] [--data DIR] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--epochs N] [--limit N] [--fractions 8,10,12] [--only fp32,fp16,fixed,dynamic] [--threads N] "
+                   "[--data DIR] [--quick]\n", argv[0]);
       return 2;
     }
   }
   for (int f : fractions)
-    if (f != 6 && f != 8 && f != 10 && f != 12 && f != 14) {
-      std::fprintf(stderr, "low_precision: --fractions takes 6, 8, 10, 12 and 14 (each is its own type, compiled in)\n");
+    if (f != 6 && f != 8 && f != 9 && f != 10 && f != 11 && f != 12 && f != 14) {
+      std::fprintf(stderr, "low_precision: --fractions takes 6, 8, 9, 10, 11, 12 and 14 (each is its own type, compiled in)\n");
       return 2;
     }
 
@@ -171,15 +184,20 @@ int main(int argc, char** argv) {
               static_cast<long long>(s.batch), num_threads());
 
   std::vector<run_result> results;
-  results.push_back(train_one<float>("fp32", train_set, test_set, s));
-  results.push_back(train_one<half>("fp16 (mixed)", train_set, test_set, s));
+  if (only.count("fp32")) results.push_back(train_one<float>("fp32", train_set, test_set, s));
+  if (only.count("fp16")) results.push_back(train_one<half>("fp16 (mixed)", train_set, test_set, s));
+  if (!only.count("fixed")) fractions.clear();
   if (fractions.count(6)) train_fixed<6>(results, train_set, test_set, s);
   if (fractions.count(8)) train_fixed<8>(results, train_set, test_set, s);
+  if (fractions.count(9)) train_fixed<9>(results, train_set, test_set, s);
   if (fractions.count(10)) train_fixed<10>(results, train_set, test_set, s);
+  if (fractions.count(11)) train_fixed<11>(results, train_set, test_set, s);
   if (fractions.count(12)) train_fixed<12>(results, train_set, test_set, s);
   if (fractions.count(14)) train_fixed<14>(results, train_set, test_set, s);
-  train_dynamic<10, 12>(results, train_set, test_set, s);
-  if (!quick) train_dynamic<10, 10>(results, train_set, test_set, s);  // the same without wider updates
+  if (only.count("dynamic")) {
+    train_dynamic<10, 12>(results, train_set, test_set, s);
+    if (!quick) train_dynamic<10, 10>(results, train_set, test_set, s);  // the same without wider updates
+  }
 
   std::printf("\nTest accuracy (%%) per epoch:\n\n%-7s", "epoch");
   for (const auto& r : results) std::printf(" %22s", r.name.c_str());
@@ -189,8 +207,10 @@ int main(int argc, char** argv) {
     for (const auto& r : results) std::printf(" %22.2f", 100 * r.accuracy[std::size_t(e)]);
     std::printf("\n");
   }
-  std::printf("%-7s", "Δ fp32");
-  for (const auto& r : results) std::printf(" %+22.2f", 100 * (r.accuracy.back() - results.front().accuracy.back()));
+  if (only.count("fp32")) {
+    std::printf("%-7s", "Δ fp32");
+    for (const auto& r : results) std::printf(" %+22.2f", 100 * (r.accuracy.back() - results.front().accuracy.back()));
+  }
   std::printf("\n\nTraining memory at batch %lld (parameters + gradients + optimizer state + activations + input):\n\n",
               static_cast<long long>(s.batch));
   for (const auto& r : results)
