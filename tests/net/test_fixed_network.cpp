@@ -21,6 +21,7 @@
 #include "strata/net/model.hpp"
 #include "strata/train/fit.hpp"
 #include "strata/train/sgd.hpp"
+#include "support/blobs.hpp"
 #include "support/files.hpp"
 #include "support/testing.hpp"
 
@@ -158,21 +159,8 @@ TEST_CASE("stochastic rounding gives the same bits for any thread count", "[net]
 
 namespace {
 using TrainNet = Sequential<Input<1, 8, 8>, Conv<4, Kernel<3>, Pad<1>>, ReLU, MaxPool<2>, Dense<3>>;
-struct blobs {
-  Tensor<float, 2> images;
-  Tensor<std::int32_t, 1> labels;
-};
-// Three noisy classes, each brighter on its own third of the pixels.
-blobs make_blobs(std::int64_t n, std::uint64_t seed) {
-  blobs d{Tensor<float, 2>(Shape{n, TrainNet::input_shape::elements}), Tensor<std::int32_t, 1>(Shape<1>{n})};
-  random_engine rng(seed);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const int c = int(i % 3);
-    d.labels(i) = c;
-    for (std::int64_t j = 0; j < d.images.extent(1); ++j) d.images(i, j) = 0.5f * rng.normal() + (j % 3 == c ? 0.4f : 0.0f);
-  }
-  return d;
-}
+using testing::blobs;
+using testing::make_blobs;
 template <class T>
 double trained_accuracy(const blobs& train_set, const blobs& test_set) {
   Model<TrainNet, T> m(1);

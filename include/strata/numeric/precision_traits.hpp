@@ -78,30 +78,32 @@ struct precision_traits<half> {
 };
 
 namespace detail {
-// "fixed<16,8>" (stochastic rounding, the default) or "fixed<16,8,nearest>", as a constant.
+// A type's name as a constant: prefix, two numbers and a suffix ("fixed<" 16 "," 8 ",nearest>").
+struct name_buffer {
+  char c[40]{};
+};
+constexpr name_buffer numbered_name(const char* prefix, int a, int b, const char* suffix) {
+  name_buffer out;
+  int n = 0;
+  auto put = [&](const char* s) {
+    while (*s) out.c[n++] = *s++;
+  };
+  auto number = [&](int v) {
+    if (v >= 10) out.c[n++] = char('0' + v / 10);
+    out.c[n++] = char('0' + v % 10);
+  };
+  put(prefix);
+  number(a);
+  put(",");
+  number(b);
+  put(suffix);
+  return out;
+}
+// "fixed<16,8>" (stochastic rounding, the default) or "fixed<16,8,nearest>".
 template <int B, int F, rounding R>
 struct fixed_name {
-  static constexpr auto text = [] {
-    struct buffer {
-      char c[32]{};
-    } out;
-    int n = 0;
-    auto put = [&](const char* s) {
-      while (*s) out.c[n++] = *s++;
-    };
-    auto number = [&](int v) {
-      if (v >= 10) out.c[n++] = char('0' + v / 10);
-      out.c[n++] = char('0' + v % 10);
-    };
-    put("fixed<");
-    number(B);
-    put(",");
-    number(F);
-    if (R == rounding::nearest) put(",nearest");
-    if (R == rounding::nearest_even) put(",nearest_even");
-    put(">");
-    return out;
-  }();
+  static constexpr name_buffer text =
+      numbered_name("fixed<", B, F, R == rounding::nearest ? ",nearest>" : R == rounding::nearest_even ? ",nearest_even>" : ">");
 };
 }  // namespace detail
 
@@ -142,28 +144,10 @@ struct precision_traits<fixed<B, F, R>> {
 };
 
 namespace detail {
-// "dynamic_fixed<10,12>", as a constant.
+// "dynamic_fixed<10,12>".
 template <int B, int U>
 struct dynamic_fixed_name {
-  static constexpr auto text = [] {
-    struct buffer {
-      char c[32]{};
-    } out;
-    int n = 0;
-    auto put = [&](const char* s) {
-      while (*s) out.c[n++] = *s++;
-    };
-    auto number = [&](int v) {
-      if (v >= 10) out.c[n++] = char('0' + v / 10);
-      out.c[n++] = char('0' + v % 10);
-    };
-    put("dynamic_fixed<");
-    number(B);
-    put(",");
-    number(U);
-    put(">");
-    return out;
-  }();
+  static constexpr name_buffer text = numbered_name("dynamic_fixed<", B, U, ">");
 };
 }  // namespace detail
 

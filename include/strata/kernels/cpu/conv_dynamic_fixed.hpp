@@ -21,8 +21,8 @@ namespace strata::kernels {
 template <int B, int U>
 struct dynamic_fixed_conv_passes {
   using T = dynamic_fixed<B, U>;
-  static const std::int16_t* raw(const T* p) noexcept { return reinterpret_cast<const std::int16_t*>(p); }
-  static std::int16_t* raw(T* p) noexcept { return reinterpret_cast<std::int16_t*>(p); }
+  template <class P>
+  static auto raw(P* p) noexcept { return cpu::raw(p); }
   static int bits_of(const T* p, std::int64_t count) { return count > 0 ? scale_of(p).fraction_bits : 0; }
 
   static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, conv_state<strata::cpu, T>&) {

@@ -13,6 +13,7 @@
 #include "strata/core/matmul.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/core/tensor.hpp"
+#include "strata/kernels/cpu/fixed_gemm.hpp"  // raw(): the int16 values behind a 16-bit element type
 #include "strata/kernels/cpu/int16_gemm.hpp"
 #include "strata/numeric/dynamic_fixed.hpp"
 #include "strata/numeric/fixed.hpp"
@@ -33,7 +34,7 @@ namespace dynamic_detail {
 // Saturated values and bit lengths of n mantissas, in one pass.
 template <class T>
 dynamic_scaling::exponent_histogram histogram(const T* out, std::int64_t n, std::int64_t& saturated) {
-  const auto* r = reinterpret_cast<const std::int16_t*>(out);
+  const std::int16_t* r = raw(out);
   std::mutex merge;
   dynamic_scaling::exponent_histogram total;
   saturated = 0;
@@ -119,12 +120,11 @@ void evaluate_complex(cpu, const TensorView<dynamic_fixed<B, U>, 2, cpu>& dst, c
   using T = dynamic_fixed<B, U>;
   detail::evaluate_matmul(dst, node, mode, [&](const auto& a, const auto& b, std::int64_t m, std::int64_t n, std::int64_t k,
                                                int alpha, int beta, T* c) {
-    const auto* ra = reinterpret_cast<const std::int16_t*>(a.data);
-    const auto* rb = reinterpret_cast<const std::int16_t*>(b.data);
+    using kernels::cpu::raw;
     const int exact = (m * k > 0 ? scale_of(a.data).fraction_bits : 0) + (k * n > 0 ? scale_of(b.data).fraction_bits : 0);
     auto product_into = [&](T* out) {
       kernels::cpu::write_rounded(out, m * n, exact, [&](int shift) {
-        kernels::cpu::int16_gemm(a.transposed, b.transposed, m, n, k, ra, a.ld, rb, b.ld, reinterpret_cast<std::int16_t*>(out), n,
+        kernels::cpu::int16_gemm(a.transposed, b.transposed, m, n, k, raw(a.data), a.ld, raw(b.data), b.ld, raw(out), n,
                                  kernels::cpu::dynamic_requantize<T>(shift));
       });
     };
