@@ -24,7 +24,10 @@ struct MeanSquaredError {
                         target.shape().to_string() + " differ");
     const double count = double(prediction.size());
     const double loss = count ? double(sum(square(prediction - target))) / count : 0.0;
-    if (gradient.data()) gradient = (prediction - target) * T(2 / count);
+    if (gradient.data()) {
+      if constexpr (has_dynamic_scale<T>) gradient = (prediction - target) * compute_t<T>(2 / count);  // no value per element
+      else gradient = (prediction - target) * T(2 / count);
+    }
     return {loss, 0};
   }
 };
