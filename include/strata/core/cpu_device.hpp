@@ -166,7 +166,7 @@ template <assign_mode Mode, class T, class Eval>
 void store_dynamic(T* out, std::int64_t n, std::int64_t inner, const Eval& ev) {
   using traits = precision_traits<T>;
   if (n == 0) return;
-  dynamic_scale& scale = scale_of(out);
+  const auto [scale, whole] = scale_for_write(out);
   const float old_step = std::ldexp(1.0f, -scale.fraction_bits);
   auto over_rows = [&](auto&& body) {
     parallel_ranges(n, [&](std::int64_t begin, std::int64_t end) {
@@ -189,7 +189,7 @@ void store_dynamic(T* out, std::int64_t n, std::int64_t inner, const Eval& ev) {
       return Mode == assign_mode::add ? o + v : o - v;
     }
   };
-  if (starts_tensor(out)) {
+  if (whole) {
     std::mutex merge;
     dynamic_scaling::exponent_histogram total;
     over_rows([&](const auto& local, std::int64_t row, std::int64_t c0, std::int64_t c1) {
@@ -203,9 +203,7 @@ void store_dynamic(T* out, std::int64_t n, std::int64_t inner, const Eval& ev) {
       total.add(h);
     });
     const int f = dynamic_scaling::fraction_bits_for(total, T::bits);
-    std::int64_t over = 0;
-    for (int b = T::bits - f + 126; b < dynamic_scaling::exponent_histogram::bins; ++b)
-      if (b >= 0) over += total.count[std::size_t(b)];
+    const std::int64_t over = total.at_or_above(T::bits - f + 126);  // the values that saturate at f
     scale.fraction_bits = scale.planned = f;
     scale.written = true;
     ++scale.full_writes;

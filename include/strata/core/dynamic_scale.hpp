@@ -99,10 +99,17 @@ class scale_registry {
 
 // The exponent of the tensor holding p.
 inline dynamic_scale& scale_of(const void* p) { return *scale_registry::instance().find(p).scale; }
-// Whether a write of `bytes` at p sets the whole content of its tensor (it starts at the
-// allocation; a batch shorter than the buffer leaves only stale values behind): then the write
-// chooses the tensor's exponent from its data. A write elsewhere keeps the exponent.
-inline bool starts_tensor(const void* p) { return scale_registry::instance().find(p).base == static_cast<const char*>(p); }
+// What a write at p needs: the tensor's exponent, and whether the write sets the whole content of
+// the tensor (it starts at the allocation; a batch shorter than the buffer leaves only stale
+// values behind) — then it chooses the exponent from its data; a write elsewhere keeps it.
+struct write_target {
+  dynamic_scale& scale;
+  bool whole;
+};
+inline write_target scale_for_write(const void* p) {
+  const auto f = scale_registry::instance().find(p);
+  return {*f.scale, f.base == static_cast<const char*>(p)};
+}
 
 namespace dynamic_scaling {
 
@@ -117,6 +124,12 @@ struct exponent_histogram {
   void add(const exponent_histogram& o) {
     for (int b = 0; b < bins; ++b) count[std::size_t(b)] += o.count[std::size_t(b)];
     total += o.total;
+  }
+  // How many values lie in bins ≥ b.
+  std::int64_t at_or_above(int b) const {
+    std::int64_t n = 0;
+    for (int i = b < 0 ? 0 : b; i < bins; ++i) n += count[std::size_t(i)];
+    return n;
   }
   // The smallest bin t with at most `allowed` values in bins ≥ t (bins if none is over).
   int threshold(std::int64_t allowed) const {
@@ -181,8 +194,8 @@ void rescale_mantissas(T* out, std::int64_t n, int k) {
 template <class T>
 void adopt_fraction_bits(T* out, std::int64_t n, int fraction_bits) {
   if (n <= 0) return;
-  dynamic_scale& s = scale_of(out);
-  if (starts_tensor(out)) {
+  const auto [s, whole] = scale_for_write(out);
+  if (whole) {
     s.fraction_bits = s.planned = fraction_bits;
     s.written = true;
     ++s.full_writes;

@@ -54,16 +54,7 @@ struct dynamic_fixed_conv_passes {
       cpu::conv_int16_backward_filter(g, n, raw(x), raw(dy), raw(dw), nullptr, cpu::dynamic_requantize<T>(shift), {});
     });
     if (!db) return;
-    const std::int64_t PQ = g.P() * g.Q();
-    std::vector<std::int64_t> sums(std::size_t(g.K), 0);
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t k = 0; k < g.K; ++k) {
-        const T* row = dy + (i * g.K + k) * PQ;
-        std::int64_t s = 0;
-        for (std::int64_t j = 0; j < PQ; ++j) s += row[j].raw();
-        sums[std::size_t(k)] += s;
-      }
-    cpu::store_sums(db, sums.data(), g.K, fdy);
+    cpu::store_sums(db, cpu::conv_int16_channel_sums(g, n, raw(dy)).data(), g.K, fdy);
   }
 };
 

@@ -270,6 +270,20 @@ inline void conv_int16_backward_data(const conv_geometry& g, std::int64_t n, con
   });
 }
 
+// Per output channel the exact sum of dy over the batch and the image (the bias gradient).
+inline std::vector<std::int64_t> conv_int16_channel_sums(const conv_geometry& g, std::int64_t n, const std::int16_t* dy) {
+  const std::int64_t PQ = g.P() * g.Q();
+  std::vector<std::int64_t> sum(std::size_t(g.K), 0);
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t k = 0; k < g.K; ++k) {
+      const std::int16_t* row = dy + (i * g.K + k) * PQ;
+      std::int64_t s = 0;
+      for (std::int64_t j = 0; j < PQ; ++j) s += row[j];
+      sum[std::size_t(k)] += s;
+    }
+  return sum;
+}
+
 // dw = requant(Σ_batch dy ⋆ x), one rounding per weight after the exact int64 sum over the whole
 // batch; db (nullable) = requant_b(Σ dy), summed exactly and rounded with its own qb.
 inline void conv_int16_backward_filter(const conv_geometry& g, std::int64_t n, const std::int16_t* x,
@@ -310,14 +324,7 @@ inline void conv_int16_backward_filter(const conv_geometry& g, std::int64_t n, c
   int16_detail::requantize_matrix(partial.data(), CRS, g.K, CRS, dw, CRS,
                                   int16_detail::requant_plan(q, nullptr, nullptr, {0, std::uint64_t(CRS)}), threaded);
   if (db) {
-    std::vector<std::int64_t> sum(std::size_t(g.K), 0);
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t k = 0; k < g.K; ++k) {
-        const std::int16_t* row = dy + (i * g.K + k) * PQ;
-        std::int64_t s = 0;
-        for (std::int64_t j = 0; j < PQ; ++j) s += row[j];
-        sum[std::size_t(k)] += s;
-      }
+    const std::vector<std::int64_t> sum = conv_int16_channel_sums(g, n, dy);
     int16_detail::requantize_matrix(sum.data(), g.K, 1, g.K, db, g.K,
                                     int16_detail::requant_plan(qb, nullptr, nullptr, {0, std::uint64_t(g.K)}), false);
   }

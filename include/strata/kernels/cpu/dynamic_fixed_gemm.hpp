@@ -56,9 +56,9 @@ dynamic_scaling::exponent_histogram histogram(const T* out, std::int64_t n, std:
 template <class T, class Run>
 void write_rounded(T* out, std::int64_t n, int exact_bits, Run&& run) {
   if (n <= 0) return;
-  dynamic_scale& s = scale_of(out);
+  const auto [s, whole] = scale_for_write(out);
   const int lo = exact_bits - 40, hi = exact_bits;  // the kernels shift right by 0 … 40
-  if (!starts_tensor(out)) {
+  if (!whole) {
     const int f = s.fraction_bits, within = dynamic_scaling::clamp_bits(f, lo, hi);
     run(exact_bits - within);
     if (within != f) rescale_mantissas(out, n, f - within);
@@ -88,8 +88,8 @@ void write_rounded(T* out, std::int64_t n, int exact_bits, Run&& run) {
 template <class T>
 void store_sums(T* out, const std::int64_t* sums, std::int64_t n, int exact_bits) {
   if (n <= 0) return;
-  dynamic_scale& s = scale_of(out);
-  if (starts_tensor(out)) {
+  const auto [s, whole] = scale_for_write(out);
+  if (whole) {
     const auto h = dynamic_scaling::histogram_of_integers(sums, n);
     const std::int64_t allowed = dynamic_scaling::allowed_overflows(n);
     const int f = dynamic_scaling::clamp_bits(exact_bits + dynamic_scaling::integer_headroom(h, T::bits, allowed));
