@@ -549,3 +549,29 @@ TEST_CASE("how long do writing and reading 100 MB take?", "[.][benchmark][archiv
   WARN("100 MiB: write_archive " << ms(t1 - t0) << " ms (with fsync), read_archive " << ms(t2 - t1)
                                  << " ms, encode " << ms(t4 - t3) << " ms, decode " << ms(t5 - t4) << " ms");
 }
+
+TEST_CASE("packed binary entries hold whole words per row and round trip bit for bit", "[archive][binary]") {
+  Tensor<binary, 2> bits(Shape{3, 70});
+  for (std::int64_t r = 0; r < 3; ++r)
+    for (std::int64_t c = 0; c < 70; ++c)
+      if ((r * 70 + c) % 3 == 0) bits.set(binary::from_bit(true), r, c);
+  const archive_entry e = make_entry("w", bits);
+  CHECK(e.type == element_code::binary);
+  CHECK(e.data.size() == 3 * 2 * 8);  // 70 values: two words per row
+  CHECK(to_string(e.type) == "binary");
+  const archive back = decode_archive(encode_archive(archive{"k", "s", 1, {e}, {}}));
+  Tensor<binary, 2> read(Shape{3, 70});
+  back.read("w", read);
+  for (std::int64_t r = 0; r < 3; ++r)
+    for (std::int64_t c = 0; c < 70; ++c) REQUIRE(read(r, c) == bits(r, c));
+  // A set bit past a row's values would count in every XNOR-popcount: refused, naming the row.
+  archive_entry tail = e;
+  tail.data[8 * 3 + 7] = std::byte{0x80};  // row 1, last word, top bit
+  CHECK_THROWS_WITH(read_entry(tail, read), Contains("'w'") && Contains("row 1") && Contains("past its 70 values"));
+  // A packed entry whose data is not whole words per row is damage.
+  archive_entry short_data = e;
+  short_data.data.resize(40);
+  CHECK_THROWS_AS(encode_archive(archive{"k", "s", 1, {short_data}, {}}), archive_error);
+  Tensor<binary, 2> wrong(Shape{3, 64});
+  CHECK_THROWS_WITH(read_entry(e, wrong), Contains("binary [3, 70]") && Contains("binary [3, 64]"));
+}

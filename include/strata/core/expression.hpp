@@ -44,10 +44,12 @@ template <class X>
 concept Expression = ExpressionNode<X> || TensorLike<X>;
 
 // A scalar operand: a built-in number or any precision (precision_traits is the one list) whose
-// elements have a value on their own (not dynamic fixed point, whose exponent is the tensor's).
+// elements have a value on their own (not dynamic fixed point, whose exponent is the tensor's, nor
+// binary, whose elements are bits inside words).
 template <class S>
 concept Scalar = std::is_arithmetic_v<std::remove_cvref_t<S>> ||
-                 (Precision<std::remove_cvref_t<S>> && !has_dynamic_scale<std::remove_cvref_t<S>>);
+                 (Precision<std::remove_cvref_t<S>> && !has_dynamic_scale<std::remove_cvref_t<S>> &&
+                  !has_packed_storage<std::remove_cvref_t<S>>);
 
 // How a destination combines with what is assigned to it.
 enum class assign_mode { set, add, subtract };

@@ -582,3 +582,5 @@ void assign(const TensorView<T, Rank, D>& dst, const E& e) {
 }
 
 }  // namespace strata
+
+#include "strata/core/bit_tensor.hpp"  // Tensor<binary, …>: packed bits

@@ -115,6 +115,7 @@ enum class element_code : std::uint8_t {
   u16 = 25,
   u32 = 26,
   u64 = 27,
+  binary = 28,  // ±1 values packed 64 to a little-endian u64 word along the last axis (bit set = −1), rows padded to whole words
 };
 
 namespace detail {
@@ -150,8 +151,23 @@ constexpr std::size_t element_size(element_code c) noexcept {
   }
 }
 
+// Bytes of data an entry of type c holding `elements` values with last extent `row` needs: for
+// packed binary, whole 64-bit words per row; otherwise elements × element_size. UINT64_MAX when
+// that does not fit in 64 bits.
+inline std::uint64_t entry_data_bytes(element_code c, std::int64_t elements, std::int64_t row) noexcept {
+  constexpr std::uint64_t huge = ~std::uint64_t{0};
+  if (c == element_code::binary) {
+    if (row <= 0 || elements <= 0) return 0;
+    const auto rows = static_cast<std::uint64_t>(elements / row), words = static_cast<std::uint64_t>((row + 63) / 64);
+    return rows > huge / 8 / words ? huge : rows * words * 8;
+  }
+  const std::size_t size = element_size(c);
+  return static_cast<std::uint64_t>(elements) > huge / size ? huge : static_cast<std::uint64_t>(elements) * size;
+}
+
 inline std::string to_string(element_code c) {
   switch (c) {
+    case element_code::binary: return "binary";
     case element_code::f64: return "f64";
     case element_code::f32: return "f32";
     case element_code::f16: return "f16";
@@ -333,6 +349,43 @@ void read_entry(const archive_entry& e, X&& into) {
   detail::read_entry_into(e, std::forward<X>(into), "");
 }
 
+// An entry of packed ±1 values: the tensor's words, little-endian (tail bits of each row zero).
+template <std::size_t Rank>
+archive_entry make_entry(std::string name, const Tensor<binary, Rank>& bits) {
+  archive_entry e{std::move(name), element_code::binary, {}, {}};
+  e.shape.assign(bits.shape().extents.begin(), bits.shape().extents.end());
+  e.data.resize(static_cast<std::size_t>(bits.bytes()));
+  if (!e.data.empty()) {
+    std::memcpy(e.data.data(), bits.words(), e.data.size());
+    if constexpr (std::endian::native == std::endian::big) detail::swap_element_bytes(e.data.data(), e.data.size(), 8);
+  }
+  return e;
+}
+
+// Copies a packed binary entry into a Tensor<binary> of the same shape; a mismatch throws naming
+// the entry and both types and shapes, and tail bits set in the file are an error (they would
+// count in every XNOR-popcount).
+template <std::size_t Rank>
+void read_entry(const archive_entry& e, Tensor<binary, Rank>& into, const std::string& prefix = "") {
+  detail::check_entry_matches(e, element_code::binary,
+                              std::span<const std::int64_t>(into.shape().extents.data(), Rank), prefix);
+  if (e.data.size() != static_cast<std::size_t>(into.bytes()))
+    throw archive_error(prefix + "entry " + detail::quote(e.name) + " holds " + std::to_string(e.data.size()) +
+                        " bytes of packed bits, but " + shape_string(e.shape) + " needs " + std::to_string(into.bytes()));
+  if (e.data.empty()) return;
+  std::memcpy(into.words(), e.data.data(), e.data.size());
+  if constexpr (std::endian::native == std::endian::big)
+    detail::swap_element_bytes(reinterpret_cast<std::byte*>(into.words()), e.data.size(), 8);
+  const std::int64_t tail = into.row_bits() % 64;
+  if (tail != 0) {
+    const std::uint64_t unused = ~((std::uint64_t{1} << tail) - 1);
+    for (std::int64_t r = 0; r < into.rows(); ++r)
+      if (into.row(r)[into.words_per_row() - 1] & unused)
+        throw archive_error(prefix + "entry " + detail::quote(e.name) + ": row " + std::to_string(r) +
+                            " has bits set past its " + std::to_string(into.row_bits()) + " values");
+  }
+}
+
 // A new tensor of the entry's shape (for state whose shape the reader does not know in advance).
 template <class T, std::size_t Rank>
 Tensor<T, Rank> tensor_from_entry(const archive_entry& e) {
@@ -384,6 +437,10 @@ struct archive {
     requires TensorLike<X>
   void read(std::string_view name, X&& into) const {
     detail::read_entry_into(at(name), std::forward<X>(into), prefix());
+  }
+  template <std::size_t Rank>
+  void read(std::string_view name, Tensor<binary, Rank>& into) const {
+    read_entry(at(name), into, prefix());
   }
 
  private:

@@ -154,15 +154,15 @@ inline std::uint64_t checked_archive_size(const archive& a, const std::string& p
       fail(which + "'s name is " + std::to_string(e.name.size()) + " bytes long (at most " +
            std::to_string(max_name_bytes) + ")");
     if (!names.insert(e.name).second) fail("two entries are named " + quote(e.name));
-    if (element_size(e.type) == 0) fail(which + " has " + to_string(e.type));
+    if (element_size(e.type) == 0 && e.type != element_code::binary) fail(which + " has " + to_string(e.type));
     if (e.shape.size() > max_rank)
       fail(which + " has rank " + std::to_string(e.shape.size()) + " (at most " + std::to_string(max_rank) + ")");
     const std::int64_t n = checked_elements(e.shape);
     if (n < 0) fail(which + " has invalid extents " + shape_string(e.shape));
-    if (static_cast<std::uint64_t>(n) > std::numeric_limits<std::uint64_t>::max() / element_size(e.type) ||
-        e.data.size() != static_cast<std::uint64_t>(n) * element_size(e.type))
+    const std::uint64_t need = entry_data_bytes(e.type, n, e.shape.empty() ? 1 : e.shape.back());
+    if (need == std::numeric_limits<std::uint64_t>::max() || e.data.size() != need)
       fail(which + " holds " + std::to_string(e.data.size()) + " bytes of data, but " + to_string(e.type) + " " +
-           shape_string(e.shape) + " needs " + std::to_string(static_cast<std::uint64_t>(n) * element_size(e.type)));
+           shape_string(e.shape) + " needs " + std::to_string(need));
     size += smallest_entry - 1 + e.name.size() + 8 * e.shape.size() + e.data.size();
   }
   return size;
@@ -574,12 +574,12 @@ class archive_reader {
     context_ = "in entry " + quote(e.name);
     if (e.name.empty()) malformed(which + " has an empty name");
     if (!names_.insert(e.name).second) malformed("two entries are named " + quote(e.name));
-    const std::size_t size = element_size(e.type);
-    if (size == 0) malformed("entry " + quote(e.name) + " has " + to_string(e.type));
+    if (element_size(e.type) == 0 && e.type != element_code::binary)
+      malformed("entry " + quote(e.name) + " has " + to_string(e.type));
     const std::int64_t n = checked_elements(e.shape);
     if (n < 0) malformed("entry " + quote(e.name) + " has invalid extents " + shape_string(e.shape));
-    if (static_cast<std::uint64_t>(n) > std::numeric_limits<std::uint64_t>::max() / size ||
-        bytes != static_cast<std::uint64_t>(n) * size)
+    const std::uint64_t need = entry_data_bytes(e.type, n, e.shape.empty() ? 1 : e.shape.back());
+    if (need == std::numeric_limits<std::uint64_t>::max() || bytes != need)
       malformed("entry " + quote(e.name) + " is " + to_string(e.type) + " " + shape_string(e.shape) + " but holds " +
                 std::to_string(bytes) + " bytes");
     if (bytes > end_of_entries() - pos_)

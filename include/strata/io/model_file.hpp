@@ -1,11 +1,16 @@
 // strata/io/model_file.hpp — a Model in one versioned, checksummed file (strata/io/archive.hpp):
 // every parameter and every piece of state (batch-norm statistics) under its name, and the
-// architecture signature. Loading checks everything before changing anything.
+// architecture signature. Loading checks everything before changing anything. A binary model's
+// binarised weights are saved as what inference uses, one bit each (and XNOR-Net's scales): loading
+// sets their latent weights to ±1 (±scale), so training resumes from the saved binary network.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 
 #include "strata/io/archive.hpp"
 #include "strata/layers/layer.hpp"
@@ -25,6 +30,44 @@ inline void check_model_entry(const io::archive& a, const std::string& name, std
 }
 // Where a dynamic fixed-point tensor's exponent (its fraction bits, i32) is saved.
 inline std::string exponent_entry(const std::string& name) { return name + ".fraction_bits"; }
+// Where a scaled binary layer's per-channel scales are saved.
+inline std::string scale_entry(const std::string& name) { return name + ".scale"; }
+
+// A binary layer's latent weights as what inference needs: their signs, packed (one bit each, in
+// the tensor's own order), and for XNOR-Net layers each output channel's scale, the mean |w| of
+// its latent weights clipped to [−1, 1] as the forward pass sees them.
+template <class P>
+void append_binarized(io::archive& a, const P& p) {
+  using T = std::remove_const_t<typename decltype(p.value)::element_type>;
+  const std::int64_t n = p.value.size(), rows = p.binarized.rows, per_row = n / rows;
+  const T* w = p.value.data();
+  auto bits = Tensor<binary, 1>::uninitialized(Shape<1>{n});
+  bits.fill(binary{});
+  for (std::int64_t i = 0; i < n; ++i)
+    if (w[i] < T(0)) bits.words()[i / 64] |= std::uint64_t{1} << (i % 64);
+  a.entries.push_back(io::make_entry(p.name, bits));
+  if (p.binarized.scaled) {
+    Tensor<T, 1> scale(Shape<1>{rows});
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double sum = 0;
+      for (std::int64_t i = r * per_row; i < (r + 1) * per_row; ++i) sum += std::min(1.0, std::abs(double(w[i])));
+      scale(r) = T(sum / double(per_row));
+    }
+    a.entries.push_back(io::make_entry(scale_entry(p.name), scale));
+  }
+}
+// The inverse: latent weights ±1 (±scale), whose signs and scales give back the same binary layer.
+template <class P>
+void read_binarized(const io::archive& a, const P& p) {
+  using T = std::remove_const_t<typename decltype(p.value)::element_type>;
+  const std::int64_t n = p.value.size(), rows = p.binarized.rows, per_row = n / rows;
+  auto bits = Tensor<binary, 1>::uninitialized(Shape<1>{n});
+  a.read(p.name, bits);
+  Tensor<T, 1> scale(Shape<1>{rows}, T(1));
+  if (p.binarized.scaled) a.read(scale_entry(p.name), scale.view());
+  T* w = p.value.data();
+  for (std::int64_t i = 0; i < n; ++i) w[i] = (bits.words()[i / 64] >> (i % 64)) & 1 ? -scale(i / per_row) : scale(i / per_row);
+}
 }  // namespace detail
 
 // Writes model to path.
@@ -35,7 +78,11 @@ void save_model(M& model, const Path& path) {
   a.kind = "strata-model";
   a.signature = M::signature();
   a.version = 1;
-  model.visit_parameters([&](const auto& p) { a.entries.push_back(io::make_entry(p.name, p.value)); });
+  model.visit_parameters([&](const auto& p) {
+    if constexpr (std::is_floating_point_v<T>)  // binary layers' latent weights are fp32 or fp64
+      if (p.binarized.rows > 0) return detail::append_binarized(a, p);
+    a.entries.push_back(io::make_entry(p.name, p.value));
+  });
   model.visit_state([&](const std::string& name, TensorView<T, 1> v) { a.entries.push_back(io::make_entry(name, v)); });
   if constexpr (has_dynamic_scale<T>) {  // each tensor's exponent beside its mantissas
     auto exponent = [&](const std::string& name, TensorView<T, 1> v) {
@@ -57,7 +104,14 @@ void load_model(M& model, const Path& path) {
   using T = typename M::element_type;
   const io::archive a = io::read_archive(std::filesystem::path(path), "strata-model", M::signature());
   constexpr io::element_code code = io::element_code_of<T>();
-  model.visit_parameters([&](const auto& p) { detail::check_model_entry(a, p.name, p.value.size(), code); });
+  model.visit_parameters([&](const auto& p) {
+    if (p.binarized.rows > 0) {
+      detail::check_model_entry(a, p.name, p.value.size(), io::element_code::binary);
+      if (p.binarized.scaled) detail::check_model_entry(a, detail::scale_entry(p.name), p.binarized.rows, code);
+    } else {
+      detail::check_model_entry(a, p.name, p.value.size(), code);
+    }
+  });
   model.visit_state([&](const std::string& name, TensorView<T, 1> v) { detail::check_model_entry(a, name, v.size(), code); });
   if constexpr (has_dynamic_scale<T>) {
     auto check = [&](const std::string& name, TensorView<T, 1>) {
@@ -66,7 +120,11 @@ void load_model(M& model, const Path& path) {
     model.visit_parameters([&](const auto& p) { check(p.name, p.value); });
     model.visit_state(check);
   }
-  model.visit_parameters([&](const auto& p) { a.read(p.name, p.value); });
+  model.visit_parameters([&](const auto& p) {
+    if constexpr (std::is_floating_point_v<T>)
+      if (p.binarized.rows > 0) return detail::read_binarized(a, p);
+    a.read(p.name, p.value);
+  });
   model.visit_state([&](const std::string& name, TensorView<T, 1> v) { a.read(name, v); });
   if constexpr (has_dynamic_scale<T>) {
     auto exponent = [&](const std::string& name, TensorView<T, 1> v) {

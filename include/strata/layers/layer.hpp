@@ -66,7 +66,13 @@ struct parameter_ref {
   TensorView<T, 1, D> value;
   TensorView<T, 1, D> gradient;
   bool weight_decay = true;   // biases and normalisation parameters are usually exempt
-  double rate = 1;            // learning-rate multiplier set by the model (0: frozen, not updated)
+  double rate = 1;            // learning-rate multiplier: the layer's own, times the model's (0: frozen)
+  // Set for the latent weights of a binary layer, which save as packed signs, `rows` output
+  // channels each with its mean |w| as a scale when `scaled` (XNOR-Net).
+  struct binarization {
+    std::int64_t rows = 0;  // 0: a real parameter
+    bool scaled = false;
+  } binarized{};
 };
 
 // "3.weight" from prefix "3" and member "weight" ("weight" alone at the top).

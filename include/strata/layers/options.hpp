@@ -22,6 +22,8 @@ struct pad {};
 struct bias {};
 struct init {};
 struct algorithm {};
+struct input_values {};
+struct weight_scale {};
 }  // namespace option_kinds
 
 // The filter size R×S (Kernel<3> is 3×3; Kernel<1, 7> is a 1×7 row).
@@ -64,6 +66,17 @@ struct Algorithm {
 };
 
 // Weight initialisation schemes (fan_in = inputs per output, fan_out = outputs per input).
+// Binary layers (BinaryConv, BinaryDense): the input is real and is not binarised; the layer
+// multiplies it by its ±1 weights in fp32 (BinaryNet's first layer).
+struct RealInput {
+  using option_kind = option_kinds::input_values;
+};
+// Binary layers: XNOR-Net's scale per output channel, α = mean |W| of the channel's real-valued
+// weights, multiplies the ±1 weights.
+struct ChannelScale {
+  using option_kind = option_kinds::weight_scale;
+};
+
 namespace init {
 struct he_uniform {       // U(±√(6/fan_in)): He et al. 2015, for ReLU networks; biases 0
   static constexpr const char* name = "He uniform";

@@ -530,3 +530,5 @@ template <class Net, class T, class D>
 Inference(Model<Net, T, D>&) -> Inference<Net, T, D>;
 
 }  // namespace strata
+
+#include "strata/net/binary_inference.hpp"  // Inference<Net, binary>: packed bits between the first and last layer

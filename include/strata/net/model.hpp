@@ -2,7 +2,8 @@
 // device D. It owns every parameter, gradient and workspace, initialises them from one seed, runs
 // forward and backward over batches (giving the input gradient when asked), names its
 // parameters ("3.weight") for optimizers and savers (strata/io/model_file.hpp), and keeps the
-// per-layer learning-rate multipliers and frozen layers of transfer learning.
+// per-layer learning-rate multipliers and frozen layers of transfer learning. For a binary
+// precision it runs Net binarised (net/binary_network.hpp), with fp32 batches and parameters.
 #pragma once
 
 #include <array>
@@ -17,6 +18,7 @@
 
 #include "strata/core/error.hpp"
 #include "strata/core/rounding_stream.hpp"
+#include "strata/net/binary_network.hpp"
 #include "strata/net/chain.hpp"
 #include "strata/layers/layer.hpp"
 #include "strata/net/sequential.hpp"
@@ -51,10 +53,22 @@ class Model {
   static_assert(Precision<T>, "strata::Model<Net, T, …>: T needs a precision_traits<T> specialisation");
   static_assert(Device<D>, "strata::Model<Net, T, D>: D is a device tag (strata::cpu or strata::cuda)");
   static_assert(!has_dynamic_scale<T> || std::is_same_v<D, cpu>, "strata::Model<Net, dynamic_fixed<…>, D>: dynamic fixed point runs on the CPU");
+  static_assert(!is_binary_precision_v<T> || std::is_same_v<D, cpu>,
+                "strata::Model<Net, binary, D>: binary networks run on the CPU (XNOR-popcount kernels)");
+  static_assert(binary_network<Net, T>::problem::ok,
+                "strata::Model<Net, binary>: Net cannot be binarised; the note names the layer, as "
+                "not_binarizable_at<index, layer> (only Conv, Dense and BatchNorm may have parameters), "
+                "binary_layer_input_not_sign_at<index, layer> (put HardTanh, which becomes Sign, before it) or "
+                "no_weight_layer_to_binarize<Net>");
 
  public:
   using network = Net;
-  using element_type = T;
+  // The precision the model is built in, and the element type of its batches and parameters
+  // (the same, but fp32 for binary precisions, whose bits live inside the binary layers).
+  using precision = T;
+  using element_type = model_element_t<T>;
+  // What runs: Net, or for a binary precision Net with BinaryNet's rules applied.
+  using runtime_network = binary_network_t<Net, T>;
   using device_type = D;
   using input_shape = typename Net::input_shape;
   using output_shape = typename Net::output_shape;
@@ -67,10 +81,10 @@ class Model {
   Model& operator=(const Model&) = delete;
 
   // The outputs for a batch x ([n, input elements]); valid until the next forward.
-  batch_view<const T, D> forward(batch_view<const T, D> x, bool training = false) {
+  batch_view<const element_type, D> forward(batch_view<const element_type, D> x, bool training = false) {
     check_input(x);
     const std::int64_t n = x.extent(0);
-    batch_view<T, D> y = ensure_batch(output_, n, output_shape::elements);
+    batch_view<element_type, D> y = ensure_batch(output_, n, output_shape::elements);
     ctx_.training = training;
     ctx_.rng = &rng_;
     const rounding_scope rounding(rng_);  // stochastic rounding in kernels draws from the model's stream
@@ -81,11 +95,11 @@ class Model {
 
   // Gradients of every parameter for dL/d(output) = dy, after a forward pass on the same batch
   // (whose input must still be alive).
-  void backward(batch_view<const T, D> dy) { backward_impl(dy, batch_view<T, D>{}, false); }
+  void backward(batch_view<const element_type, D> dy) { backward_impl(dy, batch_view<element_type, D>{}, false); }
 
   // The same, and dL/d(input) into dx ([n, input elements]): saliency maps, adversarial
   // examples, feature visualisation.
-  void backward(batch_view<const T, D> dy, batch_view<T, D> dx) {
+  void backward(batch_view<const element_type, D> dy, batch_view<element_type, D> dx) {
     const std::int64_t n = last_input_.extent(0);
     if (dx.shape() != Shape{n, input_shape::elements})
       throw shape_error("Model::backward: the input gradient " + dx.shape().to_string() + " does not match the last forward's input " +
@@ -93,11 +107,12 @@ class Model {
     backward_impl(dy, dx, true);
   }
 
-  // Every parameter, with its layer's learning-rate multiplier in parameter_ref::rate.
+  // Every parameter, with its learning-rate multiplier in parameter_ref::rate: the model's rules
+  // (below) times the layer's own factor (binary layers' per-layer rates, else 1).
   template <class F>
   void visit_parameters(F&& f) {
-    visit_layer_parameters(body_, [&](parameter_ref<T, D>& p) {
-      p.rate = learning_rate_of(p.name);
+    visit_layer_parameters(body_, [&](parameter_ref<element_type, D>& p) {
+      p.rate *= learning_rate_of(p.name);
       f(p);
     }, "");
   }
@@ -142,7 +157,7 @@ class Model {
   random_engine& rng() noexcept { return rng_; }
 
   // The architecture and element type a saved file must match.
-  static std::string signature() { return strata::signature<Net>() + " | " + precision_traits<T>::name; }
+  static std::string signature() { return strata::signature<runtime_network>() + " | " + precision_traits<T>::name; }
 
   // Saves to / loads from one versioned, checksummed file (strata/io/model_file.hpp, which a
   // program that saves includes): parameters and state by name, and the signature.
@@ -159,19 +174,19 @@ class Model {
   auto& layers() noexcept { return body_; }
 
  private:
-  void backward_impl(batch_view<const T, D> dy, batch_view<T, D> dx, bool want_input_gradient) {
+  void backward_impl(batch_view<const element_type, D> dy, batch_view<element_type, D> dx, bool want_input_gradient) {
     const std::int64_t n = last_input_.extent(0);
     if (dy.shape() != Shape{n, output_shape::elements})
       throw shape_error("Model::backward: the output gradient " + dy.shape().to_string() + " does not match the last forward's output " +
                         Shape{n, output_shape::elements}.to_string());
-    batch_view<const T, D> y(output_.data(), Shape{n, output_shape::elements});
+    batch_view<const element_type, D> y(output_.data(), Shape{n, output_shape::elements});
     context c = ctx_;
     c.want_input_gradient = want_input_gradient;  // the first layer skips dx unless it is wanted
     const rounding_scope rounding(rng_);
     body_.backward(last_input_, y, dy, dx, c);
   }
 
-  void check_input(batch_view<const T, D> x) const {
+  void check_input(batch_view<const element_type, D> x) const {
     if (x.extent(1) != input_shape::elements)
       throw shape_error("Model::forward: a batch of " + input_shape::to_string() + " samples has " +
                         std::to_string(input_shape::elements) + " values per row, got " + x.shape().to_string());
@@ -197,7 +212,7 @@ class Model {
     if (numeric) index = std::stoul(std::string(top));
     bool found = numeric && index < layer_count && layer == top;
     if (!found)
-      visit_layer_parameters(body_, [&](const parameter_ref<T, D>& p) { found = found || detail::path_covers(layer, p.name); }, "");
+      visit_layer_parameters(body_, [&](const parameter_ref<element_type, D>& p) { found = found || detail::path_covers(layer, p.name); }, "");
     if (!found)
       throw error("Model: no layer '" + std::string(layer) + "' (top-level layers are 0…" + std::to_string(layer_count - 1) +
                   "; deeper paths as the summary prints them, e.g. '3.block.0')");
@@ -206,7 +221,7 @@ class Model {
   // when no layer up to it trains (so a dropout above a trained layer stays active).
   void update_frozen() {
     std::array<int, layer_count> trainable{}, with_parameters{};
-    visit_layer_parameters(body_, [&](const parameter_ref<T, D>& p) {
+    visit_layer_parameters(body_, [&](const parameter_ref<element_type, D>& p) {
       const std::size_t i = std::stoul(p.name.substr(0, p.name.find('.')));
       with_parameters[i] = 1;
       if (learning_rate_of(p.name) != 0) trainable[i] = 1;
@@ -218,14 +233,14 @@ class Model {
     }
   }
 
-  using body_type = typename std::conditional_t<Net::valid, detail::runtime_layer_of<typename Net::body, input_shape, T, D>,
+  using body_type = typename std::conditional_t<Net::valid && binary_network<Net, T>::problem::ok, detail::runtime_layer_of<typename runtime_network::body, input_shape, element_type, D>,
                                                 std::type_identity<detail::invalid_layer>>::type;
   std::vector<std::pair<std::string, double>> rate_rules_;
   random_engine rng_;
   body_type body_;
   context ctx_;
-  Tensor<T, 1, D> output_;
-  batch_view<const T, D> last_input_;
+  Tensor<element_type, 1, D> output_;
+  batch_view<const element_type, D> last_input_;
 };
 
 }  // namespace strata

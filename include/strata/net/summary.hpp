@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "strata/layers/layer.hpp"
+#include "strata/net/binary_network.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
 namespace strata {
@@ -25,6 +26,7 @@ struct summary_row {
   std::int64_t flops = 0;        // multiply-adds per sample
   std::int64_t activations = 0;  // values per sample this layer keeps for backward (output + saved)
   int depth = 0;
+  std::int64_t binary_parameters = 0;  // of the parameters, those stored as one bit (binary layers)
 };
 
 // Bytes that `values` values of precision T occupy (storage bits, rounded up to whole bytes, so a
@@ -83,8 +85,10 @@ void collect_rows(std::vector<summary_row>& rows, const std::string& path, int d
        ...);
     }(std::make_index_sequence<std::tuple_size_v<parts>>{});
   } else {
+    std::int64_t bits = 0;
+    if constexpr (requires { tr::binary_parameters; }) bits = tr::binary_parameters;
     rows.push_back({path, tr::describe(), tr::output_shape::to_string(), parameters_of<tr>(), flops_of<tr>(),
-                    activations_of<tr>(), depth});
+                    activations_of<tr>(), depth, bits});
   }
 }
 
@@ -116,20 +120,48 @@ inline std::string pad(const std::string& s, std::size_t w, bool right = false) 
 
 }  // namespace detail
 
-// The rows of network Net (a Sequential).
-template <class Net>
+// The rows of network Net (a Sequential); with a precision, of the network a Model<Net, T> runs
+// (for binary precisions, Net binarised: net/binary_network.hpp).
+template <class Net, class T = float>
 std::vector<summary_row> summary_rows() {
+  using R = binary_network_t<Net, T>;
   std::vector<summary_row> rows;
-  detail::collect_rows<typename Net::body, typename Net::input_shape>(rows, "", 0);
+  detail::collect_rows<typename R::body, typename R::input_shape>(rows, "", 0);
   return rows;
+}
+
+// Of Net's parameters, those a Model<Net, T> stores as single bits (its binarised weights).
+template <class Net, class T>
+std::int64_t binary_parameter_count() {
+  if constexpr (!is_binary_precision_v<T>) {
+    return 0;
+  } else {
+    std::int64_t bits = 0;
+    for (const auto& r : summary_rows<Net, T>()) bits += r.binary_parameters;
+    return bits;
+  }
 }
 
 // Bytes of a training step of Net in precision T at this batch: parameters and gradients in T,
 // optimizer state (optimizer_slots tensors per parameter, e.g. 1 for SGD momentum, 2 for Adam)
 // in T's master type (fp32 master weights for fp16 count 4 bytes each, plus the copy itself).
+// For a binary precision: the binarised weights count one bit each as parameters, and their fp32
+// latent copies count as the optimizer's master; everything else (gradients, batch norm, the last
+// layer, the activations training keeps) is fp32.
 template <class Net, class T = float>
 memory_estimate memory(std::int64_t batch, int optimizer_slots = 1) {
   using tr = typename Net::traits;
+  if constexpr (is_binary_precision_v<T>) {
+    using V = model_element_t<T>;
+    const std::int64_t bits = binary_parameter_count<Net, T>(), real = Net::parameters - bits;
+    memory_estimate m;
+    m.parameters = bytes_of<T>(bits) + bytes_of<V>(real);
+    m.gradients = bytes_of<V>(Net::parameters);
+    m.optimizer_state = bytes_of<V>(Net::parameters) * optimizer_slots + bytes_of<V>(bits);
+    m.activations = bytes_of<V>(batch * (saved_of<tr>() + tr::output_shape::elements));
+    m.input = bytes_of<V>(batch * Net::input_shape::elements);
+    return m;
+  }
   constexpr bool separate_master = !std::is_same_v<master_t<T>, T>;
   memory_estimate m;
   m.parameters = bytes_of<T>(Net::parameters);
@@ -153,7 +185,8 @@ std::string signature() {
 // headed `extra_header` where given (a model's learning-rate multipliers).
 template <class Net, class T = float, class Extra = std::nullptr_t>
 void print_summary(std::ostream& out, std::int64_t batch = 64, const char* extra_header = nullptr, Extra extra = nullptr) {
-  const auto rows = summary_rows<Net>();
+  const auto rows = summary_rows<Net, T>();
+  using V = model_element_t<T>;  // what activations are stored in
   constexpr bool has_extra = !std::is_same_v<Extra, std::nullptr_t>;
   out << detail::pad("layer", 12) << detail::pad("", 44) << detail::pad("output", 16) << detail::pad("parameters", 14, true)
       << detail::pad("mult-adds", 16, true) << detail::pad("memory/sample", 16, true);
@@ -164,13 +197,18 @@ void print_summary(std::ostream& out, std::int64_t batch = 64, const char* extra
     const std::string indent(static_cast<std::size_t>(2 * r.depth), ' ');
     out << detail::pad(indent + r.path, 12) << detail::pad(indent + r.description, 44) << detail::pad(r.output, 16)
         << detail::pad(detail::grouped(r.parameters), 14, true) << detail::pad(detail::grouped(r.flops), 16, true)
-        << detail::pad(detail::bytes_string(double(bytes_of<T>(r.activations))), 16, true);
+        << detail::pad(detail::bytes_string(double(bytes_of<V>(r.activations))), 16, true);
     if constexpr (has_extra) out << detail::pad(r.parameters ? extra(r) : std::string(), 10, true);
     out << "\n";
   }
   const memory_estimate m = memory<Net, T>(batch);
   out << "total: " << detail::grouped(Net::parameters) << " parameters (" << detail::bytes_string(double(m.parameters))
-      << " in " << precision_traits<T>::name << "), " << detail::grouped(Net::flops) << " multiply-adds per sample\n"
+      << " in " << precision_traits<T>::name;
+  if constexpr (is_binary_precision_v<T>) {
+    const std::int64_t bits = binary_parameter_count<Net, T>();
+    out << ": " << detail::grouped(bits) << " binary at 1 bit, " << detail::grouped(Net::parameters - bits) << " real at 32 bits";
+  }
+  out << "), " << detail::grouped(Net::flops) << " multiply-adds per sample\n"
       << "training memory at batch " << batch << ": " << detail::bytes_string(double(m.total())) << " = parameters "
       << detail::bytes_string(double(m.parameters)) << " + gradients " << detail::bytes_string(double(m.gradients))
       << " + optimizer state " << detail::bytes_string(double(m.optimizer_state)) << " + activations "

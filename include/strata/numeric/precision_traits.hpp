@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "strata/config.hpp"
+#include "strata/numeric/binary.hpp"
 #include "strata/numeric/dynamic_fixed.hpp"
 #include "strata/numeric/fixed.hpp"
 #include "strata/numeric/half.hpp"
@@ -179,6 +180,41 @@ struct precision_traits<dynamic_fixed<B, U>> {
     return storage::from_raw(static_cast<std::int64_t>(std::nearbyint(s)));
   }
 };
+
+// Binary precisions (BinaryNet; XNOR-Net with per-channel scales): one bit per value, packed 64
+// to a word along channels in Tensor<binary, …> (core/bit_tensor.hpp), so summaries and
+// memory<Net, T> count one bit per binarised value. Products of two binary operands are
+// XNOR-popcounts accumulated in int32; everything else (batch norm, the real first input and
+// last layer, gradients) computes in fp32, and optimizers update fp32 latent weights (the
+// master), which the forward pass binarises by sign (+0 and NaN give +1).
+template <>
+struct precision_traits<binary> {
+  using storage = binary;
+  using compute = float;
+  using accumulate = std::int32_t;
+  using master = float;
+  static constexpr const char* name = "binary";
+  static constexpr std::uint8_t archive_code = 28;  // packed: 64 values to a little-endian word along the last axis
+  static constexpr int storage_bits = 1;
+  static constexpr bool packed = true;
+  static constexpr rounding default_rounding = rounding::nearest_even;
+
+  STRATA_HD static constexpr compute to_compute(storage x) noexcept { return compute(x.value()); }
+  STRATA_HD static constexpr storage from_compute(compute x) noexcept { return binary::from_sign_of(x); }
+  template <class Rng>
+  static constexpr storage quantize(master x, Rng&) noexcept { return from_compute(x); }
+};
+template <>
+struct precision_traits<scaled_binary> : precision_traits<binary> {
+  static constexpr const char* name = "binary_scaled";
+};
+
+// Whether T is stored as packed bits (no element of its own address).
+template <class T>
+inline constexpr bool has_packed_storage = [] {
+  if constexpr (requires { precision_traits<T>::packed; }) return bool(precision_traits<T>::packed);
+  else return false;
+}();
 
 // Whether T's elements share a per-tensor exponent (dynamic fixed point).
 template <class T>

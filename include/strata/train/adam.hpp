@@ -101,4 +101,15 @@ class Adam {
   std::vector<Tensor<master_type, 1, D>> first_, second_;
 };
 
+// A binary model's parameters (latent weights, batch norm, the real last layer) are fp32:
+// Adam<binary> and Adam<scaled_binary> are Adam<float>.
+template <class D>
+class Adam<binary, D> : public Adam<float, D> {
+  using Adam<float, D>::Adam;
+};
+template <class D>
+class Adam<scaled_binary, D> : public Adam<float, D> {
+  using Adam<float, D>::Adam;
+};
+
 }  // namespace strata::train

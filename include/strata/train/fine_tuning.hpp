@@ -42,10 +42,11 @@ template <class M>
 std::string rate_label(M& model, const std::string& layer) {
   double first = -1;
   bool mixed = false;
-  model.visit_parameters([&](const auto& p) {
+  model.visit_parameters([&](const auto& p) {  // the model's rules (a binary layer's own factor aside)
     if (!detail::path_covers(layer, p.name)) return;
-    if (first < 0) first = p.rate;
-    else mixed = mixed || p.rate != first;
+    const double rate = model.learning_rate_of(p.name);
+    if (first < 0) first = rate;
+    else mixed = mixed || rate != first;
   });
   if (first < 0) return "";
   if (mixed) return "mixed";
@@ -58,7 +59,7 @@ std::string rate_label(M& model, const std::string& layer) {
 // The network's summary (net/summary.hpp) with a column of learning-rate multipliers.
 template <class M>
 void print_summary(std::ostream& out, M& model, std::int64_t batch = 64) {
-  ::strata::print_summary<typename M::network, typename M::element_type>(
+  ::strata::print_summary<typename M::network, typename M::precision>(
       out, batch, "lr", [&](const summary_row& r) { return rate_label(model, r.path); });
 }
 

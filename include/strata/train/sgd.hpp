@@ -85,4 +85,15 @@ class SGD {
   std::vector<Tensor<master_type, 1, D>> velocity_;
 };
 
+// A binary model's parameters (latent weights, batch norm, the real last layer) are fp32:
+// SGD<binary> and SGD<scaled_binary> are SGD<float>.
+template <class D>
+class SGD<binary, D> : public SGD<float, D> {
+  using SGD<float, D>::SGD;
+};
+template <class D>
+class SGD<scaled_binary, D> : public SGD<float, D> {
+  using SGD<float, D>::SGD;
+};
+
 }  // namespace strata::train

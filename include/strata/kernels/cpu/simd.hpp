@@ -756,6 +756,147 @@ STRATA_INLINE scalar_of<V> hmax(V v) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Bit counting and sign bits, for the binary (XNOR–popcount) kernels.
+
+// Bits set in x: one POPCNT where the target has it (-mpopcnt, x86-64-v2 and up), else libgcc's
+// table-free routine.
+STRATA_INLINE int popcount(std::uint64_t x) { return __builtin_popcountll(x); }
+
+// The lanes of v below zero, as bits (bit l: lane l; lanes ≤ 64). An ordered compare, not the
+// sign bit: −0 and NaN (of either sign) give 0, as the packing of binary networks wants. One
+// vcmpps to a mask register with AVX-512, vcmpps + vmovmskps with AVX/SSE.
+template <class V>
+STRATA_INLINE std::uint64_t negative_lanes(V v) {
+  using S = scalar_of<V>;
+  [[maybe_unused]] constexpr bool f = std::is_same_v<S, float>, d = std::is_same_v<S, double>;
+#if defined(__AVX512F__)
+  if constexpr (f && sizeof(V) == 64) return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+  if constexpr (d && sizeof(V) == 64) return _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ);
+#endif
+#if defined(__AVX__)
+  if constexpr (f && sizeof(V) == 32) return unsigned(_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ)));
+  if constexpr (d && sizeof(V) == 32) return unsigned(_mm256_movemask_pd(_mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ)));
+#endif
+#if defined(__SSE2__)
+  if constexpr (f && sizeof(V) == 16) return unsigned(_mm_movemask_ps(_mm_cmplt_ps(v, _mm_setzero_ps())));
+  if constexpr (d && sizeof(V) == 16) return unsigned(_mm_movemask_pd(_mm_cmplt_pd(v, _mm_setzero_pd())));
+#endif
+  std::uint64_t m = 0;
+  for (int l = 0; l < lanes_of<V>; ++l) m |= std::uint64_t(v[l] < S(0)) << l;
+  return m;
+}
+
+// Bits set in each byte of v (any integer lanes; the result has v's type). VPOPCNTB with
+// AVX-512 BITALG; else two 16-entry table lookups per byte (vpshufb on the low and high nibble,
+// SSSE3 and up); else the shift-and-add bit trick lane by lane.
+template <class V>
+STRATA_INLINE V popcount_bytes(V v) {
+  static_assert(std::is_integral_v<scalar_of<V>>, "strata::simd::popcount_bytes takes integer lanes");
+#if defined(__AVX512BITALG__) && defined(__AVX512BW__)
+  if constexpr (sizeof(V) == 64) return bitcast<V>(_mm512_popcnt_epi8(bitcast<__m512i>(v)));
+#endif
+#if defined(__AVX512BITALG__) && defined(__AVX512VL__)
+  if constexpr (sizeof(V) == 32) return bitcast<V>(_mm256_popcnt_epi8(bitcast<__m256i>(v)));
+  if constexpr (sizeof(V) == 16) return bitcast<V>(_mm_popcnt_epi8(bitcast<__m128i>(v)));
+#endif
+#if defined(__AVX512BW__)
+  if constexpr (sizeof(V) == 64) {
+    const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
+    const __m512i low = _mm512_set1_epi8(0x0f), x = bitcast<__m512i>(v);
+    return bitcast<V>(_mm512_add_epi8(_mm512_shuffle_epi8(table, _mm512_and_si512(x, low)),
+                                      _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(x, 4), low))));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) == 32) {
+    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f), x = bitcast<__m256i>(v);
+    return bitcast<V>(_mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(x, low)),
+                                      _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), low))));
+  }
+#endif
+#if defined(__SSSE3__)
+  if constexpr (sizeof(V) == 16) {
+    const __m128i table = _mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m128i low = _mm_set1_epi8(0x0f), x = bitcast<__m128i>(v);
+    return bitcast<V>(_mm_add_epi8(_mm_shuffle_epi8(table, _mm_and_si128(x, low)),
+                                   _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(x, 4), low))));
+  }
+#endif
+  using B = vec<std::uint8_t, sizeof(V)>;
+  B b = bitcast<B>(v);
+  b = b - ((b >> 1) & 0x55);
+  b = (b & 0x33) + ((b >> 2) & 0x33);
+  return bitcast<V>(B((b + (b >> 4)) & 0x0f));
+}
+
+// Bits set in each byte of v where every byte is at most 15 (a nibble): one vpshufb lookup with
+// SSSE3 and up, else popcount_bytes. For operands split into nibbles ahead of time, which saves
+// the two masks and the shift of popcount_bytes.
+template <class V>
+STRATA_INLINE V popcount_low_nibbles(V v) {
+  static_assert(std::is_integral_v<scalar_of<V>>, "strata::simd::popcount_low_nibbles takes integer lanes");
+#if defined(__AVX512BW__)
+  if constexpr (sizeof(V) == 64)
+    return bitcast<V>(_mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4)),
+                                          bitcast<__m512i>(v)));
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) == 32)
+    return bitcast<V>(_mm256_shuffle_epi8(
+        _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4),
+        bitcast<__m256i>(v)));
+#endif
+#if defined(__SSSE3__)
+  if constexpr (sizeof(V) == 16)
+    return bitcast<V>(_mm_shuffle_epi8(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4), bitcast<__m128i>(v)));
+#endif
+  return popcount_bytes(v);
+}
+
+// The sum of each 8 consecutive bytes of v (unsigned) in the 64-bit lane that holds them: vpsadbw
+// against zero. What turns byte counts from popcount_bytes into 64-bit counts.
+template <class V>
+STRATA_INLINE vec<std::uint64_t, sizeof(V)> sum_bytes_per_lane(V v) {
+  using R = vec<std::uint64_t, sizeof(V)>;
+#if defined(__AVX512BW__)
+  if constexpr (sizeof(V) == 64) return bitcast<R>(_mm512_sad_epu8(bitcast<__m512i>(v), _mm512_setzero_si512()));
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) == 32) return bitcast<R>(_mm256_sad_epu8(bitcast<__m256i>(v), _mm256_setzero_si256()));
+#endif
+#if defined(__SSE2__)
+  if constexpr (sizeof(V) == 16) return bitcast<R>(_mm_sad_epu8(bitcast<__m128i>(v), _mm_setzero_si128()));
+#endif
+  R r{};
+  std::uint8_t bytes[sizeof(V)];
+  std::memcpy(bytes, &v, sizeof(V));
+  for (std::size_t i = 0; i < sizeof(V); ++i) r[i / 8] += bytes[i];
+  return r;
+}
+
+// Bits set in each 64-bit lane of v: VPOPCNTQ with AVX-512 VPOPCNTDQ (VL below 64 bytes), else
+// the byte counts summed per lane, else POPCNT lane by lane.
+template <class V>
+STRATA_INLINE V popcount_lanes(V v) {
+  static_assert(std::is_integral_v<scalar_of<V>> && sizeof(scalar_of<V>) == 8,
+                "strata::simd::popcount_lanes takes 64-bit integer lanes");
+#if defined(__AVX512VPOPCNTDQ__)
+  if constexpr (sizeof(V) == 64) return bitcast<V>(_mm512_popcnt_epi64(bitcast<__m512i>(v)));
+#endif
+#if defined(__AVX512VPOPCNTDQ__) && defined(__AVX512VL__)
+  if constexpr (sizeof(V) == 32) return bitcast<V>(_mm256_popcnt_epi64(bitcast<__m256i>(v)));
+  if constexpr (sizeof(V) == 16) return bitcast<V>(_mm_popcnt_epi64(bitcast<__m128i>(v)));
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) >= 32) return bitcast<V>(sum_bytes_per_lane(popcount_bytes(v)));
+#endif
+  V r;
+  for (int l = 0; l < lanes_of<V>; ++l) r[l] = scalar_of<V>(popcount(std::uint64_t(v[l])));
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
 // IEEE binary16 values as their bit patterns in int16 lanes (vec<std::int16_t>, or one
 // std::int16_t): what an fp16 kernel that only compares, selects or moves values needs, with no
 // conversion to float and results bit for bit those of the float path (widen, compare or select
