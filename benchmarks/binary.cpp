@@ -10,7 +10,7 @@
 //      inference the previous layer emits bits), so packing is left out of the convolution's time
 //      and reported on its own: pack_sign_nchw_to_nhwc of the fp32 input.
 //   c) a whole network, inference: examples/binary's BinaryNet for Fashion-MNIST (four 3×3
-//      convolutions of 64–128 channels, a 6272 → 512 dense layer), Inference<Net, binary> (bits end
+//      convolutions of 32–128 channels, a 6272 → 256 dense layer), Inference<Net, binary> (bits end
 //      to end, batch norm and sign folded into thresholds) against Inference<Net, float> (the same
 //      network in fp32, batch norm folded), batch 64 and batch 1; and the model files: the bytes
 //      of the binarised layers' weights in the fp32 file over those in the binary file.
@@ -273,10 +273,10 @@ conv_row conv_section(const layer& l, int rounds, double hz) {
 }
 
 // examples/binary's network.
-using BinaryNetDef = Sequential<Input<1, 28, 28>, Conv<64, Pad<1>, NoBias>, BatchNorm, HardTanh, Conv<64, Pad<1>, NoBias>,
-                                MaxPool<2>, BatchNorm, HardTanh, Conv<128, Pad<1>, NoBias>, BatchNorm, HardTanh,
-                                Conv<128, Pad<1>, NoBias>, MaxPool<2>, BatchNorm, HardTanh, Flatten, Dense<512, NoBias>,
-                                BatchNorm, HardTanh, Dense<10, NoBias>, BatchNorm>;
+using BinaryNetDef = Sequential<Input<1, 28, 28>, Conv<32, Pad<1>, NoBias>, MaxPool<2>, BatchNorm, HardTanh,
+                                Conv<64, Pad<1>, NoBias>, BatchNorm, HardTanh, Conv<64, Pad<1>, NoBias>, MaxPool<2>, BatchNorm,
+                                HardTanh, Conv<128, Pad<1>, NoBias>, BatchNorm, HardTanh, Flatten, Dense<256, NoBias>, BatchNorm,
+                                HardTanh, Dense<10, NoBias>, BatchNorm>;
 
 struct network_row {
   double vs_fp32_batch = 0, vs_fp32_single = 0;
