@@ -25,10 +25,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <new>
 #include <string>
 #include <type_traits>
 
@@ -37,6 +35,7 @@
 #include "strata/core/parallel.hpp"
 #include "strata/core/random.hpp"
 #include "strata/kernels/cpu/simd.hpp"
+#include "strata/kernels/cpu/thread_scratch.hpp"
 
 namespace strata::kernels::cpu {
 
@@ -85,25 +84,11 @@ struct element_index {
   std::uint64_t base = 0, row_stride = 0;
 };
 
-// Per-thread scratch that lives on: a fresh allocation per call would fault in every page again.
+// Per-thread scratch (thread_scratch.hpp), slots numbered per use.
+struct scratch_owner {};
 template <int Slot>
 inline void* scratch(std::size_t bytes) {
-  struct buffer {
-    void* p = nullptr;
-    std::size_t size = 0;
-    ~buffer() { std::free(p); }
-  };
-  thread_local buffer b;
-  if (bytes > b.size) {
-    std::free(b.p);
-    b.p = nullptr;
-    b.size = 0;
-    const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
-    b.p = std::aligned_alloc(64, rounded);
-    if (!b.p) throw std::bad_alloc();
-    b.size = rounded;
-  }
-  return b.p;
+  return thread_scratch_bytes<scratch_owner, Slot>(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

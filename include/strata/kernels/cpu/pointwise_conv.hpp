@@ -12,9 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
-#include <new>
 #include <type_traits>
 
 #include "strata/config.hpp"
@@ -24,6 +22,7 @@
 #include "strata/kernels/cpu/gemm.hpp"
 #include "strata/kernels/cpu/packed_gemm.hpp"
 #include "strata/kernels/cpu/simd.hpp"
+#include "strata/kernels/cpu/thread_scratch.hpp"
 #include "strata/kernels/op_kernel.hpp"
 
 namespace strata::kernels::cpu {
@@ -50,27 +49,12 @@ bool clamps(T lo, T hi) {
   return lo > -std::numeric_limits<T>::infinity() || hi < std::numeric_limits<T>::infinity();
 }
 
-// Per-thread, grow-only, 64-byte aligned scratch (the packed or gathered input of a work item):
-// allocated on a thread's first call and when a larger layer comes, not per call — fresh pages
-// cost a fault per 4 KiB, which showed in profiles.
+// The packed or gathered input of a work item, per thread (dense_forward.hpp shares it).
+template <class T>
+struct scratch_owner {};
 template <class T>
 T* thread_scratch(std::int64_t values) {
-  struct buffer {
-    T* p = nullptr;
-    std::int64_t size = 0;
-    ~buffer() { std::free(p); }
-  };
-  thread_local buffer b;
-  if (values > b.size) {
-    std::free(b.p);
-    b.p = nullptr;
-    b.size = 0;
-    const std::size_t bytes = (std::size_t(values) * sizeof(T) + 63) / 64 * 64;
-    b.p = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!b.p) throw std::bad_alloc();
-    b.size = values;
-  }
-  return b.p;
+  return cpu::thread_scratch<T, scratch_owner<T>>(values);
 }
 
 // The work items of the gemm<T> route: each image cut into row chunks × column chunks of about
