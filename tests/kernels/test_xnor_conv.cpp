@@ -2,7 +2,8 @@
 // padding computed from int8 arrays in plain loops: 3×3 pad 1 at strides 1 and 2, 1×1, 5×5 pad 2,
 // 1×3 and 3×1 with padding on one axis only, images so small that every output is a border
 // output, C = 1, 3, 64, 129, filter counts off the tile width, n > 1, both tiles, 1 and 2 threads;
-// the tap sums of xnor_filter; and an fp32 convolution of ±1 values (ops::conv2d_forward,
+// the tap sums of xnor_filter; xnor_conv2d_signs (the sums thresholded per channel inside the
+// tiles) against thresholding those sums; and an fp32 convolution of ±1 values (ops::conv2d_forward,
 // algo::reference) against the binary one through the library's packers, borders included.
 #include <cstdint>
 #include <random>
@@ -81,11 +82,39 @@ std::vector<std::int32_t> reference(const conv_geometry& g, std::int64_t n, cons
   return y;
 }
 
+// Per channel a threshold near the sums (some equal to one of them, some past every sum) and a
+// random direction; the expected sign words of sums y [pixels][K] under them, unused bits zero.
+struct random_rule {
+  std::vector<std::int32_t> threshold;
+  std::vector<std::uint64_t> falling;
+  random_rule(std::int64_t K, std::int32_t range, std::uint32_t seed) : threshold(std::size_t(K)), falling(std::size_t(words_for(K)), 0) {
+    std::mt19937 rng(seed);
+    for (std::int64_t k = 0; k < K; ++k) {
+      threshold[std::size_t(k)] = std::int32_t(rng() % std::uint32_t(2 * range + 3)) - range - 1;
+      if (rng() & 1) falling[std::size_t(k / 64)] |= std::uint64_t{1} << (k % 64);
+    }
+  }
+  std::vector<std::uint64_t> signs_of(const std::vector<std::int32_t>& y, std::int64_t K) const {
+    const std::int64_t pixels = std::int64_t(y.size()) / K, words = words_for(K);
+    std::vector<std::uint64_t> out(std::size_t(pixels * words), 0);
+    for (std::int64_t i = 0; i < pixels; ++i)
+      for (std::int64_t k = 0; k < K; ++k) {
+        const bool below = y[std::size_t(i * K + k)] < threshold[std::size_t(k)];
+        const bool falls = (falling[std::size_t(k / 64)] >> (k % 64)) & 1;
+        if (below != falls) out[std::size_t(i * words + k / 64)] |= std::uint64_t{1} << (k % 64);
+      }
+    return out;
+  }
+};
+
 void check(const conv_geometry& g, std::int64_t n, std::uint32_t seed) {
   const auto x = random_signs(n * g.C * g.H * g.W, seed), w = random_signs(g.K * g.C * g.R * g.S, seed + 500);
   const auto xb = pack_activations(x, n, g.C, g.H, g.W);
   const xnor_filter f(pack_filters(w, g.K, g.C, g.R, g.S).data(), g.K, g.C, g.R, g.S);
   const auto want = reference(g, n, x, w);
+  // Thresholds within a few of the sums' spread, so that both sides of many of them occur.
+  const random_rule rule(g.K, std::int32_t(std::min<std::int64_t>(g.C * g.R * g.S, 12)), seed + 900);
+  const auto want_signs = rule.signs_of(want, g.K);
   xnor_conv_workspace ws;
   for (xd::path p : {xd::path::automatic, xd::path::scalar}) {
     std::vector<std::int32_t> y(want.size(), -99999);
@@ -93,6 +122,9 @@ void check(const conv_geometry& g, std::int64_t n, std::uint32_t seed) {
     INFO("C " << g.C << " H " << g.H << " W " << g.W << " K " << g.K << " R " << g.R << " S " << g.S << " stride " << g.stride_y
               << "," << g.stride_x << " pad " << g.pad_y << "," << g.pad_x << " n " << n << " path " << int(p));
     CHECK(y == want);
+    std::vector<std::uint64_t> signs(want_signs.size(), 0xa5a5a5a5a5a5a5a5ull);  // the unused bits must be cleared
+    kernels::cpu::xnor_conv2d_signs(g, n, xb.data(), f, {rule.threshold.data(), rule.falling.data()}, signs.data(), ws, p);
+    CHECK(signs == want_signs);
   }
 }
 
@@ -137,6 +169,27 @@ TEST_CASE("xnor_conv2d of a layer with 256 channels, many tiles, on 1 and 2 thre
   for (int threads : {1, 2}) {
     const testing::thread_count_guard guard(threads);
     check(g, 3, 300);
+  }
+}
+
+TEST_CASE("xnor_conv2d concatenates the taps of part-empty words (C = 32, 96) and stays exact over many blocks and threads",
+          "[kernels][xnor_conv][threads]") {
+  // C = 32 fills half of each tap's word: a 3×3 patch is 5 concatenated words, not 9.
+  CHECK(xd::concatenates(32, 3, 3));
+  CHECK(xd::concatenates(96, 3, 3));
+  CHECK(xd::concatenates(1, 3, 3));
+  CHECK_FALSE(xd::concatenates(64, 3, 3));
+  CHECK_FALSE(xd::concatenates(256, 3, 3));
+  CHECK_FALSE(xd::concatenates(32, 1, 1));  // one tap: nothing to gain
+  const std::vector<std::int8_t> w = random_signs(8 * 32 * 9, 7);
+  CHECK(xnor_filter(pack_filters(w, 8, 32, 3, 3).data(), 8, 32, 3, 3).patch_words() == 5);
+  std::uint32_t seed = 400;
+  for (int threads : {1, 2}) {
+    const testing::thread_count_guard guard(threads);
+    check({32, 14, 13, 64, 3, 3, 1, 1, 1, 1}, 5, seed++);  // thousands of patches: many row blocks per thread
+    check({96, 9, 8, 40, 3, 3, 2, 2, 1, 1}, 3, seed++);
+    check({32, 11, 12, 24, 5, 5, 1, 1, 2, 2}, 2, seed++);
+    check({32, 10, 10, 16, 3, 3, 1, 1, 0, 0}, 2, seed++);  // no padding: read from the unsplit input in place
   }
 }
 

@@ -1,7 +1,8 @@
 // xnor_gemm (kernels/cpu/xnor_gemm.hpp) bit for bit against int ±1 dot products computed from
 // int8 ±1 matrices in plain loops: depths that are not whole words (1, 63, 64, 65, 200, 1000) and
 // depths past one depth slice, row and column counts that are not multiples of the tiles, both
-// tiles (vector and scalar) wherever the build has both, a leading dimension past N, 1 and 2 threads.
+// tiles (vector and scalar) wherever the build has both, a leading dimension past N, 1 and 2 threads;
+// and xnor_gemm_signs (the products thresholded per column inside the tiles) against thresholding them.
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -63,13 +64,39 @@ std::vector<std::int32_t> run(std::int64_t m, std::int64_t n, std::int64_t k, co
   return out;
 }
 
+// The sign words of c (m × n) under per-column thresholds and directions: bit j of row i set
+// where (c < threshold[j]) XOR falling bit j; unused bits zero.
+std::vector<std::uint64_t> signs_of(const std::vector<std::int32_t>& c, std::int64_t m, std::int64_t n,
+                                    const std::vector<std::int32_t>& threshold, const std::vector<std::uint64_t>& falling) {
+  const std::int64_t words = words_for(n);
+  std::vector<std::uint64_t> out(std::size_t(std::max<std::int64_t>(m * words, 1)), 0);
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j)
+      if ((c[std::size_t(i * n + j)] < threshold[std::size_t(j)]) != bool((falling[std::size_t(j / 64)] >> (j % 64)) & 1))
+        out[std::size_t(i * words + j / 64)] |= std::uint64_t{1} << (j % 64);
+  return out;
+}
+
 void check(std::int64_t m, std::int64_t n, std::int64_t k, std::uint32_t seed) {
   const auto a = random_signs(m * k, seed), b = random_signs(n * k, seed + 1000);
   const auto A = pack(a, m, k), B = pack(b, n, k);
   const auto want = reference(a, b, m, n, k);
+  // Thresholds among the sums (a dot product of k ±1 values has k's parity) and past them.
+  std::mt19937 rng(seed + 2000);
+  std::vector<std::int32_t> threshold(std::size_t(std::max<std::int64_t>(n, 1)));
+  std::vector<std::uint64_t> falling(std::size_t(std::max<std::int64_t>(words_for(n), 1)), 0);
+  const std::int32_t spread = std::int32_t(std::min<std::int64_t>(k, 20)) + 1;
+  for (std::int64_t j = 0; j < n; ++j) {
+    threshold[std::size_t(j)] = std::int32_t(rng() % std::uint32_t(2 * spread + 1)) - spread;
+    if (rng() & 1) falling[std::size_t(j / 64)] |= std::uint64_t{1} << (j % 64);
+  }
+  const auto want_signs = signs_of(want, m, n, threshold, falling);
   for (xd::path p : {xd::path::automatic, xd::path::vector, xd::path::scalar}) {
     INFO(m << "×" << n << "×" << k << " bits, path " << int(p));
     CHECK(run(m, n, k, A, B, p) == want);
+    std::vector<std::uint64_t> signs(want_signs.size(), ~std::uint64_t{0});  // unused bits must be cleared
+    kernels::cpu::xnor_gemm_signs(m, n, k, A.data(), B.data(), {threshold.data(), falling.data()}, signs.data(), p);
+    CHECK(signs == want_signs);
   }
 }
 
@@ -101,6 +128,7 @@ TEST_CASE("xnor_gemm gives the same values on 1 and 2 threads", "[kernels][xnor_
     INFO(threads << " threads");
     CHECK(run(m, n, k, A, B, xd::path::automatic) == want);
     CHECK(run(m, n, k, A, B, xd::path::scalar) == want);
+    check(m, n, k, 23);  // and the sign bits
   }
 }
 
@@ -109,5 +137,11 @@ TEST_CASE("xnor_gemm of depth 0 writes zeros, and rejects a leading dimension be
   std::vector<std::int32_t> C(6, 5);
   xnor_gemm(2, 3, 0, A.data(), B.data(), C.data(), 3);
   CHECK(C == std::vector<std::int32_t>(6, 0));
+  // Every sum 0: channel 0 (threshold 1) below it, channel 1 (0) not, channel 2 (1, falling) flipped.
+  const std::vector<std::int32_t> threshold{1, 0, 1};
+  const std::vector<std::uint64_t> falling{0b100};
+  std::vector<std::uint64_t> signs(2, ~std::uint64_t{0});
+  kernels::cpu::xnor_gemm_signs(2, 3, 0, A.data(), B.data(), {threshold.data(), falling.data()}, signs.data());
+  CHECK(signs == std::vector<std::uint64_t>{0b001, 0b001});
   CHECK_THROWS_AS(xnor_gemm(2, 3, 10, A.data(), B.data(), C.data(), 2), shape_error);
 }

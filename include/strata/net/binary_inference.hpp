@@ -236,17 +236,6 @@ channel_thresholds find_thresholds(std::int64_t K, std::int64_t range, Probe&& p
   return t;
 }
 
-// Packs one pixel's K sums into sign bits.
-inline void threshold_pixel(const std::int32_t* c, std::int64_t K, const channel_thresholds& t, std::uint64_t* out) {
-  const std::int32_t* th = t.threshold.data();
-  for (std::int64_t w = 0; w < packed_words(K); ++w) {
-    std::uint64_t word = 0;
-    const std::int64_t first = w * 64, last = std::min<std::int64_t>(K, first + 64);
-    for (std::int64_t k = first; k < last; ++k) word |= std::uint64_t(c[k] < th[k]) << (k - first);
-    out[w] = word ^ t.falling_words[std::size_t(w)];
-  }
-}
-
 // Max pooling of sign bits [n, H, W, C] per channel: AND over the window's valid pixels where the
 // channel's bit rises with the pre-threshold value (the maximum is −1 only if all are), OR where
 // it falls. `and_everywhere` pools signs themselves (MaxPool after Sign: +1 wins, so AND).
@@ -433,24 +422,33 @@ class Inference<Net, T, cpu> {
       if constexpr (pooled) pool = std::make_shared<layer_at<Pool>>();
       auto a = std::make_shared<Tensor<float, 1>>(), b = std::make_shared<Tensor<float, 1>>();
       first_ = [layer, pool, norm, a, b](batch_view<const float> x, buffers& buf) {
+        constexpr std::int64_t in_size = input_at<W>::elements, out_size = output_shape_of<spec_at<W>, input_at<W>>::elements;
         const std::int64_t n = x.extent(0);
+        Tensor<binary, 4>& bits = buf.out(bits_shape<norm_shape>(n));
+        const std::int64_t bits_per_sample = bits.words_per_row() * (norm_shape::rank == 3 ? norm_shape::extents[1] * norm_shape::extents[2] : 1);
         context ctx;
         ctx.training = false;
-        batch_view<float> out = ensure_batch(*a, n, output_shape_of<spec_at<W>, input_at<W>>::elements);
-        layer->forward(x, out, ctx);
-        const float* to_norm = out.data();
-        if constexpr (pooled) {
-          batch_view<float> z = ensure_batch(*b, n, norm_shape::elements);
-          pool->forward(batch_view<const float>(out), z, ctx);
-          to_norm = z.data();
+        // A few samples at a time, so that the real layer's output (the largest tensor here, 32
+        // planes of 28×28 in examples/binary) is read back by the pool from cache, not memory.
+        const std::int64_t chunk = std::clamp<std::int64_t>((std::int64_t{1} << 20) / (out_size * 4), 1, n);
+        for (std::int64_t i0 = 0; i0 < n; i0 += chunk) {
+          const std::int64_t c = std::min(chunk, n - i0);
+          batch_view<float> out = ensure_batch(*a, c, out_size);
+          layer->forward(batch_view<const float>(x.data() + i0 * in_size, Shape{c, in_size}), out, ctx);
+          const float* to_norm = out.data();
+          if constexpr (pooled) {
+            batch_view<float> z = ensure_batch(*b, c, norm_shape::elements);
+            pool->forward(batch_view<const float>(out), z, ctx);
+            to_norm = z.data();
+          }
+          batch_view<float> normed = ensure_batch(pooled ? *a : *b, c, norm_shape::elements);
+          norm->forward(batch_view<const float>(to_norm, Shape{c, norm_shape::elements}), normed, ctx);
+          std::uint64_t* words = bits.words() + i0 * bits_per_sample;
+          if constexpr (norm_shape::rank == 3)
+            ops::pack_signs_nchw(cpu{}, normed.data(), c, norm_shape::extents[0], norm_shape::extents[1], norm_shape::extents[2], words);
+          else
+            ops::pack_signs_rows(cpu{}, normed.data(), c, norm_shape::elements, words);
         }
-        batch_view<float> normed = ensure_batch(pooled ? *a : *b, n, norm_shape::elements);
-        norm->forward(batch_view<const float>(to_norm, Shape{n, norm_shape::elements}), normed, ctx);
-        Tensor<binary, 4>& bits = buf.out(bits_shape<norm_shape>(n));
-        if constexpr (norm_shape::rank == 3)
-          ops::pack_signs_nchw(cpu{}, normed.data(), n, norm_shape::extents[0], norm_shape::extents[1], norm_shape::extents[2], bits);
-        else
-          ops::pack_signs_rows(cpu{}, normed.data(), n, norm_shape::elements, bits.words());
         buf.flip();
       };
     } else {
@@ -475,7 +473,6 @@ class Inference<Net, T, cpu> {
     std::int64_t row_bits = 0, gaps = 0;  // dense: bits per input row (pixels padded to whole words), of which unused
     kernels::pool_geometry pool_g{};
     detail::binary_plan::channel_thresholds thresholds;
-    Tensor<std::int32_t, 1> sums;
     Tensor<binary, 4> unpooled;
 
     bit_layer_stage(layer_at<W>& layer, layer_at<Norm>& norm, const Shape<4>& in) {
@@ -524,29 +521,21 @@ class Inference<Net, T, cpu> {
         for (auto& t : thresholds.threshold) t += std::int32_t(gaps);
     }
 
+    // The sums become sign bits inside the kernels' tiles: no int32 sum reaches memory.
     void run(buffers& buf, std::int64_t n) override {
       const Tensor<binary, 4>& in = buf.in();
+      const ops::sign_rule rule{thresholds.threshold.data(), thresholds.falling_words.data()};
       if constexpr (conv) {
-        const std::int64_t P = g.P(), Q = g.Q();
-        std::int32_t* s = ensure_batch(sums, n, P * Q * K).data();
-        ops::xnor_conv2d_forward(cpu{}, g, n, in, xnor, s);
-        Tensor<binary, 4>& out = pooled ? unpooled : buf.out(Shape{n, P, Q, K});
-        if (pooled && unpooled.shape() != Shape{n, P, Q, K}) unpooled = Tensor<binary, 4>::uninitialized(Shape{n, P, Q, K});
-        threshold_rows(s, n * P * Q, out);
+        const Shape<4> sums_shape{n, g.P(), g.Q(), K};
+        if (pooled && unpooled.shape() != sums_shape) unpooled = Tensor<binary, 4>::uninitialized(sums_shape);
+        ops::xnor_conv2d_signs(cpu{}, g, n, in, xnor, rule, pooled ? unpooled : buf.out(sums_shape));
         if constexpr (pooled) detail::binary_plan::pool_bits(pool_g, n, unpooled, buf.out(Shape{n, pool_g.P(), pool_g.Q(), K}),
                                                               thresholds.falling_words.data());
       } else {
-        std::int32_t* s = ensure_batch(sums, n, K).data();
-        ops::xnor_gemm(cpu{}, n, K, row_bits, in.words(), dense_weight.words(), s, K);
-        threshold_rows(s, n, buf.out(Shape{n, std::int64_t{1}, std::int64_t{1}, K}));
+        ops::xnor_gemm_signs(cpu{}, n, K, row_bits, in.words(), dense_weight.words(), rule,
+                             buf.out(Shape{n, std::int64_t{1}, std::int64_t{1}, K}).words());
       }
       buf.flip();
-    }
-
-    void threshold_rows(const std::int32_t* s, std::int64_t rows, Tensor<binary, 4>& out) const {
-      parallel_ranges(rows, [&](std::int64_t first, std::int64_t last) {
-        for (std::int64_t r = first; r < last; ++r) detail::binary_plan::threshold_pixel(s + r * K, K, thresholds, out.row(r));
-      }, 1, std::max<std::int64_t>(1, parallel_threshold() / K));
     }
   };
 

@@ -1,8 +1,9 @@
 // strata/ops/binary.hpp — the binary operations as layers call them: packing the signs of real
 // values into Tensor<binary> (activations channels last, filters [K, R, S, C], rows), the
 // XNOR-popcount matrix product and convolution (int32 sums of ±1 products, zero padding counting
-// 0). The CPU runs them (kernels/cpu/bit_packing.hpp, xnor_gemm.hpp, xnor_conv.hpp); another
-// device is a named static_assert.
+// 0), and the same products folded straight into sign bits by per-channel thresholds. The CPU
+// runs them (kernels/cpu/bit_packing.hpp, xnor_gemm.hpp, xnor_conv.hpp); another device is a
+// named static_assert.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,12 @@ void pack_signs_nchw(D, const T* x, std::int64_t n, std::int64_t C, std::int64_t
     detail::check_bits_shape(bits, Shape{n, H, W, C}, "the packed input");
     kernels::cpu::pack_sign_nchw_to_nhwc(x, n, C, H, W, bits.words());
   }
+}
+
+// The same into raw words [n][H][W][words for C] (a slice of a batch's bits).
+template <class D, class T>
+void pack_signs_nchw(D, const T* x, std::int64_t n, std::int64_t C, std::int64_t H, std::int64_t W, std::uint64_t* words) {
+  if constexpr (detail::binary_ready<D>()) kernels::cpu::pack_sign_nchw_to_nhwc(x, n, C, H, W, words);
 }
 
 // bits [K, R, S, C] ← the signs of filters w [K, C, R, S].
@@ -89,6 +96,18 @@ void xnor_gemm(D, const Tensor<binary, 2>& a, const Tensor<binary, 2>& b, std::i
   }
 }
 
+// Per output channel k, the sign rule a binary layer with batch norm and sign folded applies to its
+// sum c: the bit (−1) is (c < threshold[k]) XOR bit k of falling (words_for(K) words).
+using sign_rule = kernels::cpu::xnor_detail::sign_rule;
+
+// signs [M, words_for(N)] = the sign bits of the ±1 dot products of xnor_gemm under `rule`, with
+// no int32 sum in memory.
+template <class D>
+void xnor_gemm_signs(D, std::int64_t M, std::int64_t N, std::int64_t bits, const std::uint64_t* a, const std::uint64_t* b,
+                     const sign_rule& rule, std::uint64_t* signs) {
+  if constexpr (detail::binary_ready<D>()) kernels::cpu::xnor_gemm_signs(M, N, bits, a, b, rule, signs);
+}
+
 // Prepared filters and the workspace of one binary convolution (per layer).
 template <class D>
 struct xnor_conv_state {
@@ -113,6 +132,18 @@ void xnor_conv2d_forward(D, const kernels::conv_geometry& g, std::int64_t n, con
   if constexpr (detail::binary_ready<D>()) {
     detail::check_bits_shape(x, Shape{n, g.H, g.W, g.C}, "the packed input");
     kernels::cpu::xnor_conv2d(g, n, x.words(), s.filter, y, s.workspace);
+  }
+}
+
+// signs [n, P, Q, K] = the sign bits of xnor_conv2d_forward's sums under `rule` (batch norm and
+// sign folded), with no int32 sum in memory.
+template <class D>
+void xnor_conv2d_signs(D, const kernels::conv_geometry& g, std::int64_t n, const Tensor<binary, 4>& x, xnor_conv_state<D>& s,
+                       const sign_rule& rule, Tensor<binary, 4>& signs) {
+  if constexpr (detail::binary_ready<D>()) {
+    detail::check_bits_shape(x, Shape{n, g.H, g.W, g.C}, "the packed input");
+    detail::check_bits_shape(signs, Shape{n, g.P(), g.Q(), g.K}, "the output signs");
+    kernels::cpu::xnor_conv2d_signs(g, n, x.words(), s.filter, rule, signs.words(), s.workspace);
   }
 }
 

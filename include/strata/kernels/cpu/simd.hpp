@@ -786,6 +786,26 @@ STRATA_INLINE std::uint64_t negative_lanes(V v) {
   return m;
 }
 
+// The lanes where a < b, as bits (bit l: lane l), for int32 lanes: one vpcmpd to a mask register
+// with AVX-512VL, vpcmpgtd + vmovmskps with AVX2.
+template <class V>
+STRATA_INLINE std::uint64_t less_lanes(V a, V b) {
+  static_assert(std::is_same_v<scalar_of<V>, std::int32_t>, "strata::simd::less_lanes takes int32 lanes");
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64) return _mm512_cmplt_epi32_mask(bitcast<__m512i>(a), bitcast<__m512i>(b));
+#endif
+#if defined(__AVX512VL__)
+  if constexpr (sizeof(V) == 32) return _mm256_cmplt_epi32_mask(bitcast<__m256i>(a), bitcast<__m256i>(b));
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(V) == 32)
+    return unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(bitcast<__m256i>(b), bitcast<__m256i>(a)))));
+#endif
+  std::uint64_t m = 0;
+  for (int l = 0; l < lanes_of<V>; ++l) m |= std::uint64_t(a[l] < b[l]) << l;
+  return m;
+}
+
 // Bits set in each byte of v (any integer lanes; the result has v's type). VPOPCNTB with
 // AVX-512 BITALG; else two 16-entry table lookups per byte (vpshufb on the low and high nibble,
 // SSSE3 and up); else the shift-and-add bit trick lane by lane.

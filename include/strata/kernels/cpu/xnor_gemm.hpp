@@ -14,8 +14,11 @@
 //     the lookup on whole words needs 8 (two masks and a shift). Byte sums for up to 63 half-words,
 //     then vpsadbw into 64-bit totals. The split costs one pass over A (a convolution does it while
 //     copying the zero-bordered image) and is done once for a convolution's filters.
-//   - otherwise: a 2 × 4 scalar tile (__builtin_popcountll; one POPCNT with -mpopcnt). The vector
-//     tiles beat it at every depth, one word included (benchmarks/binary.cpp, section a').
+//   - otherwise: 2 × 4 scalar tiles (__builtin_popcountll; one POPCNT with -mpopcnt), two per
+//     8-column panel. The vector tiles beat them at every depth, one word included
+//     (benchmarks/binary.cpp, section a').
+// A finished tile goes to int32 C, or (the _signs products) straight into sign bits: each column's
+// sum against its threshold, eight columns to a byte, so a binary layer's sums never reach memory.
 // The depth is a list of taps, each a run of words at its own offset from a row's start — one tap
 // for a matrix row, R·S taps for a convolution's patch read straight from the (padded) image — so
 // convolutions need no im2col copy. Depth slices of at most `slice_words` words keep a panel slice
@@ -24,17 +27,17 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <new>
 #include <string>
+#include <type_traits>
 
 #include "strata/config.hpp"
 #include "strata/core/error.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/kernels/cpu/bit_packing.hpp"
 #include "strata/kernels/cpu/simd.hpp"
+#include "strata/kernels/cpu/thread_scratch.hpp"
 
 namespace strata::kernels::cpu {
 
@@ -56,7 +59,7 @@ inline constexpr std::int64_t slice_words = 256;  // 16 KiB
 inline constexpr std::int64_t scalar_depth = 0;
 inline constexpr const char* vector_name = "4x8 AVX2 nibble lookup";
 #else
-inline constexpr int mr = 2, nr = 4;
+inline constexpr int mr = 2, nr = 8;  // whole bytes of output signs per panel (see store_signs)
 inline constexpr std::size_t vector_bytes = 0;
 inline constexpr std::int64_t slice_words = 512;
 inline constexpr std::int64_t scalar_depth = std::numeric_limits<std::int64_t>::max();
@@ -222,11 +225,10 @@ STRATA_INLINE void vector_tile(const std::uint64_t* const* rows, const depth_run
     for (int v = 0; v < nv; v += 2) {
       const int cols = out.cols - L * v;
       if (cols <= 0) break;
-      const auto lo = __builtin_convertvector(total[i][v], simd::vec<std::int32_t, 16>);
-      const auto hi = __builtin_convertvector(total[i][v + 1], simd::vec<std::int32_t, 16>);
-      out32 s;
-      std::memcpy(&s, &lo, 16);
-      std::memcpy(reinterpret_cast<char*>(&s) + 16, &hi, 16);
+      // The low halves of the 64-bit totals (< 2³¹), in registers: two 16-byte stores read back
+      // as one 32-byte load stall store forwarding (a quarter of the tile's time on small depths).
+      const out32 s = __builtin_shufflevector(simd::bitcast<out32>(total[i][v]), simd::bitcast<out32>(total[i][v + 1]), 0, 2, 4,
+                                              6, 8, 10, 12, 14);
       const out32 y = out.bits - 2 * s;
       if (cols >= 8) simd::store(out.C + i * out.ldc + L * v, y);
       else simd::store_first(out.C + i * out.ldc + L * v, y, cols);
@@ -270,25 +272,11 @@ STRATA_INLINE void scalar_tile(const std::uint64_t* const* rows, const depth_run
 // ---------------------------------------------------------------------------------------------
 // Panels and the blocked, threaded product.
 
-// Per-thread scratch that lives on: a fresh allocation per call would fault in every page again.
+// Per-thread scratch (thread_scratch.hpp), slots numbered per use.
+struct scratch_owner {};
 template <int Slot>
 inline void* scratch(std::size_t bytes) {
-  struct buffer {
-    void* p = nullptr;
-    std::size_t size = 0;
-    ~buffer() { std::free(p); }
-  };
-  thread_local buffer b;
-  if (bytes > b.size) {
-    std::free(b.p);
-    b.p = nullptr;
-    b.size = 0;
-    const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
-    b.p = std::aligned_alloc(64, rounded);
-    if (!b.p) throw std::bad_alloc();
-    b.size = rounded;
-  }
-  return b.p;
+  return thread_scratch_bytes<scratch_owner, Slot>(bytes);
 }
 
 inline std::int64_t panels_for(std::int64_t n) { return (n + nr - 1) / nr; }
@@ -316,6 +304,43 @@ inline void pack_panels(std::int64_t n, std::int64_t depth, const std::uint64_t*
 // Tiles per row block: the block's rows are read once per panel, from L1.
 inline constexpr std::int64_t block_tiles = 8;
 
+// run_product's default: finished tiles are written to C.
+struct sums_to_memory {};
+
+// Per output column k: the sign bit (set for −1) of its sum c is (c < threshold[k]) XOR bit k of
+// falling, as binary inference folds batch norm and sign (net/binary_inference.hpp).
+struct sign_rule {
+  const std::int32_t* threshold;  // panels_for(n)·nr values (past n: any)
+  const std::uint64_t* falling;   // words_for(n) words
+};
+
+// Row `row` (words_for(n) words) gets the signs of columns j0 … j0 + cols − 1 of one finished tile
+// row (sums[j], j < nr) in its bits j0 …: nr / 8 whole bytes (nr divides 64, so a panel never
+// straddles a word, and threads writing other panels of the row touch other bytes). The last
+// panel also clears the row's bits past n (the packing contract).
+STRATA_INLINE void store_signs(const std::int32_t* sums, std::int64_t j0, int cols, std::int64_t n, const sign_rule& rule,
+                               std::uint64_t* row) {
+  static_assert(nr % 8 == 0 && 64 % nr == 0, "xnor tiles: panels of whole bytes within a word");
+  using lanes = simd::vec<std::int32_t, 32>;
+  std::uint64_t less = 0;
+  STRATA_PRAGMA(GCC unroll 4)
+  for (int v = 0; v < nr; v += 8)
+    less |= simd::less_lanes(simd::load<lanes>(sums + v), simd::load<lanes>(rule.threshold + j0 + v)) << v;
+  const std::uint64_t kept = cols >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << cols) - 1;
+  const std::uint64_t bits = (less ^ (rule.falling[j0 / 64] >> (j0 % 64))) & kept;
+  unsigned char* bytes = reinterpret_cast<unsigned char*>(row);
+  std::memcpy(bytes + j0 / 8, &bits, nr / 8);  // little-endian: byte b holds columns 8b …
+  if (j0 + nr >= n) std::memset(bytes + (j0 + nr) / 8, 0, std::size_t(words_for(n) * 8 - (j0 + nr) / 8));
+}
+
+// The thresholds rule.threshold points at, padded to whole panels, in this thread's scratch.
+inline const std::int32_t* padded_thresholds(const std::int32_t* threshold, std::int64_t n) {
+  auto* t = static_cast<std::int32_t*>(scratch<6>(std::size_t(panels_for(n) * nr) * sizeof(std::int32_t)));
+  std::copy(threshold, threshold + n, t);
+  std::fill(t + n, t + panels_for(n) * nr, 0);
+  return t;
+}
+
 // Whether a product of m·n dot products of `words` words is worth forking threads for.
 inline bool worth_threads(std::int64_t m, std::int64_t n, std::int64_t words) {
   return double(m) * double(n) * double(words) >= double(1 << 18);
@@ -323,10 +348,12 @@ inline bool worth_threads(std::int64_t m, std::int64_t n, std::int64_t words) {
 
 // C (m × n, ldc) = bits − 2·popcount over the depth `d`, rows from rows_of(i0, count, ptrs)
 // (which writes the count ≤ tile-height row pointers of rows i0 …; the kernel reads tile-height
-// pointers, so rows past m repeat a valid one), columns from `panels`.
-template <class RowsOf>
+// pointers, so rows past m repeat a valid one), columns from `panels`. With a sink, C is unused:
+// each finished tile goes to sink(i0, rows, j0, cols, sums) instead, sums[i·nr + j] in L1.
+template <class RowsOf, class Sink = sums_to_memory>
 void run_product(std::int64_t m, std::int64_t n, const depth_runs& d, const std::uint64_t* panels, std::int32_t bits,
-                 RowsOf&& rows_of, std::int32_t* C, std::int64_t ldc, path choice, bool threaded) {
+                 RowsOf&& rows_of, std::int32_t* C, std::int64_t ldc, path choice, bool threaded, Sink&& sink = {}) {
+  constexpr bool to_sink = !std::is_same_v<std::decay_t<Sink>, sums_to_memory>;
   if (m <= 0 || n <= 0) return;
   const std::int64_t depth = d.words(), P = panels_for(n);
   const bool scalar = scalar_for(choice, depth);
@@ -338,6 +365,7 @@ void run_product(std::int64_t m, std::int64_t n, const depth_runs& d, const std:
   const bool fork = threaded && !in_parallel_region() && num_threads() > 1 && items > 1;
   parallel_ranges(items, [&](std::int64_t item0, std::int64_t item1) {
     alignas(64) std::int64_t partial[block_tiles][mr * nr];
+    alignas(64) std::int32_t finished[mr * nr];
     const std::uint64_t* ptrs[block_tiles][mr];
     std::int64_t ptr_block = -1;
     for (std::int64_t item = item0; item < item1; ++item) {
@@ -361,7 +389,8 @@ void run_product(std::int64_t m, std::int64_t n, const depth_runs& d, const std:
         const std::uint64_t* slice = panel + s0 * d.run * nr;
         for (std::int64_t t = tile0; t < tile1; ++t) {
           const std::int64_t i0 = t * th;
-          const tile_store out{C + i0 * ldc + j0, ldc, int(std::min<std::int64_t>(th, m - i0)), cols, bits};
+          const int rows = int(std::min<std::int64_t>(th, m - i0));
+          const tile_store out = to_sink ? tile_store{finished, nr, rows, cols, bits} : tile_store{C + i0 * ldc + j0, ldc, rows, cols, bits};
           if (scalar) {
             for (int jj = 0; jj < cols; jj += snr) scalar_tile(ptrs[t - tile0], d, s0, s1, slice, jj, partial[t - tile0], first, last, out);
           } else {
@@ -369,6 +398,8 @@ void run_product(std::int64_t m, std::int64_t n, const depth_runs& d, const std:
             vector_tile(ptrs[t - tile0], d, s0, s1, slice, partial[t - tile0], first, last, out);
 #endif
           }
+          if constexpr (to_sink)
+            if (last) sink(i0, rows, j0, cols, static_cast<const std::int32_t*>(finished));
         }
       }
     }
@@ -382,21 +413,13 @@ inline const char* xnor_kernel_name(std::int64_t words) {
   return xnor_detail::scalar_for(xnor_detail::path::automatic, words) ? "2x4 scalar popcnt" : xnor_detail::vector_name;
 }
 
-// C[i·ldc + j] = bits − 2·popcount(A_i ⊕ B_j) for i < M, j < N: the dot products of the ±1 rows
-// A_i (A: M × words_for(bits) words, row-major) and B_j (B: N × words_for(bits)), packed by
-// bit_packing.hpp's contract (bits past `bits` zero in both). Threaded over output blocks.
-inline void xnor_gemm(std::int64_t M, std::int64_t N, std::int64_t bits, const std::uint64_t* A, const std::uint64_t* B,
-                      std::int32_t* C, std::int64_t ldc, xnor_detail::path choice = xnor_detail::path::automatic) {
-  if (M < 0 || N < 0 || bits < 0 || bits > std::numeric_limits<std::int32_t>::max() || (M > 0 && N > 0 && ldc < N))
-    throw shape_error("xnor_gemm: M " + std::to_string(M) + ", N " + std::to_string(N) + ", bits " + std::to_string(bits) +
-                      ", ldc " + std::to_string(ldc) + " do not describe a product");
-  if (M == 0 || N == 0) return;
+namespace xnor_detail {
+
+// xnor_gemm's product with a sink (run_product); C and ldc are only used without one.
+template <class Sink = sums_to_memory>
+void gemm(std::int64_t M, std::int64_t N, std::int64_t bits, const std::uint64_t* A, const std::uint64_t* B, std::int32_t* C,
+          std::int64_t ldc, path choice, Sink&& sink = {}) {
   const std::int64_t words = words_for(bits);
-  if (words == 0) {
-    for (std::int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0);
-    return;
-  }
-  using namespace xnor_detail;
   const std::int64_t deep = split * words;  // words of a row as the tiles read it
   auto* panels = static_cast<std::uint64_t*>(scratch<0>(std::size_t(panels_for(N) * deep * nr) * sizeof(std::uint64_t)));
   pack_panels(N, words, B, words, panels);
@@ -418,7 +441,53 @@ inline void xnor_gemm(std::int64_t M, std::int64_t N, std::int64_t bits, const s
               [&](std::int64_t i0, int count, const std::uint64_t** p) {
                 for (int i = 0; i < count; ++i) p[i] = rows + (i0 + i) * deep;
               },
-              C, ldc, choice, worth_threads(M, N, words));
+              C, ldc, choice, worth_threads(M, N, words), std::forward<Sink>(sink));
+}
+
+inline void check_gemm(std::int64_t M, std::int64_t N, std::int64_t bits) {
+  if (M < 0 || N < 0 || bits < 0 || bits > std::numeric_limits<std::int32_t>::max())
+    throw shape_error("xnor_gemm: M " + std::to_string(M) + ", N " + std::to_string(N) + ", bits " + std::to_string(bits) +
+                      " do not describe a product");
+}
+
+}  // namespace xnor_detail
+
+// C[i·ldc + j] = bits − 2·popcount(A_i ⊕ B_j) for i < M, j < N: the dot products of the ±1 rows
+// A_i (A: M × words_for(bits) words, row-major) and B_j (B: N × words_for(bits)), packed by
+// bit_packing.hpp's contract (bits past `bits` zero in both). Threaded over output blocks.
+inline void xnor_gemm(std::int64_t M, std::int64_t N, std::int64_t bits, const std::uint64_t* A, const std::uint64_t* B,
+                      std::int32_t* C, std::int64_t ldc, xnor_detail::path choice = xnor_detail::path::automatic) {
+  xnor_detail::check_gemm(M, N, bits);
+  if (M > 0 && N > 0 && ldc < N)
+    throw shape_error("xnor_gemm: ldc " + std::to_string(ldc) + " is below N " + std::to_string(N));
+  if (M == 0 || N == 0) return;
+  if (words_for(bits) == 0) {
+    for (std::int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0);
+    return;
+  }
+  xnor_detail::gemm(M, N, bits, A, B, C, ldc, choice);
+}
+
+// signs [M][words_for(N)] = the sign bits of those dot products under `rule`: bit j of row i set
+// where (C[i][j] < rule.threshold[j]) XOR bit j of rule.falling — what a binary dense layer with
+// its batch norm and sign folded emits — without the int32 sums ever reaching memory.
+inline void xnor_gemm_signs(std::int64_t M, std::int64_t N, std::int64_t bits, const std::uint64_t* A, const std::uint64_t* B,
+                            const xnor_detail::sign_rule& rule, std::uint64_t* signs,
+                            xnor_detail::path choice = xnor_detail::path::automatic) {
+  using namespace xnor_detail;
+  check_gemm(M, N, bits);
+  if (M == 0 || N == 0) return;
+  const sign_rule padded{padded_thresholds(rule.threshold, N), rule.falling};
+  const std::int64_t out_words = words_for(N);
+  if (words_for(bits) == 0) {  // every sum is 0
+    alignas(64) std::int32_t zeros[nr] = {};
+    for (std::int64_t i = 0; i < M; ++i)
+      for (std::int64_t j0 = 0; j0 < N; j0 += nr) store_signs(zeros, j0, int(std::min<std::int64_t>(nr, N - j0)), N, padded, signs + i * out_words);
+    return;
+  }
+  gemm(M, N, bits, A, B, nullptr, 0, choice, [&](std::int64_t i0, int rows, std::int64_t j0, int cols, const std::int32_t* sums) {
+    for (int i = 0; i < rows; ++i) store_signs(sums + i * nr, j0, cols, N, padded, signs + (i0 + i) * out_words);
+  });
 }
 
 }  // namespace strata::kernels::cpu
