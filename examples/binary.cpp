@@ -156,17 +156,9 @@ int main(int argc, char** argv) {
               << "\n(install Debian's dataset-fashion-mnist, run scripts/setup, or pass --data DIR)\n";
     return quick ? 77 : 1;  // 77: the test suite reports a skip
   }
-  if (s.limit > 0) {
-    auto first = [](const data::labelled_images& d, std::int64_t n) {
-      data::labelled_images t;
-      n = std::min(n, d.size());
-      t.images = d.images.slice(0, n);
-      t.labels = d.labels.slice(0, n);
-      t.classes = d.classes;
-      return t;
-    };
-    train_set = first(train_set, s.limit);
-    test_set = first(test_set, std::max<std::int64_t>(1, s.limit / 3));
+  if (s.limit > 0) {  // the first `limit` training images and a third as many test images
+    train_set = train_set.first(s.limit);
+    test_set = test_set.first(std::max<std::int64_t>(1, s.limit / 3));
   }
   std::printf("Fashion-MNIST: %lld training and %lld test images, %d epochs, batch %lld, Adam from %g (fp32) and %g (binary), "
               "cosine, %d threads\n\n",

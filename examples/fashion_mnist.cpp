@@ -71,16 +71,8 @@ int main(int argc, char** argv) {
     return quick ? 77 : 1;  // 77: the test suite reports a skip
   }
   if (limit > 0) {  // the first `limit` training images and a third as many test images
-    auto first = [](const data::labelled_images& s, std::int64_t n) {
-      data::labelled_images t;
-      n = std::min(n, s.size());
-      t.images = s.images.slice(0, n);
-      t.labels = s.labels.slice(0, n);
-      t.classes = s.classes;
-      return t;
-    };
-    train_set = first(train_set, limit);
-    test_set = first(test_set, std::max<std::int64_t>(1, limit / 3));
+    train_set = train_set.first(limit);
+    test_set = test_set.first(std::max<std::int64_t>(1, limit / 3));
   }
   std::cout << "\nFashion-MNIST from " << data_dir.string() << ": " << train_set.images.extent(0) << " training and "
             << test_set.images.extent(0) << " test images; " << num_threads() << " threads, GEMM via "

@@ -60,6 +60,11 @@ TEST_CASE("assignment writes values into existing storage and checks the shape",
   empty = a * 2;
   CHECK(empty.shape() == Shape{2, 3});
   CHECK(empty(0, 0) == 3.0f);
+  // Also an empty one: no storage, but the shape (the first 0 images of a set are [0, 3]).
+  Tensor<float, 2> none;
+  none = a.slice(0, 0);
+  CHECK(none.shape() == Shape{0, 3});
+  CHECK(none.data() == nullptr);
   b = 4;  // a scalar fills
   CHECK(b(1, 1) == 4.0f);
 }

@@ -497,7 +497,11 @@ class Tensor : public tensor_interface<Tensor<T, Rank, D>, T, Rank, D> {
   template <class Node>
   void assign_from(const Node& e) {
     if constexpr (is_invalid_v<Node>) return;
-    else if (data_ == nullptr && this->size() == 0 && e.shape().elements() > 0) allocate(e.shape());
+    else if (data_ == nullptr && this->size() == 0 && e.shape() != shape_) {
+      // An empty tensor takes the shape of what it is given, an empty one ([0, 1, 28, 28]) too.
+      if (e.shape().elements() > 0) allocate(e.shape());
+      else shape_ = e.shape();
+    }
     assign(view(), e);
   }
 

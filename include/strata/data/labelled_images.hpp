@@ -2,6 +2,7 @@
 // readers load and what fit and evaluate train on).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "strata/core/tensor.hpp"
@@ -15,6 +16,16 @@ struct labelled_images {
   std::int64_t classes = 0;
 
   std::int64_t size() const noexcept { return labels.size(); }
+
+  // The first min(n, size()) examples, copied (a quick run on a subset).
+  labelled_images first(std::int64_t n) const {
+    n = std::clamp<std::int64_t>(n, 0, size());
+    labelled_images head;
+    head.images = images.slice(0, n);
+    head.labels = labels.slice(0, n);
+    head.classes = classes;
+    return head;
+  }
 };
 
 }  // namespace strata::data
