@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/io/archive.hpp"
 #include "strata/io/model_file.hpp"
@@ -66,27 +67,12 @@
 #include "strata/kernels/cpu/xnor_gemm.hpp"
 
 using namespace strata;
+using namespace strata::bench;
 using kernels::conv_geometry;
 namespace cpu_k = strata::kernels::cpu;
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-double geomean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += std::log(x);
-  return v.empty() ? 0.0 : std::exp(s / double(v.size()));
-}
-std::vector<double> ratios(const std::vector<double>& num, const std::vector<double>& den) {
-  std::vector<double> r;
-  for (std::size_t i = 0; i < num.size(); ++i) r.push_back(num[i] / den[i]);
-  return r;
-}
 
 // Per contender: seconds per call in every round. Each contender is called enough times per
 // timing to last ~4 ms (from its warm-up call); the first contender of a round rotates.
@@ -109,17 +95,6 @@ std::vector<std::vector<double>> rounds_of(const std::vector<std::function<void(
   return t;
 }
 
-// The clock in Hz, from /proc/cpuinfo's first "cpu MHz" (0 when unknown).
-double clock_hz() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("cpu MHz", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return std::atof(line.c_str() + colon + 1) * 1e6;
-    }
-  return 0;
-}
 
 std::vector<std::uint64_t> random_words(std::int64_t rows, std::int64_t bits, std::uint64_t seed) {
   const std::int64_t words = cpu_k::words_for(bits);

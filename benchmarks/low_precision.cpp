@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/data/idx.hpp"
 #include "strata/kernels/conv_geometry.hpp"
@@ -56,22 +57,12 @@
 #include "strata/zoo/fashion_net.hpp"
 
 using namespace strata;
+using namespace strata::bench;
 using kernels::conv_geometry;
 namespace cpu_k = strata::kernels::cpu;
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-double geomean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += std::log(x);
-  return v.empty() ? 0.0 : std::exp(s / double(v.size()));
-}
 
 // Per contender: the seconds per call of every round, each round running the contenders in turn
 // (starting with a different one each round), `inner` calls per timing.
@@ -86,11 +77,6 @@ std::vector<std::vector<double>> rounds_of(const std::vector<std::function<void(
       t[c].push_back((now_s() - t0) / inner);
     }
   return t;
-}
-std::vector<double> ratios(const std::vector<double>& num, const std::vector<double>& den) {
-  std::vector<double> r;
-  for (std::size_t i = 0; i < num.size(); ++i) r.push_back(num[i] / den[i]);
-  return r;
 }
 
 std::vector<std::int16_t> random_int16(std::int64_t n, std::uint32_t seed, int range) {
