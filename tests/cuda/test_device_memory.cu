@@ -1,8 +1,13 @@
 // The CUDA device's memory and plumbing: tensors on the GPU, copies both ways (synchronous and
-// on streams from pinned memory), the caching allocator, and errors as exceptions.
+// on streams from pinned memory), the caching allocator and its stream contract (blocks freed
+// while another stream may still read them wait for it; destroyed streams hand theirs back),
+// overlapping device copies, empty transfers, the synchronous-launch debug mode, and errors as
+// exceptions. The stream tests make the hazard certain with a kernel that spins for a while
+// before it reads: without the fix under test, the next owner's data would be what it reads.
 #include <strata/cuda.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "support/testing.hpp"
@@ -10,6 +15,29 @@
 using namespace strata;
 using Catch::Contains;
 using strata::testing::random_tensor;
+
+namespace {
+
+bool bit_identical_host(const Tensor<float, 1>& a, const Tensor<float, 1>& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), std::size_t(a.bytes())) == 0;
+}
+
+// Spins for about `ns` nanoseconds, then copies src to dst: a reader that is late on purpose.
+__global__ void late_copy(const float* src, float* dst, std::int64_t n, long long ns) {
+  if (threadIdx.x == 0) {
+    const long long start = clock64();
+    // clock64 counts SM cycles; 2 GHz covers any clock this test meets (slower ones wait longer).
+    while (clock64() - start < ns * 2) {
+    }
+  }
+  __syncthreads();
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
+    dst[i] = src[i];
+}
+
+constexpr long long late_ns = 50'000'000;  // 50 ms: far longer than a fill of the same memory
+
+}  // namespace
 
 TEST_CASE("a device tensor is zero-filled and round-trips through the host", "[cuda][memory]") {
   Tensor<float, 3, cuda> d(4, 5, 6);
@@ -121,4 +149,132 @@ TEST_CASE("the runtime describes the device", "[cuda]") {
   CHECK(cuda_runtime::device_count() >= 1);
   CHECK(cuda_runtime::unavailable_reason().empty());
   CHECK(cuda_runtime::describe(0).find("sm_") != std::string::npos);
+}
+
+TEST_CASE("a block freed while another stream still reads it is not reused until that stream passes", "[cuda][allocator][stream]") {
+  const std::int64_t n = 1 << 20;
+  stream producer, reader;
+  auto& pool = caching_allocator::instance();
+  for (const bool recorded : {false, true}) {
+    INFO((recorded ? "marked with record_stream, freed on its own stream" : "freed while the reading stream is current"));
+    Tensor<float, 1, cuda> out(n);
+    {
+      stream_guard g(producer);
+      Tensor<float, 1, cuda> a(n);
+      a.fill(1.0f);
+      producer.synchronize();
+      late_copy<<<64, 256, 0, reader>>>(a.data(), out.data(), n, late_ns);  // reads a 50 ms from now
+      STRATA_CUDA_CHECK_LAUNCH("late_copy");
+      if (recorded) {
+        record_stream(a, reader);
+      } else {
+        stream_guard on_reader(reader);
+        a = Tensor<float, 1, cuda>();  // freed with `reader` current
+      }
+    }  // (recorded: a freed here, with `producer` current)
+    CHECK(pool.pending_blocks() >= 1);
+    {
+      stream_guard g(producer);
+      Tensor<float, 1, cuda> b(n);  // the same size on the same stream: a's block if it were free
+      b.fill(7.0f);
+      producer.synchronize();
+    }
+    reader.synchronize();
+    const auto h = to_host(out);
+    std::int64_t wrong = 0;
+    for (std::int64_t i = 0; i < n; ++i) wrong += h(i) != 1.0f;
+    CHECK(wrong == 0);
+  }
+  Tensor<float, 1, cuda> next(16);  // an allocation collects the blocks whose streams passed
+  CHECK(pool.pending_blocks() == 0);
+}
+
+TEST_CASE("strata's streams are ordered against the legacy stream where tensors are made", "[cuda][stream]") {
+  const std::int64_t n = 1 << 20;
+  Tensor<float, 1, cuda> delay_src(n), delay_dst(n);
+  {
+    Tensor<float, 1, cuda> old(n);  // leaves 7s in a block the next tensor of this size reuses
+    old.fill(7.0f);
+  }
+  late_copy<<<64, 256>>>(delay_src.data(), delay_dst.data(), n, late_ns);  // stream 0 is busy for 50 ms
+  STRATA_CUDA_CHECK_LAUNCH("late_copy");
+  Tensor<float, 1, cuda> w(n);  // reuses old's block; zero-filled on stream 0 after the late kernel
+  stream s;
+  Tensor<float, 1, cuda> y(n);
+  {
+    stream_guard g(s);
+    y = w + 1.0f;  // on s: must wait for w's fill (a blocking stream waits for stream 0)
+  }
+  s.synchronize();
+  const auto h = to_host(y);
+  std::int64_t wrong = 0;
+  for (std::int64_t i = 0; i < n; ++i) wrong += h(i) != 1.0f;
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("a destroyed stream hands its cached blocks to the legacy stream", "[cuda][allocator][stream]") {
+  auto& pool = caching_allocator::instance();
+  const std::int64_t n = 3 << 20;
+  {
+    stream s;
+    stream_guard g(s);
+    Tensor<float, 1, cuda> t(n);
+    t.fill(2.0f);
+  }  // t freed on s, then s destroyed
+  const auto before = pool.stats();
+  Tensor<float, 1, cuda> u(n);  // on the legacy stream: served from the block s left
+  const auto after = pool.stats();
+  CHECK(after.device_allocations == before.device_allocations);
+  CHECK(after.cache_hits == before.cache_hits + 1);
+  CHECK(to_host(u)(n - 1) == 0.0f);
+}
+
+TEST_CASE("device copies of overlapping views behave as memmove, as on the CPU", "[cuda][memory]") {
+  const std::int64_t n = 100003;
+  auto x = random_tensor<float>(Shape{n}, 41);
+  for (const std::int64_t shift : {1, 17, 5000}) {
+    Tensor<float, 1> c = x.clone();
+    Tensor<float, 1, cuda> g = to_device(x);
+    copy(c.slice(0, n - shift), c.slice(shift, n - shift));  // forwards over itself
+    copy(g.slice(0, n - shift), g.slice(shift, n - shift));
+    CHECK(bit_identical_host(to_host(g), c));
+    copy(c.slice(shift, n - shift), c.slice(0, n - shift));  // and backwards
+    copy(g.slice(shift, n - shift), g.slice(0, n - shift));
+    CHECK(bit_identical_host(to_host(g), c));
+  }
+}
+
+TEST_CASE("views of non-const data transfer both ways, and empty transfers are no-ops", "[cuda][memory]") {
+  Tensor<float, 2> h = random_tensor<float>(Shape{4, 3}, 42);
+  Tensor<float, 2, cuda> d = to_device(h.slice(1, 2));  // TensorView<float, 2, cpu>
+  CHECK(d.shape() == Shape{2, 3});
+  Tensor<float, 2> back = to_host(d.slice(0, 2));  // TensorView<float, 2, cuda>
+  CHECK(back(1, 2) == h(2, 2));
+  stream s;
+  Tensor<float, 2> out(2, 3);
+  copy_async(d.slice(0, 2), out.slice(0, 2), s);
+  copy_async(out.slice(0, 2), d.slice(0, 2), s);
+  s.synchronize();
+  CHECK(out(0, 0) == h(1, 0));
+  Tensor<float, 2> none(0, 3);
+  Tensor<float, 2, cuda> dnone = to_device(none);
+  CHECK(dnone.size() == 0);
+  CHECK(to_host(dnone).size() == 0);
+  copy_async(none.slice(0, 0), dnone.slice(0, 0), s);
+  s.synchronize();
+}
+
+TEST_CASE("the synchronous-launch debug mode waits for each checked launch", "[cuda][errors]") {
+  const std::int64_t n = 1 << 16;
+  Tensor<float, 1, cuda> a(n), b(n);
+  const bool was = sync_launches();
+  set_sync_launches(true);
+  late_copy<<<16, 256>>>(a.data(), b.data(), n, late_ns);
+  STRATA_CUDA_CHECK_LAUNCH("late_copy");
+  CHECK(cudaStreamQuery(nullptr) == cudaSuccess);  // the 50 ms kernel has finished already
+  set_sync_launches(was);
+  late_copy<<<16, 256>>>(a.data(), b.data(), n, late_ns);
+  STRATA_CUDA_CHECK_LAUNCH("late_copy");
+  CHECK(cudaStreamQuery(nullptr) == cudaErrorNotReady);  // without it, the launch returns at once
+  synchronize();
 }

@@ -31,13 +31,23 @@ struct device_traits<cuda> {
   }
   template <class T>
   static void deallocate(T* p) noexcept {
-    caching_allocator::instance().deallocate(p);
+    caching_allocator::instance().deallocate(p, current_stream());
   }
+  // memmove semantics, as on the CPU: overlapping ranges go through a temporary (a device-to-
+  // device cudaMemcpy of overlapping ranges is undefined).
   template <class T>
   static void copy(const T* src, T* dst, std::int64_t n) {
-    if (n > 0 && src != dst)
-      STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T), cudaMemcpyDeviceToDevice,
-                                        current_stream()));
+    if (n <= 0 || src == dst) return;
+    const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(T);
+    const cudaStream_t s = current_stream();
+    if (src < dst + n && dst < src + n) {
+      T* tmp = allocate<T>(n);
+      STRATA_CUDA_CHECK(cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, s));
+      STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, tmp, bytes, cudaMemcpyDeviceToDevice, s));
+      deallocate(tmp);  // same stream: reused only by work queued after these copies
+      return;
+    }
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s));
   }
   template <class T>
   static void fill(T* dst, std::int64_t n, T value) {
@@ -99,6 +109,17 @@ template <class T, std::size_t R>
 void copy_async(TensorView<const T, R, cuda> src, TensorView<T, R, cpu> dst, cudaStream_t s) {
   detail::transfer(src, dst, cudaMemcpyDeviceToHost, s, false, "copy_async to host");
 }
+// The same from views of non-const data (deduction does not add the const).
+template <class T, std::size_t R>
+  requires(!std::is_const_v<T>)
+void copy_async(TensorView<T, R, cpu> src, TensorView<T, R, cuda> dst, cudaStream_t s) {
+  copy_async(TensorView<const T, R, cpu>(src), dst, s);
+}
+template <class T, std::size_t R>
+  requires(!std::is_const_v<T>)
+void copy_async(TensorView<T, R, cuda> src, TensorView<T, R, cpu> dst, cudaStream_t s) {
+  copy_async(TensorView<const T, R, cuda>(src), dst, s);
+}
 
 // A device copy of a host tensor, and a host copy of a device tensor.
 template <class T, std::size_t R>
@@ -106,6 +127,11 @@ Tensor<T, R, cuda> to_device(TensorView<const T, R, cpu> host) {
   auto d = Tensor<T, R, cuda>::uninitialized(host.shape());
   cross_device_copy(cpu{}, cuda{}, host, d.view());
   return d;
+}
+template <class T, std::size_t R>
+  requires(!std::is_const_v<T>)
+Tensor<T, R, cuda> to_device(TensorView<T, R, cpu> host) {
+  return to_device(TensorView<const T, R, cpu>(host));
 }
 template <class T, std::size_t R>
 Tensor<T, R, cuda> to_device(const Tensor<T, R, cpu>& host) {
@@ -116,6 +142,11 @@ Tensor<T, R, cpu> to_host(TensorView<const T, R, cuda> device) {
   auto h = Tensor<T, R, cpu>::uninitialized(device.shape());
   cross_device_copy(cuda{}, cpu{}, device, h.view());
   return h;
+}
+template <class T, std::size_t R>
+  requires(!std::is_const_v<T>)
+Tensor<T, R, cpu> to_host(TensorView<T, R, cuda> device) {
+  return to_host(TensorView<const T, R, cuda>(device));
 }
 template <class T, std::size_t R>
 Tensor<T, R, cpu> to_host(const Tensor<T, R, cuda>& device) {

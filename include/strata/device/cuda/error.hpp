@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 #include <cufft.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <string>
 
 #include "strata/core/error.hpp"
@@ -62,6 +64,18 @@ inline const char* cufft_status_name(cufftResult s) {
   }
 }
 
+// Whether each launch check also waits for the kernel (STRATA_CUDA_SYNC_LAUNCHES=1 in the
+// environment, or set_sync_launches): slow, for debugging — an execution fault (an illegal
+// address) is then reported at the launch of the kernel that caused it, not at the next call
+// that synchronises.
+inline std::atomic<bool>& sync_launch_setting() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("STRATA_CUDA_SYNC_LAUNCHES");
+    return v != nullptr && *v != '\0' && *v != '0';
+  }()};
+  return on;
+}
+
 inline std::string where(const char* call, const char* file, int line) {
   return std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": ";
 }
@@ -84,12 +98,24 @@ inline void check(cufftResult status, const char* call, const char* file, int li
                      static_cast<int>(status));
 }
 
+// After a launch: its configuration error now, and in sync-launch mode its execution error too.
+inline void check_launch(const char* what, const char* file, int line) {
+  check(cudaGetLastError(), what, file, line);
+  if (sync_launch_setting().load(std::memory_order_relaxed))
+    check(cudaDeviceSynchronize(), (std::string(what) + " (synchronised: STRATA_CUDA_SYNC_LAUNCHES)").c_str(), file, line);
+}
+
 }  // namespace detail
+
+// Turns the synchronous-launch debug mode on or off for the process (see sync_launch_setting).
+inline void set_sync_launches(bool on) { detail::sync_launch_setting().store(on); }
+inline bool sync_launches() { return detail::sync_launch_setting().load(); }
+
 }  // namespace strata
 
 // Wrap every CUDA / cuBLAS / cuFFT call: STRATA_CUDA_CHECK(cudaMemcpy(...)).
 #define STRATA_CUDA_CHECK(call) ::strata::detail::check((call), #call, __FILE__, __LINE__)
 
-// After a kernel launch: a bad configuration is reported at once (not at the next sync).
-#define STRATA_CUDA_CHECK_LAUNCH(kernel_name) \
-  ::strata::detail::check(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)
+// After a kernel launch: a bad configuration is reported at once (not at the next sync); with
+// STRATA_CUDA_SYNC_LAUNCHES=1 a fault while it runs is too.
+#define STRATA_CUDA_CHECK_LAUNCH(kernel_name) ::strata::detail::check_launch("launch of " kernel_name, __FILE__, __LINE__)

@@ -85,10 +85,10 @@ accumulate_t<typename E::element_type> reduce_all(const E& e) {
     STRATA_CUDA_CHECK(cudaMemcpyAsync(&result, partial, sizeof(W), cudaMemcpyDeviceToHost, stream));
     STRATA_CUDA_CHECK(cudaStreamSynchronize(stream));
   } catch (...) {
-    pool.deallocate(partial);
+    pool.deallocate(partial, stream);
     throw;
   }
-  pool.deallocate(partial);
+  pool.deallocate(partial, stream);
   return static_cast<Acc>(Reducer::finalize(result, n));
 }
 

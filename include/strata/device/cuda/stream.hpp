@@ -1,20 +1,28 @@
 // strata/device/cuda/stream.hpp — streams and events as RAII values, and the calling thread's
 // current stream (where strata launches kernels, copies and GEMMs; the legacy default stream
-// unless a stream_guard says otherwise).
+// unless a stream_guard says otherwise). strata's streams are blocking by default: the legacy
+// stream orders itself against them, so a tensor filled on stream 0 and read under a guard (or
+// the reverse) needs no event; non_blocking streams leave that to the caller.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <utility>
 
+#include "strata/device/cuda/allocator.hpp"
 #include "strata/device/cuda/error.hpp"
 
 namespace strata {
 
-// An owned CUDA stream (non-blocking with respect to the legacy default stream).
+// An owned CUDA stream: blocking (ordered against the legacy default stream) unless made with
+// stream::non_blocking.
 class stream {
  public:
-  stream() { STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&handle_, cudaStreamNonBlocking)); }
+  struct non_blocking_t {};
+  static constexpr non_blocking_t non_blocking{};
+
+  stream() { STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&handle_, cudaStreamDefault)); }
+  explicit stream(non_blocking_t) { STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&handle_, cudaStreamNonBlocking)); }
   stream(stream&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
   stream& operator=(stream&& other) noexcept {
     if (this != &other) {
@@ -33,7 +41,10 @@ class stream {
 
  private:
   void reset() noexcept {
-    if (handle_) cudaStreamDestroy(handle_);
+    if (handle_) {
+      caching_allocator::instance().forget_stream(handle_);  // its blocks go to the legacy stream
+      if (cudaStreamDestroy(handle_) != cudaSuccess) cudaGetLastError();  // not left for the next launch check
+    }
     handle_ = nullptr;
   }
   cudaStream_t handle_ = nullptr;
@@ -48,7 +59,7 @@ class event {
   event(const event&) = delete;
   event& operator=(const event&) = delete;
   ~event() {
-    if (handle_) cudaEventDestroy(handle_);
+    if (handle_ && cudaEventDestroy(handle_) != cudaSuccess) cudaGetLastError();
   }
 
   void record(cudaStream_t s) { STRATA_CUDA_CHECK(cudaEventRecord(handle_, s)); }
@@ -92,6 +103,15 @@ class stream_guard {
  private:
   cudaStream_t previous_;
 };
+
+// Marks the device memory of `t` (a tensor or view on the GPU) as used on stream s as well as the
+// stream it was allocated on: when it is freed, its block waits for the work queued on s so far
+// (PyTorch's record_stream). Needed where a tensor made on one non-default stream is read on
+// another and freed before that stream is synchronised.
+template <class TensorLike>
+void record_stream(const TensorLike& t, cudaStream_t s) {
+  if (t.size() > 0) caching_allocator::instance().record_stream(t.data(), s);
+}
 
 // Waits for all work strata queued on this thread's current stream.
 inline void synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(current_stream())); }
