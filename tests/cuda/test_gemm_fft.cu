@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -526,7 +527,9 @@ TEST_CASE("cuda rfft2 / irfft2: a spectrum of the wrong shape throws strata::sha
 TEST_CASE("cuda fft_plan: the cache returns the same plan for the same (stream, batch, shape, type) and "
           "different plans otherwise",
           "[cuda][fft][plan]") {
-  using strata::kernels::cuda::fft_plan;
+  const auto fft_plan = [](std::int64_t b, std::int64_t h, std::int64_t w, cufftType t) {
+    return strata::kernels::cuda::fft_plan(b, h, w, t).handle;
+  };
   const cufftHandle p = fft_plan(3, 5, 7, CUFFT_R2C);
   CHECK(fft_plan(3, 5, 7, CUFFT_R2C) == p);
   CHECK(fft_plan(3, 5, 7, CUFFT_C2R) != p);
@@ -548,4 +551,36 @@ TEST_CASE("cuda fft_plan: the cache returns the same plan for the same (stream, 
   strata::kernels::cuda::rfft2<float>(x.view(), spec.view());
   strata::synchronize();
   CHECK(fft_plan(3, 5, 7, CUFFT_R2C) == p);
+  // Too many planes for cuFFT's 32-bit plan: a shape_error, not a wrapped size.
+  CHECK_THROWS_AS(fft_plan(70000, 128, 128, CUFFT_R2C), strata::shape_error);
+}
+
+TEST_CASE("cuda rfft2: the work area comes from the caching allocator, and threads sharing a plan take turns",
+          "[cuda][fft][plan][threads]") {
+  const Shape<3> planes{64, 96, 96};
+  const auto host = random_tensor<float>(planes, 61);
+  const auto x = strata::to_device(host);
+  auto& plan = strata::kernels::cuda::fft_plan(planes[0], planes[1], planes[2], CUFFT_R2C);
+  Tensor<float, 4, gpu> want(Shape{64, 96, 49, 2});
+  strata::kernels::cuda::rfft2<float>(x.view(), want.view());
+  strata::synchronize();
+  if (plan.work_bytes > 0) {  // the work area went back to strata's cache after the transform
+    const auto stats = strata::caching_allocator::instance().stats();
+    CHECK(stats.bytes_cached >= strata::caching_allocator::round_size(plan.work_bytes));
+  }
+  const auto expected = strata::to_host(want);
+  // Four threads on the legacy stream share one plan (and its work area): each gets the same spectrum.
+  std::vector<Tensor<float, 4, gpu>> got;
+  for (int t = 0; t < 4; ++t) got.emplace_back(Shape{64, 96, 49, 2});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 20; ++r) strata::kernels::cuda::rfft2<float>(x.view(), got[std::size_t(t)].view());
+    });
+  for (auto& th : threads) th.join();
+  strata::synchronize();
+  for (int t = 0; t < 4; ++t) {
+    const auto h = strata::to_host(got[std::size_t(t)]);
+    CHECK(std::memcmp(h.data(), expected.data(), std::size_t(h.bytes())) == 0);
+  }
 }

@@ -1,7 +1,9 @@
 // strata/kernels/cuda/fft.cuh — batched 2-D real-to-complex FFTs on the GPU through cuFFT, for
 // the FFT convolution: rfft2 of [batch, H, W] real planes into [batch, H, W/2 + 1, 2]
 // (interleaved re, im) and back. Plans are created once per (device, stream, shape, batch)
-// and cached for the life of the process.
+// and cached for the life of the process; their work areas come from strata's caching allocator
+// for each transform (not cuFFT's own cudaMalloc, which the allocator could not release on
+// out-of-memory), and a plan runs one transform at a time (cuFFT plans are not thread-safe).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -37,11 +39,18 @@ inline int fft_extent(std::int64_t v, const char* what) {
 
 }  // namespace detail
 
+// A cuFFT plan made without a work area, and the lock its transforms hold.
+struct fft_plan_entry {
+  cufftHandle handle = 0;
+  std::size_t work_bytes = 0;
+  std::mutex running;
+};
+
 // The cached plan for `batch` transforms of h × w real planes (type: R2C, C2R, D2Z or Z2D).
-inline cufftHandle fft_plan(std::int64_t batch, std::int64_t h, std::int64_t w, cufftType type) {
+inline fft_plan_entry& fft_plan(std::int64_t batch, std::int64_t h, std::int64_t w, cufftType type) {
   using key = std::tuple<int, cudaStream_t, std::int64_t, std::int64_t, std::int64_t, int>;
   static std::mutex mutex;
-  static auto* plans = new std::map<key, cufftHandle>();
+  static auto* plans = new std::map<key, fft_plan_entry>();
   int device = 0;
   STRATA_CUDA_CHECK(cudaGetDevice(&device));
   const cudaStream_t stream = current_stream();
@@ -49,18 +58,51 @@ inline cufftHandle fft_plan(std::int64_t batch, std::int64_t h, std::int64_t w, 
   const key k{device, stream, batch, h, w, static_cast<int>(type)};
   if (const auto it = plans->find(k); it != plans->end()) return it->second;
   int n[2] = {detail::fft_extent(h, "height"), detail::fft_extent(w, "width")};
-  const int real_dist = n[0] * n[1], complex_dist = n[0] * (n[1] / 2 + 1);
+  const std::int64_t real_dist = h * w, complex_dist = h * (w / 2 + 1);
   const bool forward = type == CUFFT_R2C || type == CUFFT_D2Z;
+  detail::fft_extent(real_dist, "height·width");
+  detail::fft_extent(batch, "batch");
+  if (real_dist * batch * 2 > INT32_MAX)  // cufftMakePlanMany's int strides and offsets
+    throw shape_error("fft: " + std::to_string(batch) + " planes of " + std::to_string(h) + "×" + std::to_string(w) +
+                      " exceed cuFFT's 32-bit plan limits; transform them in smaller batches");
   cufftHandle plan = 0;
-  STRATA_CUDA_CHECK(cufftPlanMany(&plan, 2, n, nullptr, 1, forward ? real_dist : complex_dist, nullptr, 1,
-                                  forward ? complex_dist : real_dist, type, detail::fft_extent(batch, "batch")));
-  const cufftResult set = cufftSetStream(plan, stream);
-  if (set != CUFFT_SUCCESS) {
+  STRATA_CUDA_CHECK(cufftCreate(&plan));
+  std::size_t work = 0;
+  try {
+    STRATA_CUDA_CHECK(cufftSetAutoAllocation(plan, 0));
+    STRATA_CUDA_CHECK(cufftMakePlanMany(plan, 2, n, nullptr, 1, int(forward ? real_dist : complex_dist), nullptr, 1,
+                                        int(forward ? complex_dist : real_dist), type, int(batch), &work));
+    STRATA_CUDA_CHECK(cufftSetStream(plan, stream));
+  } catch (...) {
     cufftDestroy(plan);
-    STRATA_CUDA_CHECK(set);
+    throw;
   }
-  plans->emplace(k, plan);
-  return plan;
+  fft_plan_entry& e = (*plans)[k];
+  e.handle = plan;
+  e.work_bytes = work;
+  return e;
+}
+
+// Runs exec(handle) for one transform with the plan's work area from the caching allocator.
+template <class Exec>
+void run_fft(fft_plan_entry& plan, Exec&& exec) {
+  std::lock_guard<std::mutex> lock(plan.running);
+  // cuFFT needs the device's context current on this thread; a thread whose first CUDA work is
+  // a transform has none yet (CUFFT_EXEC_FAILED on an H200), and cudaSetDevice makes it current.
+  int device = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  STRATA_CUDA_CHECK(cudaSetDevice(device));
+  const cudaStream_t stream = current_stream();
+  auto& pool = caching_allocator::instance();
+  void* work = plan.work_bytes ? pool.allocate(plan.work_bytes, stream) : nullptr;
+  try {
+    if (work) STRATA_CUDA_CHECK(cufftSetWorkArea(plan.handle, work));
+    exec(plan.handle);
+  } catch (...) {
+    pool.deallocate(work, stream);
+    throw;
+  }
+  pool.deallocate(work, stream);  // reused only by work queued after the transform
 }
 
 // spectrum[b, u, v, 0/1] = Re/Im Σ x[b, y, x] e^{-2πi(uy/H + vx/W)}, v < W/2 + 1 (the rest
@@ -73,13 +115,14 @@ void rfft2(TensorView<const T, 3, strata::cuda> x, TensorView<T, 4, strata::cuda
     throw shape_error("rfft2: planes " + x.shape().to_string() + " need a spectrum of shape " +
                       Shape<4>{b, h, w / 2 + 1, 2}.to_string() + ", not " + spectrum.shape().to_string());
   if (x.size() == 0) return;
-  const cufftHandle plan = fft_plan(b, h, w, detail::fft_type<T>(true));
-  // cuFFT's R2C does not write its input; its signature just is not const.
-  if constexpr (std::is_same_v<T, float>)
-    STRATA_CUDA_CHECK(cufftExecR2C(plan, const_cast<cufftReal*>(x.data()), reinterpret_cast<cufftComplex*>(spectrum.data())));
-  else
-    STRATA_CUDA_CHECK(cufftExecD2Z(plan, const_cast<cufftDoubleReal*>(x.data()),
-                                   reinterpret_cast<cufftDoubleComplex*>(spectrum.data())));
+  run_fft(fft_plan(b, h, w, detail::fft_type<T>(true)), [&](cufftHandle plan) {
+    // cuFFT's R2C does not write its input; its signature just is not const.
+    if constexpr (std::is_same_v<T, float>)
+      STRATA_CUDA_CHECK(cufftExecR2C(plan, const_cast<cufftReal*>(x.data()), reinterpret_cast<cufftComplex*>(spectrum.data())));
+    else
+      STRATA_CUDA_CHECK(cufftExecD2Z(plan, const_cast<cufftDoubleReal*>(x.data()),
+                                     reinterpret_cast<cufftDoubleComplex*>(spectrum.data())));
+  });
 }
 
 // The inverse of rfft2, unnormalised: irfft2(rfft2(x)) = H·W·x. The spectrum is left intact
@@ -92,13 +135,15 @@ void irfft2(TensorView<const T, 4, strata::cuda> spectrum, TensorView<T, 3, stra
     throw shape_error("irfft2: planes " + x.shape().to_string() + " need a spectrum of shape " +
                       Shape<4>{b, h, w / 2 + 1, 2}.to_string() + ", not " + spectrum.shape().to_string());
   if (x.size() == 0) return;
-  const cufftHandle plan = fft_plan(b, h, w, detail::fft_type<T>(false));
+  fft_plan_entry& plan = fft_plan(b, h, w, detail::fft_type<T>(false));
   Tensor<T, 4, strata::cuda> scratch = Tensor<T, 4, strata::cuda>::uninitialized(spectrum.shape());
   device_traits<strata::cuda>::copy(spectrum.data(), scratch.data(), spectrum.size());
-  if constexpr (std::is_same_v<T, float>)
-    STRATA_CUDA_CHECK(cufftExecC2R(plan, reinterpret_cast<cufftComplex*>(scratch.data()), x.data()));
-  else
-    STRATA_CUDA_CHECK(cufftExecZ2D(plan, reinterpret_cast<cufftDoubleComplex*>(scratch.data()), x.data()));
+  run_fft(plan, [&](cufftHandle handle) {
+    if constexpr (std::is_same_v<T, float>)
+      STRATA_CUDA_CHECK(cufftExecC2R(handle, reinterpret_cast<cufftComplex*>(scratch.data()), x.data()));
+    else
+      STRATA_CUDA_CHECK(cufftExecZ2D(handle, reinterpret_cast<cufftDoubleComplex*>(scratch.data()), x.data()));
+  });
 }
 
 }  // namespace strata::kernels::cuda

@@ -17,6 +17,7 @@
 
 #include "strata/core/matmul.hpp"
 #include "strata/device/cuda.hpp"
+#include "strata/device/cuda/allocator.hpp"
 #include "strata/device/cuda/error.hpp"
 #include "strata/device/cuda/stream.hpp"
 
@@ -33,7 +34,12 @@ inline cublasHandle_t cublas_handle(cudaStream_t stream) {
   auto [it, inserted] = handles->try_emplace({device, stream}, nullptr);
   if (inserted) {
     try {
-      STRATA_CUDA_CHECK(cublasCreate(&it->second));
+      // cuBLAS allocates its workspace itself: where that fails while strata caches freed
+      // blocks, give them back and try once more.
+      if (cublasCreate(&it->second) == CUBLAS_STATUS_ALLOC_FAILED) {
+        caching_allocator::instance().release_cached();
+        STRATA_CUDA_CHECK(cublasCreate(&it->second));
+      }
       STRATA_CUDA_CHECK(cublasSetStream(it->second, stream));
       // fp16 GEMMs accumulate in fp32 throughout: no split-K reduction in the output type.
       STRATA_CUDA_CHECK(
