@@ -1,6 +1,7 @@
 // Every element-wise node on the GPU against the same expression on the CPU: bit-identical in
 // fp32 and fp16 (the same evaluator code runs on both; --fmad=false keeps the roundings the
-// same), for the packet path, the unaligned path, and broadcast rows short and long.
+// same), for the packet path, the unaligned path, and broadcast rows short and long (runs of 256
+// and more, and more rows than a grid's y dimension holds).
 #include <strata/cuda.hpp>
 
 #include <cstdint>
@@ -96,6 +97,31 @@ TEST_CASE("broadcasts on the GPU match the CPU for short and long rows", "[cuda]
   }
 }
 
+TEST_CASE("broadcast rows of 256 values and more, and more rows than a grid's y dimension", "[cuda][broadcast]") {
+  // A contiguous run of 300 (the broadcast is along the last axis): the row kernel, assign_rows.
+  {
+    const Shape<4> s{2, 3, 5, 300};
+    auto x = random_tensor<float>(s, 21);
+    auto row = random_tensor<float>(Shape{s[3]}, 22);
+    auto dx = to_device(x);
+    auto drow = to_device(row);
+    Tensor<float, 4> c = x * 2 - broadcast(row, axes<3>, s);
+    Tensor<float, 4, cuda> g = dx * 2 - broadcast(drow, axes<3>, s);
+    CHECK(bit_identical(c, g));
+  }
+  // 70,000 rows of 256: past the 65,535 blocks a grid's y dimension holds (its stride loop).
+  {
+    const Shape<2> s{70000, 256};
+    auto x = random_tensor<float>(s, 23);
+    auto row = random_tensor<float>(Shape{s[1]}, 24);
+    auto dx = to_device(x);
+    auto drow = to_device(row);
+    Tensor<float, 2> c = x + broadcast(row, axes<1>, s);
+    Tensor<float, 2, cuda> g = dx + broadcast(drow, axes<1>, s);
+    CHECK(bit_identical(c, g));
+  }
+}
+
 TEST_CASE("casts, half precision and double on the GPU match the CPU", "[cuda][cast][half]") {
   auto a = random_tensor<float>(Shape{3, 70001}, 16, -70000, 70000);  // includes fp16 overflow
   auto da = to_device(a);
@@ -111,6 +137,47 @@ TEST_CASE("casts, half precision and double on the GPU match the CPU", "[cuda][c
   Tensor<std::int32_t, 2> ci = cast<std::int32_t>(a);
   Tensor<std::int32_t, 2, cuda> gi = cast<std::int32_t>(da);
   CHECK(bit_identical(ci, gi));
+}
+
+TEST_CASE("the GPU converts every half to float, and floats to half, as the CPU does", "[cuda][half]") {
+  // All 65,536 half patterns (NaN payloads, subnormals, ±0, ±Inf) to float.
+  Tensor<strata::half, 1> all(65536);
+  for (std::int64_t i = 0; i < 65536; ++i) all(i) = strata::half::from_bits(std::uint16_t(i));
+  Tensor<float, 1> c = cast<float>(all);
+  Tensor<float, 1, cuda> g = cast<float>(to_device(all));
+  CHECK(bit_identical(c, g));
+  // Floats to half: every 2^-9 step of the float patterns' upper bits plus the ties and the
+  // neighbours of each half boundary, NaNs with payloads, subnormal floats and results.
+  Tensor<float, 1> f(Shape<1>{(1 << 23) + 65536 * 3});
+  std::int64_t k = 0;
+  for (std::uint32_t hi = 0; hi < (1u << 23); ++hi) f(k++) = strata::bit_cast<float>((hi << 9) | (hi * 2654435761u >> 23));
+  for (std::uint32_t h = 0; h < 65536; ++h) {
+    const std::uint32_t b = strata::bit_cast<std::uint32_t>(float(strata::half::from_bits(std::uint16_t(h))));
+    f(k++) = strata::bit_cast<float>(b + (1u << 12));  // the tie above (for normal halves)
+    f(k++) = strata::bit_cast<float>(b + (1u << 12) - 1u);
+    f(k++) = strata::bit_cast<float>(b + (1u << 12) + 1u);
+  }
+  Tensor<strata::half, 1> ch = cast<strata::half>(f);
+  Tensor<strata::half, 1, cuda> gh = cast<strata::half>(to_device(f));
+  CHECK(bit_identical(ch, gh));
+}
+
+TEST_CASE("half expressions in 16-byte packets, and from views at odd offsets", "[cuda][half]") {
+  // Packets of 8 halves where the operands sit on 16 bytes (offsets 0 and 8), the element-wise
+  // kernel where they do not (offset 1, 3); lengths that leave a ragged tail.
+  auto a = random_tensor<float>(Shape{100019}, 17, -4, 4), b = random_tensor<float>(Shape{100019}, 18, -4, 4);
+  Tensor<strata::half, 1> ha = cast<strata::half>(a), hb = cast<strata::half>(b);
+  Tensor<strata::half, 1, cuda> ga = to_device(ha), gb = to_device(hb);
+  for (const std::int64_t offset : {0, 1, 3, 8}) {
+    const std::int64_t n = 100003 - offset;
+    INFO("offset " << offset);
+    Tensor<strata::half, 1> c = ha.slice(offset, n) * hb.slice(offset, n) + ha.slice(offset, n);
+    Tensor<strata::half, 1, cuda> g = ga.slice(offset, n) * gb.slice(offset, n) + ga.slice(offset, n);
+    CHECK(bit_identical(c, g));
+    Tensor<float, 1> cf = cast<float>(hb.slice(offset, n)) * 0.5f;  // a cast with half leaves, float out
+    Tensor<float, 1, cuda> gf = cast<float>(gb.slice(offset, n)) * 0.5f;
+    CHECK(bit_identical(cf, gf));
+  }
 }
 
 namespace {

@@ -64,6 +64,14 @@ TEST_CASE("axis reductions on the GPU match the CPU for every set of axes", "[cu
   check_all_axes(Shape{32, 16, 28, 28}, 3);  // a small conv activation
 }
 
+TEST_CASE("a reduction with more outputs than a grid's dimension holds", "[cuda][reduction]") {
+  // 70,000 outputs of an inner reduction (one block per output in reduce_inner) and of an outer one.
+  auto x = random_tensor<float>(Shape{70000, 3, 1, 8}, 31, 0, 1);
+  auto dx = to_device(x);
+  check_axes(x, dx, axes<1, 2, 3>);
+  check_axes(x, dx, axes<1>);
+}
+
 TEST_CASE("a fused operand with broadcasts is reduced on the GPU as on the CPU", "[cuda][reduction]") {
   const Shape s{8, 12, 9, 11};
   auto x = random_tensor<float>(s, 4, 0, 1), dy = random_tensor<float>(s, 5, 0, 1);
