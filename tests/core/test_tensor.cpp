@@ -69,6 +69,15 @@ TEST_CASE("assignment writes values into existing storage and checks the shape",
   CHECK(b(1, 1) == 4.0f);
 }
 
+TEST_CASE("extents and a fill value of another type: each extent converted exactly", "[tensor]") {
+  // Through their common type (float) 2^24 + 1 would round to 2^24.
+  const Tensor<float, 1> t(16777217, 1.5f);
+  CHECK(t.size() == 16777217);
+  CHECK(t(16777216) == 1.5f);
+  const Tensor<double, 2> u(std::int64_t{3}, 5, 0.25);
+  CHECK(u.shape() == Shape{3, 5});
+}
+
 TEST_CASE("a view wraps foreign memory without copying", "[tensor][view]") {
   std::vector<double> memory(12);
   for (std::size_t i = 0; i < memory.size(); ++i) memory[i] = double(i);

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -485,12 +486,16 @@ class Tensor : public tensor_interface<Tensor<T, Rank, D>, T, Rank, D> {
   }
 
  private:
+  // Each extent converted on its own: through a common type (float, with a float value) an
+  // extent of 16777217 would become 16777216.
   template <class... A>
   static std::pair<Shape<Rank>, T> split_extents(A... a) {
-    const std::array<std::common_type_t<A...>, Rank + 1> v{static_cast<std::common_type_t<A...>>(a)...};
+    const std::tuple<A...> v{a...};
     Shape<Rank> s;
-    for (std::size_t i = 0; i < Rank; ++i) s[i] = static_cast<std::int64_t>(v[i]);
-    return {s, static_cast<T>(v[Rank])};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((s[I] = static_cast<std::int64_t>(std::get<I>(v))), ...);
+    }(std::make_index_sequence<Rank>{});
+    return {s, static_cast<T>(std::get<Rank>(v))};
   }
   explicit Tensor(const std::pair<Shape<Rank>, T>& shape_and_value) : Tensor(shape_and_value.first, shape_and_value.second) {}
 
