@@ -220,6 +220,9 @@ double gemm(std::int64_t n, const char* name, const options& opt, bool& ok) {
   cublasHandle_t raw = nullptr;
   STRATA_CUDA_CHECK(cublasCreate(&raw));
   STRATA_CUDA_CHECK(cublasSetStream(raw, strata::current_stream()));
+  // The math mode strata's handles use (kernels/cuda/gemm.cuh), so the ratio measures only strata's overhead.
+  STRATA_CUDA_CHECK(cublasSetMathMode(
+      raw, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
   using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
   const S one = 1, zero = 0;
   constexpr cublasComputeType_t compute = std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F;

@@ -30,6 +30,9 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     set(CMAKE_CUDA_ARCHITECTURES 90)  # H100/H200; add others with -DCMAKE_CUDA_ARCHITECTURES="80;90"
   endif()
 endif()
+# The shared CUDA runtime, as CUDA::cudart below: CMake's default (static) would put both on
+# the link line, and which one wins would depend on their order.
+set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 message(STATUS "strata: CUDA ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}")
