@@ -1,7 +1,8 @@
 // strata/device/cuda/elementwise.cuh — the one generic kernel that evaluates any element-wise
 // expression on the GPU: the same evaluators as the CPU loop, grid-stride, four elements in
 // flight per thread, and vector loads and stores of at least 16 bytes when every operand is
-// aligned.
+// aligned. What each thread does, and which kernel a shape gets, live in elementwise_body.hpp
+// (host-compilable, so the cuda_emulated tests run them on the CPU).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,102 +16,40 @@
 #include "strata/core/cast.hpp"
 #include "strata/core/elementwise.hpp"
 #include "strata/core/transpose.hpp"
+#include "strata/device/cuda/elementwise_body.hpp"
 #include "strata/device/cuda/error.hpp"
 #include "strata/device/cuda/runtime.hpp"
 #include "strata/device/cuda/stream.hpp"
 
 namespace strata::cuda_evaluator {
 
-inline constexpr int block_size = 256;
-inline constexpr int unroll = 4;  // elements in flight per thread
-
-// Enough blocks to fill the device several times over, no more: the kernels stride.
-inline int grid_size(std::int64_t work, int per_thread = unroll) {
+// The device's multiprocessors (the first device used: strata is single-device), for grid sizes.
+inline int device_sms() {
   static const int sms = cuda_runtime::multiprocessor_count(cuda_runtime::current_device());
-  const std::int64_t wanted = (work + std::int64_t{block_size} * per_thread - 1) / (std::int64_t{block_size} * per_thread);
-  return static_cast<int>(std::clamp<std::int64_t>(wanted, 1, std::int64_t{sms} * 16));
+  return sms;
+}
+inline int grid_size(std::int64_t work, int per_thread = unroll) {
+  return static_cast<int>(grid_blocks(work, device_sms(), per_thread));
 }
 
-template <assign_mode Mode, class T, class V>
-__device__ __forceinline__ void store(T* out, V v) {
-  using traits = precision_traits<T>;
-  if constexpr (Mode == assign_mode::set) *out = traits::from_compute(v);
-  else if constexpr (Mode == assign_mode::add) *out = traits::from_compute(traits::to_compute(*out) + v);
-  else *out = traits::from_compute(traits::to_compute(*out) - v);
-}
-
-// Flat: the whole tensor is one row (no broadcast forced a split). Each thread handles
-// `unroll` elements blockDim apart, so every load instruction is coalesced across the warp.
+// The kernels: each thread runs its body (elementwise_body.hpp) at its grid index.
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_flat(T* __restrict__ out, const Eval ev, std::int64_t n) {
-  const std::int64_t stride = std::int64_t{gridDim.x} * block_size * unroll;
-  for (std::int64_t base = std::int64_t{blockIdx.x} * block_size * unroll + threadIdx.x; base < n; base += stride) {
-    std::remove_cvref_t<decltype(ev(0, 0))> v[unroll];
-#pragma unroll
-    for (int k = 0; k < unroll; ++k) {
-      const std::int64_t i = base + k * block_size;
-      if (i < n) v[k] = ev(0, i);
-    }
-#pragma unroll
-    for (int k = 0; k < unroll; ++k) {
-      const std::int64_t i = base + k * block_size;
-      if (i < n) store<Mode>(out + i, v[k]);
-    }
-  }
+  assign_flat_thread<Mode>(kernels::cuda::this_thread(), out, ev, n);
 }
-
-// Elements per packet for a destination of T: 16 bytes (one vector load) for half and int8, and
-// at least 4 (fp32 16 bytes, fp64 32). With 4 halves a thread moved 8 bytes per load, and fp16
-// expressions reached 0.39 of copy bandwidth on an H200.
-template <class T>
-inline constexpr int packet_width = sizeof(T) >= 4 ? 4 : int(16 / sizeof(T));
-
-// Flat with packets: thread t handles elements [Wt, Wt + W) of each stride, loading and
-// storing W at a time. Only launched when the destination and every leaf are aligned.
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_flat_packets(T* __restrict__ out, const Eval ev, std::int64_t n) {
-  constexpr int W = packet_width<T>;
-  using V = std::remove_cvref_t<decltype(ev(0, 0))>;
-  const std::int64_t packets = n / W;
-  const std::int64_t stride = std::int64_t{gridDim.x} * block_size;
-  for (std::int64_t p = std::int64_t{blockIdx.x} * block_size + threadIdx.x; p < packets; p += stride) {
-    V v[W];
-    load_packet<W>(ev, 0, p * W, v);
-    if constexpr (Mode == assign_mode::set) {
-      packet_storage<T, W> o;
-#pragma unroll
-      for (int k = 0; k < W; ++k) o.v[k] = precision_traits<T>::from_compute(v[k]);
-      *reinterpret_cast<packet_storage<T, W>*>(out + p * W) = o;
-    } else {
-#pragma unroll
-      for (int k = 0; k < W; ++k) store<Mode>(out + p * W + k, v[k]);
-    }
-  }
-  // The last n % W elements.
-  const std::int64_t tail = packets * W + std::int64_t{blockIdx.x} * block_size + threadIdx.x;
-  if (tail < n && tail < packets * W + W) store<Mode>(out + tail, ev(0, tail));
+  assign_flat_packets_thread<Mode>(kernels::cuda::this_thread(), out, ev, n);
 }
-
-// Rows: a broadcast split the loop into rows of `inner` contiguous elements. Blocks stride over
-// rows (y) and columns (x); per-row work in the evaluator is the same for the whole row.
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_rows(T* __restrict__ out, const Eval ev, std::int64_t rows,
                                                           std::int64_t inner) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
-    for (std::int64_t c = std::int64_t{blockIdx.x} * block_size + threadIdx.x; c < inner;
-         c += std::int64_t{gridDim.x} * block_size)
-      store<Mode>(out + r * inner + c, ev(r, c));
+  assign_rows_thread<Mode>(kernels::cuda::this_thread(), out, ev, rows, inner);
 }
-
-// Short rows: one flat index per element, split into (row, column) by a division.
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_short_rows(T* __restrict__ out, const Eval ev, std::int64_t n,
                                                                 std::int64_t inner) {
-  for (std::int64_t i = std::int64_t{blockIdx.x} * block_size + threadIdx.x; i < n;
-       i += std::int64_t{gridDim.x} * block_size) {
-    const std::int64_t r = i / inner;
-    store<Mode>(out + i, ev(r, i - r * inner));
-  }
+  assign_short_rows_thread<Mode>(kernels::cuda::this_thread(), out, ev, n, inner);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,32 +106,34 @@ void assign_elementwise(const TensorView<T, Rank, strata::cuda>& dst, const E& e
   const auto ev = e.evaluator(k);
   const cudaStream_t s = current_stream();
   T* out = dst.data();
-  if (inner == n) {
-    constexpr std::size_t packet_bytes = packet_width<T> * sizeof(T);
-    if (reinterpret_cast<std::uintptr_t>(out) % packet_bytes == 0 && leaves_aligned(e, packet_bytes)) {
-      assign_flat_packets<Mode><<<grid_size(n), block_size, 0, s>>>(out, ev, n);
+  constexpr std::size_t packet_bytes = packet_width<T> * sizeof(T);
+  const bool aligned = inner == n && reinterpret_cast<std::uintptr_t>(out) % packet_bytes == 0 && leaves_aligned(e, packet_bytes);
+  const elementwise_plan plan = plan_elementwise(n, inner, aligned, device_sms());
+  const dim3 grid(static_cast<unsigned>(plan.blocks.x), static_cast<unsigned>(plan.blocks.y));
+  using K = elementwise_plan::kernel;
+  switch (plan.which) {
+    case K::flat_packets:
+      assign_flat_packets<Mode><<<grid, block_size, 0, s>>>(out, ev, n);
       STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_flat_packets");
-    } else {
-      assign_flat<Mode><<<grid_size(n), block_size, 0, s>>>(out, ev, n);
+      break;
+    case K::flat:
+      assign_flat<Mode><<<grid, block_size, 0, s>>>(out, ev, n);
       STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_flat");
-    }
-  } else if (inner >= block_size) {
-    const std::int64_t rows = n / inner;
-    const dim3 grid(static_cast<unsigned>(std::min<std::int64_t>((inner + block_size - 1) / block_size, 1024)),
-                    static_cast<unsigned>(std::min<std::int64_t>(rows, 65535)));
-    assign_rows<Mode><<<grid, block_size, 0, s>>>(out, ev, rows, inner);
-    STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_rows");
-  } else {
-    assign_short_rows<Mode><<<grid_size(n, 1), block_size, 0, s>>>(out, ev, n, inner);
-    STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_short_rows");
+      break;
+    case K::rows:
+      assign_rows<Mode><<<grid, block_size, 0, s>>>(out, ev, n / inner, inner);
+      STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_rows");
+      break;
+    case K::short_rows:
+      assign_short_rows<Mode><<<grid, block_size, 0, s>>>(out, ev, n, inner);
+      STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_short_rows");
+      break;
   }
 }
 
 template <class T>
 __global__ void fill_kernel(T* __restrict__ out, std::int64_t n, T value) {
-  for (std::int64_t i = std::int64_t{blockIdx.x} * block_size + threadIdx.x; i < n;
-       i += std::int64_t{gridDim.x} * block_size)
-    out[i] = value;
+  fill_thread(kernels::cuda::this_thread(), out, n, value);
 }
 
 template <class T>
