@@ -104,12 +104,13 @@ class stream_guard {
   cudaStream_t previous_;
 };
 
-// Marks the device memory of `t` (a tensor or view on the GPU) as used on stream s as well as the
-// stream it was allocated on: when it is freed, its block waits for the work queued on s so far
-// (PyTorch's record_stream). Needed where a tensor made on one non-default stream is read on
-// another and freed before that stream is synchronised.
-template <class TensorLike>
-void record_stream(const TensorLike& t, cudaStream_t s) {
+// Marks the device memory of tensor `t` as used on stream s as well as the stream it was
+// allocated on: when it is freed, its block waits for the work queued on s so far (PyTorch's
+// record_stream). Needed where a tensor made on one non-default stream is read on another and
+// freed before that stream is synchronised. A tensor, not a view: the block is the tensor's.
+template <class Owner>
+  requires requires(const Owner& t) { t.view(); t.clone(); }  // a Tensor (views have no clone)
+void record_stream(const Owner& t, cudaStream_t s) {
   if (t.size() > 0) caching_allocator::instance().record_stream(t.data(), s);
 }
 
