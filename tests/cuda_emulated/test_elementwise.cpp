@@ -88,7 +88,7 @@ TEST_CASE("cuda_emulated: fill writes every element once for any grid", "[cuda_e
   for (const std::int64_t n : {1, 255, 256, 257, 100003}) {
     Tensor<float, 1> t(n);
     const std::int64_t blocks = ce::grid_blocks(n, 7, 1);
-    kernels::cuda::emulate({blocks}, {ce::block_size}, [&](const kernels::cuda::grid_index& i) { ce::fill_thread(i, t.data(), n, 2.5f); });
+    cuda_grid::emulate({blocks}, {ce::block_size}, [&](const cuda_grid::grid_index& i) { ce::fill_thread(i, t.data(), n, 2.5f); });
     std::int64_t wrong = 0;
     for (std::int64_t i = 0; i < n; ++i) wrong += t(i) != 2.5f;
     CHECK(wrong == 0);

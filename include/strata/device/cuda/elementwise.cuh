@@ -35,21 +35,21 @@ inline int grid_size(std::int64_t work, int per_thread = unroll) {
 // The kernels: each thread runs its body (elementwise_body.hpp) at its grid index.
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_flat(T* __restrict__ out, const Eval ev, std::int64_t n) {
-  assign_flat_thread<Mode>(kernels::cuda::this_thread(), out, ev, n);
+  assign_flat_thread<Mode>(cuda_grid::this_thread(), out, ev, n);
 }
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_flat_packets(T* __restrict__ out, const Eval ev, std::int64_t n) {
-  assign_flat_packets_thread<Mode>(kernels::cuda::this_thread(), out, ev, n);
+  assign_flat_packets_thread<Mode>(cuda_grid::this_thread(), out, ev, n);
 }
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_rows(T* __restrict__ out, const Eval ev, std::int64_t rows,
                                                           std::int64_t inner) {
-  assign_rows_thread<Mode>(kernels::cuda::this_thread(), out, ev, rows, inner);
+  assign_rows_thread<Mode>(cuda_grid::this_thread(), out, ev, rows, inner);
 }
 template <assign_mode Mode, class T, class Eval>
 __global__ void __launch_bounds__(block_size) assign_short_rows(T* __restrict__ out, const Eval ev, std::int64_t n,
                                                                 std::int64_t inner) {
-  assign_short_rows_thread<Mode>(kernels::cuda::this_thread(), out, ev, n, inner);
+  assign_short_rows_thread<Mode>(cuda_grid::this_thread(), out, ev, n, inner);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ void assign_elementwise(const TensorView<T, Rank, strata::cuda>& dst, const E& e
 
 template <class T>
 __global__ void fill_kernel(T* __restrict__ out, std::int64_t n, T value) {
-  fill_thread(kernels::cuda::this_thread(), out, n, value);
+  fill_thread(cuda_grid::this_thread(), out, n, value);
 }
 
 template <class T>

@@ -1,5 +1,5 @@
 // strata/device/cuda/elementwise_body.hpp — what each GPU thread of an element-wise assignment
-// does, as host-and-device functions of its grid_index (kernels/cuda/grid.hpp), and the launch
+// does, as host-and-device functions of its grid_index (device/cuda/grid.hpp), and the launch
 // plan that picks the kernel and the grid from the shape: elementwise.cuh launches them on the
 // GPU, and emulate_assign runs the same plan and bodies on the CPU (the cuda_emulated tests).
 // Plain C++: compiles with g++ as well as nvcc.
@@ -12,13 +12,13 @@
 
 #include "strata/config.hpp"
 #include "strata/core/expression.hpp"
-#include "strata/kernels/cuda/grid.hpp"
+#include "strata/device/cuda/grid.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
 namespace strata::cuda_evaluator {
 
-using kernels::cuda::grid_dim;
-using kernels::cuda::grid_index;
+using cuda_grid::grid_dim;
+using cuda_grid::grid_index;
 
 inline constexpr int block_size = 256;
 inline constexpr int unroll = 4;  // elements in flight per thread
@@ -139,7 +139,7 @@ void emulate_assign(T* out, const Eval& ev, std::int64_t n, std::int64_t inner, 
   const elementwise_plan plan = plan_elementwise(n, inner, packets_aligned, sms);
   const grid_dim threads{block_size};
   using K = elementwise_plan::kernel;
-  kernels::cuda::emulate(plan.blocks, threads, [&](const grid_index& t) {
+  cuda_grid::emulate(plan.blocks, threads, [&](const grid_index& t) {
     switch (plan.which) {
       case K::flat: assign_flat_thread<Mode>(t, out, ev, n); break;
       case K::flat_packets: assign_flat_packets_thread<Mode>(t, out, ev, n); break;

@@ -1,4 +1,4 @@
-// strata/kernels/cuda/grid.hpp — kernels written as per-thread bodies: a thread's work is a
+// strata/device/cuda/grid.hpp — kernels written as per-thread bodies: a thread's work is a
 // host-and-device function of its grid_index, so the GPU runs it from a one-line __global__
 // wrapper (this_thread() fills the index) and the CPU runs the very same body over every thread
 // of the grid (emulate), which lets CI check the index arithmetic — where most kernel bugs live —
@@ -16,7 +16,7 @@
 #define STRATA_UNROLL _Pragma("GCC unroll 8")
 #endif
 
-namespace strata::kernels::cuda {
+namespace strata::cuda_grid {
 
 // A grid or block extent (dim3 with 64-bit fields).
 struct grid_dim {
@@ -50,4 +50,4 @@ void emulate(grid_dim blocks, grid_dim threads, Body&& body) {
             for (t.thread.x = 0; t.thread.x < threads.x; ++t.thread.x) body(static_cast<const grid_index&>(t));
 }
 
-}  // namespace strata::kernels::cuda
+}  // namespace strata::cuda_grid
