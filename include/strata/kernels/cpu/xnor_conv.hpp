@@ -213,10 +213,6 @@ inline void correct_padding(const conv_geometry& g, std::int64_t n, const xnor_f
   else rows(0, n * P);
 }
 
-}  // namespace xnor_detail
-
-namespace xnor_detail {
-
 // The product of xnor_conv2d with every tap counted (padded ones as +1 values), into y or a sink.
 template <class Sink = sums_to_memory>
 void convolve(const conv_geometry& g, std::int64_t n, const std::uint64_t* x, const xnor_filter& f, std::int32_t* y,
