@@ -194,8 +194,7 @@ struct bit_stage {
 // Per channel: output bit (−1) where (c < threshold) XOR falling, for an integer sum c.
 struct channel_thresholds {
   std::vector<std::int32_t> threshold;
-  std::vector<std::uint8_t> falling;
-  std::vector<std::uint64_t> falling_words;  // the falling flags packed as channels
+  std::vector<std::uint64_t> falling_words;  // per channel whether the bit falls, packed as channels
 };
 
 // Finds each channel's threshold from probe(c) → the sign bits (one per channel) the model's
@@ -204,7 +203,6 @@ template <class Probe>
 channel_thresholds find_thresholds(std::int64_t K, std::int64_t range, Probe&& probe) {
   channel_thresholds t;
   t.threshold.resize(static_cast<std::size_t>(K));
-  t.falling.resize(static_cast<std::size_t>(K));
   t.falling_words.assign(std::size_t(packed_words(K)), 0);
   std::vector<std::int64_t> lo(std::size_t(K), -range), hi(std::size_t(K), range + 1), probe_at(static_cast<std::size_t>(K));
   const std::vector<std::uint8_t> at_lo = probe(std::vector<std::int64_t>(std::size_t(K), -range));
@@ -226,12 +224,10 @@ channel_thresholds find_thresholds(std::int64_t K, std::int64_t range, Probe&& p
   for (std::size_t k = 0; k < std::size_t(K); ++k) {
     if (at_lo[k] == at_hi[k]) {  // constant: c < range + 1 always, c < −range never
       t.threshold[k] = std::int32_t(at_lo[k] ? range + 1 : -range);
-      t.falling[k] = 0;
     } else {  // the bit flips at hi: set below it (rising sums clear the sign) or from it on
       t.threshold[k] = std::int32_t(hi[k]);
-      t.falling[k] = at_lo[k] ? 0 : 1;
+      if (!at_lo[k]) t.falling_words[k / 64] |= std::uint64_t{1} << (k % 64);  // falling
     }
-    if (t.falling[k]) t.falling_words[k / 64] |= std::uint64_t{1} << (k % 64);
   }
   return t;
 }

@@ -335,7 +335,7 @@ STRATA_INLINE void store_signs(const std::int32_t* sums, std::int64_t j0, int co
 
 // The thresholds rule.threshold points at, padded to whole panels, in this thread's scratch.
 inline const std::int32_t* padded_thresholds(const std::int32_t* threshold, std::int64_t n) {
-  auto* t = static_cast<std::int32_t*>(scratch<6>(std::size_t(panels_for(n) * nr) * sizeof(std::int32_t)));
+  auto* t = static_cast<std::int32_t*>(scratch<5>(std::size_t(panels_for(n) * nr) * sizeof(std::int32_t)));
   std::copy(threshold, threshold + n, t);
   std::fill(t + n, t + panels_for(n) * nr, 0);
   return t;
