@@ -101,52 +101,32 @@ void cross_device_copy(cuda, cpu, const Src& src, const Dst& dst) {
 
 // Asynchronous on stream s: the host memory must stay valid (and, for real overlap, be pinned)
 // until the stream reaches the copy.
+// The source may be a view of const or of mutable data (T deduced from it, const or not).
 template <class T, std::size_t R>
-void copy_async(TensorView<const T, R, cpu> src, TensorView<T, R, cuda> dst, cudaStream_t s) {
+void copy_async(TensorView<T, R, cpu> src, TensorView<std::remove_const_t<T>, R, cuda> dst, cudaStream_t s) {
   detail::transfer(src, dst, cudaMemcpyHostToDevice, s, false, "copy_async to device");
 }
 template <class T, std::size_t R>
-void copy_async(TensorView<const T, R, cuda> src, TensorView<T, R, cpu> dst, cudaStream_t s) {
+void copy_async(TensorView<T, R, cuda> src, TensorView<std::remove_const_t<T>, R, cpu> dst, cudaStream_t s) {
   detail::transfer(src, dst, cudaMemcpyDeviceToHost, s, false, "copy_async to host");
-}
-// The same from views of non-const data (deduction does not add the const).
-template <class T, std::size_t R>
-  requires(!std::is_const_v<T>)
-void copy_async(TensorView<T, R, cpu> src, TensorView<T, R, cuda> dst, cudaStream_t s) {
-  copy_async(TensorView<const T, R, cpu>(src), dst, s);
-}
-template <class T, std::size_t R>
-  requires(!std::is_const_v<T>)
-void copy_async(TensorView<T, R, cuda> src, TensorView<T, R, cpu> dst, cudaStream_t s) {
-  copy_async(TensorView<const T, R, cuda>(src), dst, s);
 }
 
 // A device copy of a host tensor, and a host copy of a device tensor.
 template <class T, std::size_t R>
-Tensor<T, R, cuda> to_device(TensorView<const T, R, cpu> host) {
-  auto d = Tensor<T, R, cuda>::uninitialized(host.shape());
+Tensor<std::remove_const_t<T>, R, cuda> to_device(TensorView<T, R, cpu> host) {
+  auto d = Tensor<std::remove_const_t<T>, R, cuda>::uninitialized(host.shape());
   cross_device_copy(cpu{}, cuda{}, host, d.view());
   return d;
-}
-template <class T, std::size_t R>
-  requires(!std::is_const_v<T>)
-Tensor<T, R, cuda> to_device(TensorView<T, R, cpu> host) {
-  return to_device(TensorView<const T, R, cpu>(host));
 }
 template <class T, std::size_t R>
 Tensor<T, R, cuda> to_device(const Tensor<T, R, cpu>& host) {
   return to_device(host.view());
 }
 template <class T, std::size_t R>
-Tensor<T, R, cpu> to_host(TensorView<const T, R, cuda> device) {
-  auto h = Tensor<T, R, cpu>::uninitialized(device.shape());
+Tensor<std::remove_const_t<T>, R, cpu> to_host(TensorView<T, R, cuda> device) {
+  auto h = Tensor<std::remove_const_t<T>, R, cpu>::uninitialized(device.shape());
   cross_device_copy(cuda{}, cpu{}, device, h.view());
   return h;
-}
-template <class T, std::size_t R>
-  requires(!std::is_const_v<T>)
-Tensor<T, R, cpu> to_host(TensorView<T, R, cuda> device) {
-  return to_host(TensorView<const T, R, cuda>(device));
 }
 template <class T, std::size_t R>
 Tensor<T, R, cpu> to_host(const Tensor<T, R, cuda>& device) {
