@@ -3,6 +3,7 @@
 // architecture signature. Loading checks everything before changing anything. A binary model's
 // binarised weights are saved as what inference uses, one bit each (and XNOR-Net's scales): loading
 // sets their latent weights to ±1 (±scale), so training resumes from the saved binary network.
+// Files are device-neutral: a GPU model saves what a CPU model loads, and the other way.
 #pragma once
 
 #include <algorithm>
@@ -68,6 +69,29 @@ void read_binarized(const io::archive& a, const P& p) {
   T* w = p.value.data();
   for (std::int64_t i = 0; i < n; ++i) w[i] = (bits.words()[i / 64] >> (i % 64)) & 1 ? -scale(i / per_row) : scale(i / per_row);
 }
+
+// A tensor as the archive sees it: on the host. A device tensor is copied there (and back into
+// the device tensor after reading), so a model file moves between CPU and GPU models.
+template <class V>
+decltype(auto) on_host(const V& v) {
+  if constexpr (std::is_same_v<typename V::device_type, cpu>) {
+    return (v);
+  } else {
+    auto h = Tensor<typename V::element_type, V::rank, cpu>::uninitialized(v.shape());
+    copy(v, h);
+    return h;
+  }
+}
+template <class V>
+void read_tensor(const io::archive& a, const std::string& name, const V& into) {
+  if constexpr (std::is_same_v<typename V::device_type, cpu>) {
+    a.read(name, into);
+  } else {
+    auto h = Tensor<typename V::element_type, V::rank, cpu>::uninitialized(into.shape());
+    a.read(name, h.view());
+    copy(h, into);
+  }
+}
 }  // namespace detail
 
 // Writes model to path.
@@ -81,9 +105,9 @@ void save_model(M& model, const Path& path) {
   model.visit_parameters([&](const auto& p) {
     if constexpr (std::is_floating_point_v<T>)  // binary layers' latent weights are fp32 or fp64
       if (p.binarized.rows > 0) return detail::append_binarized(a, p);
-    a.entries.push_back(io::make_entry(p.name, p.value));
+    a.entries.push_back(io::make_entry(p.name, detail::on_host(p.value)));
   });
-  model.visit_state([&](const std::string& name, TensorView<T, 1> v) { a.entries.push_back(io::make_entry(name, v)); });
+  model.visit_state([&](const std::string& name, const auto& v) { a.entries.push_back(io::make_entry(name, detail::on_host(v))); });
   if constexpr (has_dynamic_scale<T>) {  // each tensor's exponent beside its mantissas
     auto exponent = [&](const std::string& name, TensorView<T, 1> v) {
       Tensor<std::int32_t, 1> f(1);
@@ -112,7 +136,7 @@ void load_model(M& model, const Path& path) {
       detail::check_model_entry(a, p.name, p.value.size(), code);
     }
   });
-  model.visit_state([&](const std::string& name, TensorView<T, 1> v) { detail::check_model_entry(a, name, v.size(), code); });
+  model.visit_state([&](const std::string& name, const auto& v) { detail::check_model_entry(a, name, v.size(), code); });
   if constexpr (has_dynamic_scale<T>) {
     auto check = [&](const std::string& name, TensorView<T, 1>) {
       detail::check_model_entry(a, detail::exponent_entry(name), 1, io::element_code_of<std::int32_t>());
@@ -123,9 +147,9 @@ void load_model(M& model, const Path& path) {
   model.visit_parameters([&](const auto& p) {
     if constexpr (std::is_floating_point_v<T>)
       if (p.binarized.rows > 0) return detail::read_binarized(a, p);
-    a.read(p.name, p.value);
+    detail::read_tensor(a, p.name, p.value);
   });
-  model.visit_state([&](const std::string& name, TensorView<T, 1> v) { a.read(name, v); });
+  model.visit_state([&](const std::string& name, const auto& v) { detail::read_tensor(a, name, v); });
   if constexpr (has_dynamic_scale<T>) {
     auto exponent = [&](const std::string& name, TensorView<T, 1> v) {
       Tensor<std::int32_t, 1> f(1);

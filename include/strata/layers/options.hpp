@@ -173,22 +173,32 @@ inline std::uint64_t next_seed(random_engine& rng) {
   return hi << 32 | rng();
 }
 
-template <class Kind, class T, std::size_t R>
-void initialize_weight(TensorView<T, R> w, std::int64_t fan_in, std::int64_t fan_out, random_engine& rng) {
-  const double fi = static_cast<double>(fan_in), fo = static_cast<double>(fan_out);
-  const std::uint64_t seed = next_seed(rng);
-  if constexpr (std::is_same_v<Kind, init::he_uniform>) fill_uniform(w, -std::sqrt(6 / fi), std::sqrt(6 / fi), seed);
-  else if constexpr (std::is_same_v<Kind, init::he_normal>) fill_normal(w, 0, std::sqrt(2 / fi), seed);
-  else if constexpr (std::is_same_v<Kind, init::xavier_uniform>)
-    fill_uniform(w, -std::sqrt(6 / (fi + fo)), std::sqrt(6 / (fi + fo)), seed);
-  else if constexpr (std::is_same_v<Kind, init::xavier_normal>) fill_normal(w, 0, std::sqrt(2 / (fi + fo)), seed);
-  else if constexpr (std::is_same_v<Kind, init::fan_in_uniform>) fill_uniform(w, -1 / std::sqrt(fi), 1 / std::sqrt(fi), seed);
-  else static_assert(!std::is_same_v<Kind, Kind>, "strata: unknown initialisation scheme");
+template <class Kind, class T, std::size_t R, class D>
+void initialize_weight(TensorView<T, R, D> w, std::int64_t fan_in, std::int64_t fan_out, random_engine& rng) {
+  if constexpr (!std::is_same_v<D, cpu>) {  // drawn on the host, so every device starts from the same values
+    Tensor<T, R> host(w.shape());
+    initialize_weight<Kind>(host.view(), fan_in, fan_out, rng);
+    copy(host, w);
+  } else {
+    const double fi = static_cast<double>(fan_in), fo = static_cast<double>(fan_out);
+    const std::uint64_t seed = next_seed(rng);
+    if constexpr (std::is_same_v<Kind, init::he_uniform>) fill_uniform(w, -std::sqrt(6 / fi), std::sqrt(6 / fi), seed);
+    else if constexpr (std::is_same_v<Kind, init::he_normal>) fill_normal(w, 0, std::sqrt(2 / fi), seed);
+    else if constexpr (std::is_same_v<Kind, init::xavier_uniform>)
+      fill_uniform(w, -std::sqrt(6 / (fi + fo)), std::sqrt(6 / (fi + fo)), seed);
+    else if constexpr (std::is_same_v<Kind, init::xavier_normal>) fill_normal(w, 0, std::sqrt(2 / (fi + fo)), seed);
+    else if constexpr (std::is_same_v<Kind, init::fan_in_uniform>) fill_uniform(w, -1 / std::sqrt(fi), 1 / std::sqrt(fi), seed);
+    else static_assert(!std::is_same_v<Kind, Kind>, "strata: unknown initialisation scheme");
+  }
 }
 
-template <class Kind, class T>
-void initialize_bias(TensorView<T, 1> b, std::int64_t fan_in, random_engine& rng) {
-  if constexpr (std::is_same_v<Kind, init::fan_in_uniform>) {
+template <class Kind, class T, class D>
+void initialize_bias(TensorView<T, 1, D> b, std::int64_t fan_in, random_engine& rng) {
+  if constexpr (!std::is_same_v<D, cpu> && std::is_same_v<Kind, init::fan_in_uniform>) {
+    Tensor<T, 1> host(b.shape());
+    initialize_bias<Kind>(host.view(), fan_in, rng);
+    copy(host, b);
+  } else if constexpr (std::is_same_v<Kind, init::fan_in_uniform>) {
     const double bound = 1 / std::sqrt(static_cast<double>(fan_in));
     fill_uniform(b, -bound, bound, next_seed(rng));
   } else {

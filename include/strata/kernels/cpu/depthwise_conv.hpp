@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -465,10 +466,12 @@ void correlate_blocked(const blocked_problem& pr, std::int64_t N, std::int64_t b
 
 // acc[k] += Σ_t dy[t] ⊙ buf[at[t] + tap[k]] over the pixels t of a block, Taps fixed at compile
 // time (the accumulators in registers) or 0 (from `taps`).
-template <int Taps, class T>
+// (V is deduced, not written block_vec<T>: nvcc's front end does not match a vector-typed alias
+// in a parameter.)
+template <int Taps, class T, class V>
 void filter_gradient_blocked(const T* dyt, std::int64_t pixels, const T* buf, const std::int64_t* out_at,
-                             const std::int64_t* tap_at, int taps, block_vec<T>* acc) {
-  using V = block_vec<T>;
+                             const std::int64_t* tap_at, int taps, V* acc) {
+  static_assert(std::is_same_v<V, block_vec<T>>);
   constexpr std::int64_t B = block_lanes<T>;
   const int nt = Taps > 0 ? Taps : taps;
   if constexpr (Taps > 0) {
@@ -507,19 +510,21 @@ void backward_filter_blocked(const conv_geometry& g, std::int64_t N, std::int64_
   parallel_ranges(blocks, [&](std::int64_t begin, std::int64_t end) {
     std::vector<T> buf(static_cast<std::size_t>(pr.buffer(B)));
     std::vector<T> dyt(static_cast<std::size_t>(round_up(PQ, B) * B));  // dy transposed: a vector per pixel
-    std::vector<V> acc(static_cast<std::size_t>(RS));
+    // not std::vector<V>: nvcc's front end rejects initializer_list<V> of a vector type, and
+    // layers (hence this header) are compiled by nvcc for GPU models too
+    const std::unique_ptr<V[]> acc(new V[static_cast<std::size_t>(RS)]);
     std::vector<std::int64_t> dy_at(static_cast<std::size_t>(PQ));
     for (std::int64_t t = 0; t < PQ; ++t) dy_at[t] = t * B;
     for (std::int64_t blk = begin; blk < end; ++blk) {
       const std::int64_t c0 = blk * B;
-      std::fill(acc.begin(), acc.end(), V{});
+      std::fill(acc.get(), acc.get() + RS, V{});
       V bias{};
       for (std::int64_t n = 0; n < N; ++n) {
         transpose_in(x + (n * g.C + c0) * hw, hw, in_at.data(), buf.data());
         transpose_in(dy + (n * g.C + c0) * PQ, PQ, dy_at.data(), dyt.data());
-        if (RS == 9) filter_gradient_blocked<9>(dyt.data(), PQ, buf.data(), out_at.data(), tap_at.data(), 9, acc.data());
-        else if (RS == 25) filter_gradient_blocked<25>(dyt.data(), PQ, buf.data(), out_at.data(), tap_at.data(), 25, acc.data());
-        else filter_gradient_blocked<0>(dyt.data(), PQ, buf.data(), out_at.data(), tap_at.data(), int(RS), acc.data());
+        if (RS == 9) filter_gradient_blocked<9>(dyt.data(), PQ, buf.data(), out_at.data(), tap_at.data(), 9, acc.get());
+        else if (RS == 25) filter_gradient_blocked<25>(dyt.data(), PQ, buf.data(), out_at.data(), tap_at.data(), 25, acc.get());
+        else filter_gradient_blocked<0>(dyt.data(), PQ, buf.data(), out_at.data(), tap_at.data(), int(RS), acc.get());
         if (db)
           for (std::int64_t t = 0; t < PQ; ++t) bias += simd::load<V>(dyt.data() + t * B);
       }
