@@ -4,6 +4,8 @@
 // (require_op_kernel), never a run-time "not supported".
 #pragma once
 
+#include <cstdint>
+
 namespace strata::kernels {
 
 // The operations layers call (the surface is strata/ops/). Tags only: the work is in the
@@ -18,7 +20,17 @@ struct pointwise_conv2d {}; // 1×1 convolution forward on weights packed once, 
 struct dense_forward {};    // dense layer forward on weights packed once, bias and clamp in the epilogue (inference)
 struct epilogue {};         // per-channel bias + clamp in one pass, and a residual sum (inference)
 struct relu {};             // max(x, 0) and its gradient, where a precision has a faster way than the fused expression
+struct softmax_cross_entropy {};  // per-row loss, arg-max hits and gradient (softmax − one-hot)/n, on the logits' device
 }  // namespace op
+
+// What op::softmax_cross_entropy gives back to the host: the summed row losses and hits, or the
+// first sample whose label is outside the classes.
+struct softmax_cross_entropy_sums {
+  double total = 0;
+  std::int64_t correct = 0;
+  std::int64_t invalid_sample = -1;
+  std::int32_t invalid_label = 0;
+};
 
 // Primary template: no kernel. A device specialises it for the element types it implements.
 template <class Op, class Device, class T>

@@ -7,12 +7,14 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "strata/core/error.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/layers/loss.hpp"
 #include "strata/layers/layer.hpp"
+#include "strata/ops/softmax_cross_entropy.hpp"
 
 namespace strata {
 
@@ -25,14 +27,40 @@ struct SoftmaxCrossEntropy {
   template <class T>
   static loss_result evaluate(batch_view<const T> logits, TensorView<const std::int32_t, 1> labels,
                               batch_view<T> gradient = {}) {
+    return evaluate_on_host(logits, labels, gradient);
+  }
+
+  // The same on another device (logits, labels and gradient all there; the device is the
+  // logits'): its op::softmax_cross_entropy kernel computes the rows.
+  template <class T, class D>
+    requires(!std::is_same_v<D, cpu>)
+  static loss_result evaluate(batch_view<const T, D> logits, std::type_identity_t<TensorView<const std::int32_t, 1, D>> labels,
+                              std::type_identity_t<batch_view<T, D>> gradient = {}) {
     const std::int64_t n = logits.extent(0), k = logits.extent(1);
-    if (labels.extent(0) != n)
-      throw shape_error("softmax cross-entropy: " + std::to_string(n) + " rows of logits but " +
-                        std::to_string(labels.extent(0)) + " labels");
+    check_rows(n, labels.extent(0));
+    const auto sums = ops::softmax_cross_entropy(D{}, n, k, logits.data(), labels.data(), gradient.data());
+    if (sums.invalid_sample >= 0) throw invalid_label(sums.invalid_label, sums.invalid_sample, k);
+    return {n ? sums.total / double(n) : 0.0, sums.correct};
+  }
+
+ private:
+  static void check_rows(std::int64_t n, std::int64_t labels) {
+    if (labels != n)
+      throw shape_error("softmax cross-entropy: " + std::to_string(n) + " rows of logits but " + std::to_string(labels) +
+                        " labels");
+  }
+  static error invalid_label(std::int32_t label, std::int64_t sample, std::int64_t k) {
+    return error("softmax cross-entropy: label " + std::to_string(label) + " of sample " + std::to_string(sample) +
+                 " is outside the " + std::to_string(k) + " classes");
+  }
+
+  template <class T>
+  static loss_result evaluate_on_host(batch_view<const T> logits, TensorView<const std::int32_t, 1> labels,
+                                      batch_view<T> gradient) {
+    const std::int64_t n = logits.extent(0), k = logits.extent(1);
+    check_rows(n, labels.extent(0));
     for (std::int64_t i = 0; i < n; ++i)
-      if (labels(i) < 0 || labels(i) >= k)
-        throw error("softmax cross-entropy: label " + std::to_string(labels(i)) + " of sample " + std::to_string(i) +
-                    " is outside the " + std::to_string(k) + " classes");
+      if (labels(i) < 0 || labels(i) >= k) throw invalid_label(labels(i), i, k);
     const bool want_gradient = gradient.data() != nullptr;
     // Dynamic fixed point reads with the logits' exponent and stores the gradient with its own.
     constexpr bool dynamic = has_dynamic_scale<T>;

@@ -32,6 +32,7 @@ class caching_allocator {
  public:
   struct statistics {
     std::size_t bytes_in_use = 0;        // handed out and not yet returned
+    std::size_t peak_bytes_in_use = 0;   // the most ever in use at once (since reset_peak)
     std::size_t bytes_cached = 0;        // returned, kept for reuse
     std::int64_t device_allocations = 0; // cudaMalloc calls so far
     std::int64_t cache_hits = 0;         // requests served from the cache
@@ -65,6 +66,7 @@ class caching_allocator {
       live_[p] = block{it->first, device, stream};
       stats_.bytes_cached -= it->first;
       stats_.bytes_in_use += it->first;
+      stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
       ++stats_.cache_hits;
       pool.erase(it);
       return p;
@@ -87,6 +89,7 @@ class caching_allocator {
     ++stats_.device_allocations;
     live_[p] = block{size, device, stream, {}};
     stats_.bytes_in_use += size;
+    stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
     return p;
   }
 
@@ -173,6 +176,11 @@ class caching_allocator {
   statistics stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return stats_;
+  }
+  // Starts the peak over from what is in use now.
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_bytes_in_use = stats_.bytes_in_use;
   }
 
  private:

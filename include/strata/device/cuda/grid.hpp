@@ -37,6 +37,18 @@ __device__ __forceinline__ grid_index this_thread() {
 }
 #endif
 
+// Grid-stride loops over n items: a thread starts at its global x index and steps by the
+// number of threads in the grid's x dimension.
+STRATA_HD inline std::int64_t global_x(const grid_index& t) { return t.block.x * t.threads.x + t.thread.x; }
+STRATA_HD inline std::int64_t threads_x(const grid_index& t) { return t.blocks.x * t.threads.x; }
+
+// The blocks of a grid-stride loop over n items with `threads` a block: one item a thread up
+// to `max_blocks` blocks (then each thread takes several).
+inline grid_dim blocks_for(std::int64_t n, std::int64_t threads, std::int64_t max_blocks) {
+  const std::int64_t b = (n + threads - 1) / threads;
+  return {b < 1 ? 1 : (b > max_blocks ? max_blocks : b), 1, 1};
+}
+
 // Runs body(index) for every thread of a blocks × threads launch, block by block, on the CPU.
 // Valid for bodies that use neither shared memory nor barriers (threads run one after another).
 template <class Body>

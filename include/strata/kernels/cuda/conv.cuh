@@ -1,0 +1,206 @@
+// strata/kernels/cuda/conv.cuh — convolution on the GPU: im2col + cuBLAS for any shape (patch
+// matrices of a chunk of images, one strided-batched GEMM per chunk), 1×1 as GEMMs on the input
+// itself, and algo::automatic choosing between them per (pass, shape, batch, precision) by timing
+// once, recorded in conv_choices() like the CPU's. fp64, fp32 and fp16 (tensor cores, fp32
+// accumulation). The passes are in kernels/cuda/conv_passes.hpp, run here over cuBLAS and launches.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "strata/core/tensor.hpp"
+#include "strata/device/cuda.hpp"
+#include "strata/device/cuda/error.hpp"
+#include "strata/kernels/conv_algorithm.hpp"
+#include "strata/kernels/conv_choices.hpp"
+#include "strata/kernels/cuda/conv_passes.hpp"
+#include "strata/kernels/cuda/gemm.cuh"
+#include "strata/kernels/cuda/launch.cuh"
+#include "strata/numeric/precision_traits.hpp"
+
+namespace strata::kernels {
+
+namespace cuda {
+template <class T>
+concept gemm_element = std::is_same_v<T, double> || std::is_same_v<T, float> || std::is_same_v<T, half>;
+
+// The passes' backend on the GPU: workspaces from the caching allocator, cuBLAS, launches on the
+// current stream.
+struct conv_backend {
+  template <class T>
+  static Tensor<T, 1, strata::cuda> workspace(std::int64_t n) {
+    return Tensor<T, 1, strata::cuda>::uninitialized(Shape<1>{n});
+  }
+  template <class T>
+  static void fill_zero(T* p, std::int64_t n) {
+    device_traits<strata::cuda>::fill(p, n, T(0));
+  }
+  template <class Body>
+  static void launch(std::int64_t items, const Body& body, const char* what) {
+    launch_body(items, body, what);
+  }
+  template <class T>
+  static void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+                   std::int64_t stride_a, const T* b, std::int64_t ldb, std::int64_t stride_b, T* c, std::int64_t ldc,
+                   std::int64_t stride_c, std::int64_t batch) {
+    gemm_strided_batched<T>(ta, tb, m, n, k, 1, a, lda, stride_a, b, ldb, stride_b, 0, c, ldc, stride_c, batch);
+  }
+};
+
+inline cuda_body::conv_passes<conv_backend> passes() {
+  static conv_backend backend;
+  return {backend};
+}
+}  // namespace cuda
+
+// The GPU's per-layer convolution state: the layer's name for conv_choices(), whether it trains,
+// and automatic's last decision per pass.
+template <class T>
+struct conv_state<strata::cuda, T> {
+  bool training = false;
+  std::string layer;
+  struct remembered_choice {
+    conv_geometry geometry{};
+    std::int64_t batch = -1;
+    bool training = false;
+    int algorithm = -1;  // 0 im2col, 1 gemm_1x1
+  };
+  std::array<remembered_choice, 3> last{};
+};
+
+// im2col + GEMM (kernels/cuda/conv_passes.hpp).
+template <class T>
+  requires cuda::gemm_element<T>
+struct conv_kernel<algo::im2col, strata::cuda, T> {
+  using state_type = conv_state<strata::cuda, T>;
+  static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, state_type&) {
+    cuda::passes().im2col_forward(g, n, x, w, b, y);
+  }
+  static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, state_type&) {
+    cuda::passes().im2col_backward_data(g, n, w, dy, dx);
+  }
+  static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db, state_type&) {
+    cuda::passes().im2col_backward_filter(g, n, x, dy, dw, db);
+  }
+};
+
+// 1×1 as GEMMs on the input itself; a strided 1×1 gathers its input through im2col.
+template <class T>
+  requires cuda::gemm_element<T>
+struct conv_kernel<algo::gemm_1x1, strata::cuda, T> {
+  using state_type = conv_state<strata::cuda, T>;
+  static bool gathers(const conv_geometry& g) { return g.stride_y != 1 || g.stride_x != 1; }
+  static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, state_type&) {
+    if (gathers(g)) cuda::passes().im2col_forward(g, n, x, w, b, y);
+    else cuda::passes().pointwise_forward(g, n, x, w, b, y);
+  }
+  static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, state_type&) {
+    if (gathers(g)) cuda::passes().im2col_backward_data(g, n, w, dy, dx);
+    else cuda::passes().pointwise_backward_data(g, n, w, dy, dx);
+  }
+  static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db, state_type&) {
+    if (gathers(g)) cuda::passes().im2col_backward_filter(g, n, x, dy, dw, db);
+    else cuda::passes().pointwise_backward_filter(g, n, x, dy, dw, db);
+  }
+};
+
+// algo::automatic on the GPU: im2col, or 1×1 GEMM where the shape allows; on the first call for a
+// key the candidates are timed with CUDA events (or the rule of thumb or a loaded plan decides),
+// and the decision is recorded in conv_choices() with "cuda" in its key.
+template <class T>
+  requires cuda::gemm_element<T>
+struct conv_kernel<algo::automatic, strata::cuda, T> {
+  using state_type = conv_state<strata::cuda, T>;
+  static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, state_type& s) {
+    dispatch(algo::conv_pass::forward, g, n, s, [&](auto a) { conv_kernel<decltype(a), strata::cuda, T>::forward(g, n, x, w, b, y, s); });
+  }
+  static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, state_type& s) {
+    dispatch(algo::conv_pass::backward_data, g, n, s,
+             [&](auto a) { conv_kernel<decltype(a), strata::cuda, T>::backward_data(g, n, w, dy, dx, s); });
+  }
+  static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db, state_type& s) {
+    dispatch(algo::conv_pass::backward_filter, g, n, s,
+             [&](auto a) { conv_kernel<decltype(a), strata::cuda, T>::backward_filter(g, n, x, dy, dw, db, s); });
+  }
+
+ private:
+  static constexpr const char* names[2] = {algo::im2col::name, algo::gemm_1x1::name};
+
+  template <class Run>
+  static void run_candidate(int i, Run& run) {
+    if (i == 1) run(algo::gemm_1x1{});
+    else run(algo::im2col{});
+  }
+
+  template <class Run>
+  static double time_candidate(int i, Run& run) {
+    cudaEvent_t start, stop;
+    STRATA_CUDA_CHECK(cudaEventCreate(&start));
+    STRATA_CUDA_CHECK(cudaEventCreate(&stop));
+    float best = std::numeric_limits<float>::infinity();
+    for (int rep = 0; rep < 3; ++rep) {  // the first run pays for cuBLAS's setup and the workspaces
+      STRATA_CUDA_CHECK(cudaEventRecord(start, current_stream()));
+      run_candidate(i, run);
+      STRATA_CUDA_CHECK(cudaEventRecord(stop, current_stream()));
+      STRATA_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (rep > 0) best = std::min(best, ms);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return best;
+  }
+
+  template <class Run>
+  static void dispatch(algo::conv_pass pass, const conv_geometry& g, std::int64_t n, state_type& state, Run&& run) {
+    auto& memo = state.last[static_cast<std::size_t>(pass)];
+    if (memo.algorithm >= 0 && memo.batch == n && memo.training == state.training && memo.geometry == g)
+      return run_candidate(memo.algorithm, run);
+    auto& reg = algo::detail::registry();
+    const std::string key = algo::detail::key_of(pass, g, n, precision_traits<T>::name, 1, state.training) + ",cuda";
+    const bool pointwise = algo::gemm_1x1::supports(g);
+    int chosen = -1;
+    algo::conv_tuning tuning;
+    std::string planned;
+    {
+      std::lock_guard<std::mutex> lock(reg.mutex);
+      tuning = reg.tuning;
+      if (auto it = reg.index.find(key); it != reg.index.end()) chosen = reg.choices[it->second].algorithm == names[1] ? 1 : 0;
+      else if (auto p = reg.planned.find(key); tuning == algo::conv_tuning::plan && p != reg.planned.end()) planned = p->second;
+    }
+    if (chosen < 0) {
+      algo::conv_choice c{state.layer, g, n, pass, precision_traits<T>::name, "", false, {}};
+      if (planned == names[0] || (planned == names[1] && pointwise)) {
+        chosen = planned == names[1];
+      } else if (tuning == algo::conv_tuning::timed && pointwise) {
+        c.timed = true;
+        const double t0 = time_candidate(0, run), t1 = time_candidate(1, run);
+        c.milliseconds = {{names[0], t0}, {names[1], t1}};
+        chosen = t1 < t0;
+      } else {
+        chosen = pointwise ? 1 : 0;  // the rule of thumb, and the only candidate of other shapes
+      }
+      c.algorithm = names[chosen];
+      std::lock_guard<std::mutex> lock(reg.mutex);
+      if (auto it = reg.index.find(key); it == reg.index.end()) {
+        reg.index.emplace(key, reg.choices.size());
+        reg.choices.push_back(std::move(c));
+      } else {  // another thread decided first: follow it
+        chosen = reg.choices[it->second].algorithm == names[1] ? 1 : 0;
+      }
+    }
+    memo = {g, n, state.training, chosen};
+    run_candidate(chosen, run);
+  }
+};
+
+}  // namespace strata::kernels

@@ -1,0 +1,226 @@
+// The GPU's layer kernels run on the CPU: the convolution passes (kernels/cuda/conv_passes.hpp:
+// chunking, strides and leading dimensions of every GEMM, im2col, col2im, bias and its gradient)
+// over a plain GEMM and the grid emulator, against the CPU's reference convolution in fp64; the
+// pooling, dropout and softmax cross-entropy bodies against the CPU kernels, bit for bit (average
+// pooling's gradient to rounding). Grids
+// are small (a few blocks of 64 threads), so every grid-stride loop strides. What only a GPU can
+// check: cuBLAS itself, concurrency, coalescing and speed.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "strata/core/tensor.hpp"
+#include "strata/device/cuda/grid.hpp"
+#include "strata/kernels/cpu/conv_algorithms.hpp"
+#include "strata/kernels/cpu/dropout.hpp"
+#include "strata/kernels/cpu/pooling.hpp"
+#include "strata/kernels/cuda/conv_passes.hpp"
+#include "strata/kernels/cuda/dropout_body.hpp"
+#include "strata/kernels/cuda/pool_body.hpp"
+#include "strata/kernels/cuda/softmax_cross_entropy_body.hpp"
+#include "strata/layers/softmax_cross_entropy.hpp"
+#include "support/testing.hpp"
+
+using namespace strata;
+using kernels::conv_geometry;
+using kernels::pool_geometry;
+namespace body = strata::kernels::cuda_body;
+using strata::testing::random_tensor;
+
+namespace {
+
+// The conv passes' backend on the CPU: NaN-filled workspaces (a read before a write shows),
+// launches emulated on a grid of at most `max_blocks` blocks of 64 threads, and a row-major GEMM
+// of the same contract as the cuBLAS one (accumulating in double).
+struct emulated_backend {
+  std::int64_t max_blocks = 3;
+  int launches = 0;
+
+  template <class T>
+  static std::vector<T> workspace(std::int64_t n) {
+    return std::vector<T>(std::size_t(n), std::numeric_limits<T>::quiet_NaN());
+  }
+  template <class T>
+  static void fill_zero(T* p, std::int64_t n) {
+    std::fill(p, p + n, T(0));
+  }
+  template <class Body>
+  void launch(std::int64_t items, const Body& b, const char*) {
+    ++launches;
+    cuda_grid::emulate(cuda_grid::blocks_for(items, 64, max_blocks), {64, 1, 1}, b);
+  }
+  template <class T>
+  static void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+                   std::int64_t stride_a, const T* b, std::int64_t ldb, std::int64_t stride_b, T* c, std::int64_t ldc,
+                   std::int64_t stride_c, std::int64_t batch) {
+    for (std::int64_t i = 0; i < batch; ++i)
+      for (std::int64_t r = 0; r < m; ++r)
+        for (std::int64_t col = 0; col < n; ++col) {
+          double sum = 0;
+          for (std::int64_t j = 0; j < k; ++j) {
+            const T av = ta ? a[i * stride_a + j * lda + r] : a[i * stride_a + r * lda + j];
+            const T bv = tb ? b[i * stride_b + col * ldb + j] : b[i * stride_b + j * ldb + col];
+            sum += double(av) * double(bv);
+          }
+          c[i * stride_c + r * ldc + col] = T(sum);
+        }
+  }
+};
+
+double relative_error(const std::vector<double>& got, const double* want) {
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    worst = std::max(worst, std::abs(got[i] - want[i]));
+    scale = std::max(scale, std::abs(want[i]));
+  }
+  return scale > 0 ? worst / scale : worst;
+}
+
+// Every pass of one geometry through the emulated GPU passes, against the CPU reference.
+void check_passes(const conv_geometry& g, std::int64_t n, std::int64_t budget, bool pointwise) {
+  INFO("C" << g.C << " " << g.H << "×" << g.W << " K" << g.K << " " << g.R << "×" << g.S << " stride " << g.stride_y << "×"
+           << g.stride_x << " pad " << g.pad_y << "×" << g.pad_x << ", batch " << n << ", workspace " << budget
+           << (pointwise ? ", pointwise" : ", im2col"));
+  const auto x = random_tensor<double>(Shape<1>{n * g.input_elements()}, 1);
+  const auto w = random_tensor<double>(Shape<1>{g.weight_elements()}, 2);
+  const auto b = random_tensor<double>(Shape<1>{g.K}, 3);
+  const auto dy = random_tensor<double>(Shape<1>{n * g.output_elements()}, 4);
+  using ref = kernels::conv_kernel<algo::reference, strata::cpu, double>;
+  kernels::conv_state<strata::cpu, double> st;
+  Tensor<double, 1> y(n * g.output_elements()), dx(n * g.input_elements()), dw(g.weight_elements()), db(g.K);
+  ref::forward(g, n, x.data(), w.data(), b.data(), y.data(), st);
+  ref::backward_data(g, n, w.data(), dy.data(), dx.data(), st);
+  ref::backward_filter(g, n, x.data(), dy.data(), dw.data(), db.data(), st);
+
+  emulated_backend be;
+  body::conv_passes<emulated_backend> passes{be, budget};
+  std::vector<double> gy(std::size_t(y.size())), gdx(std::size_t(dx.size())), gdw(std::size_t(dw.size()), 7.0),
+      gdb(std::size_t(g.K), 7.0);
+  if (pointwise) {
+    passes.pointwise_forward(g, n, x.data(), w.data(), b.data(), gy.data());
+    passes.pointwise_backward_data(g, n, w.data(), dy.data(), gdx.data());
+    passes.pointwise_backward_filter(g, n, x.data(), dy.data(), gdw.data(), gdb.data());
+  } else {
+    passes.im2col_forward(g, n, x.data(), w.data(), b.data(), gy.data());
+    passes.im2col_backward_data(g, n, w.data(), dy.data(), gdx.data());
+    passes.im2col_backward_filter(g, n, x.data(), dy.data(), gdw.data(), gdb.data());
+  }
+  CHECK(relative_error(gy, y.data()) < 1e-13);
+  CHECK(relative_error(gdx, dx.data()) < 1e-13);
+  CHECK(relative_error(gdw, dw.data()) < 1e-13);
+  CHECK(relative_error(gdb, db.data()) < 1e-13);
+}
+
+}  // namespace
+
+TEST_CASE("cuda_emulated: im2col convolution passes equal the CPU reference, chunked or not", "[cuda_emulated]") {
+  const conv_geometry shapes[] = {
+      {3, 7, 6, 4, 3, 2, 2, 1, 1, 0},  // non-square filter, mixed strides and padding
+      {2, 9, 9, 3, 5, 5, 1, 1, 2, 2},  // 5×5, padding 2
+      {4, 8, 8, 5, 3, 3, 1, 1, 1, 1},  // 3×3 same
+      {3, 5, 7, 2, 1, 1, 2, 2, 0, 0},  // strided 1×1 (what gemm_1x1 gathers through im2col)
+      {2, 4, 4, 3, 4, 4, 3, 3, 3, 3},  // padding wider than the image's border taps
+  };
+  for (const auto& g : shapes)
+    for (const std::int64_t budget : {std::int64_t{1} << 25, g.patch() * g.P() * g.Q() * 2, std::int64_t{1}})
+      check_passes(g, 5, budget, false);  // one chunk, chunks of two (a ragged last), one image at a time
+}
+
+TEST_CASE("cuda_emulated: 1×1 convolutions as GEMMs on the input equal the CPU reference", "[cuda_emulated]") {
+  for (const std::int64_t budget : {std::int64_t{1} << 25, std::int64_t{2 * 6 * 4}, std::int64_t{1}})
+    check_passes(conv_geometry{4, 5, 3, 6, 1, 1, 1, 1, 0, 0}, 5, budget, true);
+}
+
+TEST_CASE("cuda_emulated: 32- and 64-bit index arithmetic give the same patches", "[cuda_emulated]") {
+  const conv_geometry g{3, 7, 6, 4, 3, 2, 2, 1, 1, 0};
+  const auto x = random_tensor<float>(Shape<1>{2 * g.input_elements()}, 5);
+  const std::int64_t total = 2 * g.patch() * g.P() * g.Q();
+  std::vector<float> narrow(std::size_t(total), -1.f), wide(std::size_t(total), -2.f);
+  cuda_grid::emulate({4, 1, 1}, {64, 1, 1}, body::im2col_body<float, std::int32_t>{body::conv_sizes<std::int32_t>::of(g), 2, x.data(), narrow.data()});
+  cuda_grid::emulate({4, 1, 1}, {64, 1, 1}, body::im2col_body<float, std::int64_t>{body::conv_sizes<std::int64_t>::of(g), 2, x.data(), wide.data()});
+  CHECK(narrow == wide);
+  std::vector<float> back32(std::size_t(x.size())), back64(std::size_t(x.size()));
+  cuda_grid::emulate({4, 1, 1}, {64, 1, 1}, body::col2im_body<float, std::int32_t>{body::conv_sizes<std::int32_t>::of(g), 2, narrow.data(), back32.data()});
+  cuda_grid::emulate({4, 1, 1}, {64, 1, 1}, body::col2im_body<float, std::int64_t>{body::conv_sizes<std::int64_t>::of(g), 2, wide.data(), back64.data()});
+  CHECK(back32 == back64);
+  // The choice itself: 32 bits below 2³¹ − 1, 64 at and above.
+  int bits = 0;
+  body::with_index_type((std::int64_t{1} << 31) - 2, [&](auto i) { bits = 8 * int(sizeof(i)); });
+  CHECK(bits == 32);
+  body::with_index_type((std::int64_t{1} << 31) - 1, [&](auto i) { bits = 8 * int(sizeof(i)); });
+  CHECK(bits == 64);
+}
+
+TEST_CASE("cuda_emulated: pooling bodies equal the CPU kernels (max pooling bit for bit)", "[cuda_emulated]") {
+  const pool_geometry shapes[] = {
+      {3, 8, 8, 2, 2, 0},        // 2×2 stride 2
+      {2, 9, 7, 3, 2, 1},        // overlapping windows, padding
+      {2, 6, 6, 3, 1, 1},        // stride 1: every input under up to nine windows
+      {2, 7, 5, 2, 2, 0, true},  // ceil mode: partial last windows
+      {1, 5, 5, 3, 3, 1, true},
+  };
+  const std::int64_t n = 3;
+  for (const auto& g : shapes) {
+    INFO("C" << g.C << " " << g.H << "×" << g.W << " window " << g.window << " stride " << g.stride << " pad " << g.pad
+             << (g.ceil ? " ceil" : ""));
+    auto x = random_tensor<float>(Shape<1>{n * g.C * g.H * g.W}, 7);
+    x(4) = std::numeric_limits<float>::quiet_NaN();  // NaN wins its windows, as on the CPU
+    x(11) = x(12);                                   // a tie: the first maximum is taken
+    const auto dy = random_tensor<float>(Shape<1>{n * g.C * g.P() * g.Q()}, 8);
+    const std::int64_t planes = n * g.C, outputs = planes * g.P() * g.Q(), inputs = planes * g.H * g.W;
+    const auto outs = std::size_t(outputs), ins = std::size_t(inputs);
+    std::vector<float> y(outs), gy(outs), dx(ins), gdx(ins);
+    std::vector<std::int32_t> arg(outs), garg(outs);
+    kernels::cpu::max_pool_forward(g, n, x.data(), y.data(), arg.data());
+    kernels::cpu::max_pool_backward(g, n, dy.data(), arg.data(), dx.data());
+    cuda_grid::emulate({3, 1, 1}, {64, 1, 1}, body::max_pool_forward_body<float>{g, planes, x.data(), gy.data(), garg.data()});
+    cuda_grid::emulate({3, 1, 1}, {64, 1, 1}, body::max_pool_backward_body<float>{g, planes, dy.data(), garg.data(), gdx.data()});
+    CHECK(std::memcmp(y.data(), gy.data(), y.size() * sizeof(float)) == 0);
+    CHECK(arg == garg);
+    CHECK(std::memcmp(dx.data(), gdx.data(), dx.size() * sizeof(float)) == 0);
+
+    kernels::cpu::avg_pool_forward(g, n, x.data(), y.data());
+    kernels::cpu::avg_pool_backward(g, n, dy.data(), dx.data());
+    cuda_grid::emulate({3, 1, 1}, {64, 1, 1}, body::avg_pool_forward_body<float>{g, planes, x.data(), gy.data()});
+    cuda_grid::emulate({3, 1, 1}, {64, 1, 1}, body::avg_pool_backward_body<float>{g, planes, dy.data(), gdx.data()});
+    CHECK(std::memcmp(y.data(), gy.data(), y.size() * sizeof(float)) == 0);
+    for (std::size_t i = 0; i < ins; ++i)  // the GPU sums, then scales once; the CPU scales each term
+      CHECK(std::abs(gdx[i] - dx[i]) <= 4e-7f * std::max(1.f, std::abs(dx[i])));
+  }
+}
+
+TEST_CASE("cuda_emulated: the dropout mask equals the CPU's for the same seed", "[cuda_emulated]") {
+  for (const std::int64_t count : {1, 3, 4, 5, 1003}) {
+    const auto size = std::size_t(count);
+    std::vector<float> want(size), got(size, -1.f);
+    kernels::cpu::fill_dropout_mask(count, 0.3f, 42, 1.f / 0.7f, want.data());
+    cuda_grid::emulate({2, 1, 1}, {64, 1, 1}, body::dropout_mask_body<float>{count, 0.3f, 42, 1.f / 0.7f, got.data()});
+    INFO(count << " values");
+    CHECK(want == got);
+  }
+}
+
+TEST_CASE("cuda_emulated: softmax cross-entropy rows equal the CPU loss", "[cuda_emulated]") {
+  const std::int64_t n = 70, k = 10;
+  auto logits = random_tensor<float>(Shape{n, k}, 9, -20, 20);
+  Tensor<std::int32_t, 1> labels(n);
+  for (std::int64_t i = 0; i < n; ++i) labels(i) = std::int32_t((i * 7) % k);
+  Tensor<float, 2> want(Shape{n, k}), got(Shape{n, k});
+  const loss_result r = SoftmaxCrossEntropy::evaluate<float>(logits.view(), labels.view(), want.view());
+  std::vector<double> loss(static_cast<std::size_t>(n));
+  std::vector<std::int32_t> correct(static_cast<std::size_t>(n));
+  cuda_grid::emulate({1, 1, 1}, {64, 1, 1}, body::softmax_cross_entropy_body<float>{n, k, logits.data(), labels.data(), got.data(), loss.data(), correct.data()});
+  double total = 0;
+  std::int64_t hits = 0;
+  for (std::int64_t i = 0; i < n; ++i) total += loss[std::size_t(i)], hits += correct[std::size_t(i)];
+  CHECK(total / double(n) == r.loss);
+  CHECK(hits == r.correct);
+  CHECK(std::memcmp(got.data(), want.data(), std::size_t(got.bytes())) == 0);
+  // A label outside the classes is flagged for the host to report, not read.
+  labels(5) = std::int32_t(k);
+  cuda_grid::emulate({1, 1, 1}, {64, 1, 1}, body::softmax_cross_entropy_body<float>{n, k, logits.data(), labels.data(), nullptr, loss.data(), correct.data()});
+  CHECK(correct[5] == -1);
+  CHECK(correct[4] >= 0);
+}
