@@ -24,6 +24,7 @@
 #include "strata/kernels/conv_choices.hpp"
 #include "strata/layers/loss.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
+#include "strata/train/batch_feed.hpp"
 #include "strata/train/loss_scaling.hpp"
 #include "strata/train/progress.hpp"
 #include "strata/train/optimizer.hpp"
@@ -119,14 +120,25 @@ inline void announce_conv_tuning(const fit_options& options) {
 
 // One optimizer step on a batch: forward, loss, backward, step at rate lr. Under loss scaling
 // (fp16) the loss gradient is stored times S, and a step whose gradients overflowed is skipped.
-template <class Model, class Optimizer, class T, class L>
-void train_on_batch(Model& model, Optimizer& optimizer, double lr, batch_view<const T> x,
-                    const Tensor<std::int32_t, 1>& labels, Tensor<T, 2>& gradient, progress& bar, const L& loss,
-                    loss_scaler<T>& scaler) {
+// On a device other than the CPU the batch, the loss and its gradient stay there (precisions that
+// are their own master only: loss scaling runs on the host).
+// (On the CPU x and labels are the host batch as gathered; a loss may take the labels as the
+// tensor itself.)
+template <class Model, class Optimizer, class T, class L, class D, class Labels>
+void train_on_batch(Model& model, Optimizer& optimizer, double lr, std::type_identity_t<batch_view<const T, D>> x, const Labels& labels,
+                    Tensor<T, 2, D>& gradient, progress& bar, const L& loss, loss_scaler<T>& scaler) {
   const auto out = model.forward(x, true);
   if (gradient.extent(0) != out.extent(0) || gradient.extent(1) != out.extent(1))
-    gradient = Tensor<T, 2>::uninitialized(out.shape());
-  const loss_result r = scaler.loss_gradient(out, labels, gradient.view(), loss);
+    gradient = Tensor<T, 2, D>::uninitialized(out.shape());
+  loss_result r;
+  if constexpr (std::is_same_v<D, cpu>) {
+    r = scaler.loss_gradient(out, labels, gradient.view(), loss);
+  } else {
+    static_assert(std::is_same_v<master_t<T>, T>,
+                  "strata::train::fit on a GPU: precisions with fp32 master weights (fp16) need loss scaling, which runs on "
+                  "the host; train float or double models there");
+    r = L::template evaluate<T>(out, labels, gradient.view());
+  }
   model.backward(gradient);
   scaler.step(optimizer, model, lr);
   bar.step(x.extent(0), r.loss, r.correct);
@@ -143,13 +155,19 @@ evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 25
   std::iota(order.begin(), order.end(), std::int64_t{0});
   Tensor<T, 2> x;
   Tensor<std::int32_t, 1> y;
+  batch_feed<T, typename Model::device_type> feed;
   double loss = 0;
   std::int64_t correct = 0;
   for (std::int64_t first = 0; first < n; first += batch_size) {
     const std::int64_t b = std::min(batch_size, n - first);
     detail::gather(data, order, first, b, x, y);
-    const auto out = model.forward(x, false);
-    const loss_result r = L::template evaluate<T>(out, y);
+    loss_result r;
+    if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
+      r = L::template evaluate<T>(model.forward(x, false), y);
+    } else {
+      const auto staged = feed.stage(x, y);
+      r = L::template evaluate<T>(model.forward(staged.images, false), staged.labels);
+    }
     loss += r.loss * double(b);
     correct += r.correct;
   }
@@ -198,8 +216,10 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), std::int64_t{0});
   random_engine shuffler(options.shuffle_seed, 0x5u);
-  Tensor<T, 2> x, gradient;
+  Tensor<T, 2> x;
+  Tensor<T, 2, typename Model::device_type> gradient;
   Tensor<std::int32_t, 1> y;
+  batch_feed<T, typename Model::device_type> feed;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
   loss_scaler<T> scaler(options.loss_scale, options.shuffle_seed);
@@ -213,7 +233,13 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
     progress bar = detail::epoch_progress(options, epoch, steps_per_epoch, sink);
     for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
       detail::gather(train, order, first, std::min(options.batch_size, n - first), x, y);
-      detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar, loss, scaler);
+      if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar, loss, scaler);
+      } else {
+        const auto staged = feed.stage(x, y);
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), staged.images, staged.labels, gradient, bar,
+                                                    loss, scaler);
+      }
     }
     detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before);
   }
@@ -240,7 +266,9 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
                               const std::function<void(const epoch_report&)>& on_epoch = {}, const L& loss = {}) {
   using T = typename Model::element_type;
   if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
-  Tensor<T, 2> x, gradient;
+  Tensor<T, 2> x;
+  Tensor<T, 2, typename Model::device_type> gradient;
+  batch_feed<T, typename Model::device_type> feed;
   data::batch b;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
@@ -253,12 +281,18 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
     train.start_epoch(epoch);
     while (train.next(b)) {
       if (b.images.extent(0) == 0) continue;  // every record of the batch was skipped
-      if constexpr (std::is_same_v<T, float>) {
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), b.images, b.labels, gradient, bar, loss,
+      if constexpr (!std::is_same_v<T, float>) x = cast<T>(b.images);
+      const auto& images = [&]() -> const Tensor<T, 2>& {
+        if constexpr (std::is_same_v<T, float>) return b.images;
+        else return x;
+      }();
+      if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), images, b.labels, gradient, bar, loss,
                                                     scaler);
       } else {
-        x = cast<T>(b.images);
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), x, b.labels, gradient, bar, loss, scaler);
+        const auto staged = feed.stage(images, b.labels);
+        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), staged.images, staged.labels, gradient, bar,
+                                                    loss, scaler);
       }
     }
     detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before);
