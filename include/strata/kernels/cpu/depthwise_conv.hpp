@@ -402,7 +402,9 @@ void correlate_blocked(const blocked_problem& pr, std::int64_t N, std::int64_t b
       const std::int64_t n = task / blocks, c0 = task % blocks * B;
       T* yb = out + (n * pr.C + c0) * PQ;
       const T* wv = packed + c0 * RS;
-      const V bias = b ? simd::load<V>(b + c0) : V{};
+      // (not `: V{}`: nvcc cannot write a vector-typed aggregate constant into its host code, an
+      // internal error, and layers are compiled by nvcc for GPU models too)
+      const V bias = b ? simd::load<V>(b + c0) : simd::broadcast<V>(T(0));
       transpose_in(src + (n * pr.C + c0) * hw, hw, in_at.data(), buf.data());
       // B output pixels at a time, transposed back to B rows of the B planes.
       auto store_out = [&](V* acc, std::int64_t t0, std::int64_t valid) {
