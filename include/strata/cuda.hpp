@@ -19,6 +19,7 @@
 #include "strata/kernels/cuda/fft.cuh"
 #include "strata/kernels/cuda/gemm.cuh"
 #include "strata/kernels/cuda/conv.cuh"
+#include "strata/kernels/cuda/depthwise_conv.cuh"
 #include "strata/kernels/cuda/dropout.cuh"
 #include "strata/kernels/cuda/pooling.cuh"
 #include "strata/kernels/cuda/softmax_cross_entropy.cuh"

@@ -1,7 +1,9 @@
 // Layers on the GPU: every convolution algorithm the GPU has (im2col + cuBLAS, 1×1 GEMM,
-// automatic) in all three passes against the CPU's fp64 reference, in fp64, fp32 and fp16; max
+// automatic) in all three passes against the CPU's fp64 reference, in fp64, fp32 and fp16, and
+// depthwise convolution against the CPU kernel; max
 // and average pooling, the dropout mask and softmax cross-entropy against the CPU kernels; whole
-// models — the demo network and one with batch norm, dropout, 1×1 and average pooling — trained
+// models — the demo network, one with batch norm, dropout, 1×1 and average pooling, one with
+// grouped and depthwise convolutions — trained
 // for a few SGD steps on the GPU and on the CPU from the same seed, compared step by step; and
 // model files moving between GPU and CPU models exactly; memory<Net> beside what the caching
 // allocator holds after a training step (the demo network and ResNet-50).
@@ -18,10 +20,14 @@
 #include "strata/io/model_file.hpp"
 #include "strata/layers/avg_pool.hpp"
 #include "strata/layers/batch_norm.hpp"
+#include "strata/layers/depthwise_conv.hpp"
+#include "strata/layers/global_avg_pool.hpp"
+#include "strata/layers/relu6.hpp"
 #include "strata/layers/dropout.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
 #include "strata/net/model.hpp"
 #include "strata/ops/conv2d.hpp"
+#include "strata/ops/depthwise_conv2d.hpp"
 #include "strata/ops/dropout.hpp"
 #include "strata/ops/pooling.hpp"
 #include "strata/train/sgd.hpp"
@@ -128,6 +134,34 @@ TEST_CASE("the GPU's automatic choice is recorded with its timings", "[cuda][con
   CHECK(found);
 }
 
+TEST_CASE("GPU depthwise convolution equals the CPU kernel", "[cuda][conv]") {
+  const conv_geometry shapes[] = {{32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 32}, {16, 15, 11, 16, 5, 3, 2, 1, 2, 1, 16}};
+  const std::int64_t n = 4;
+  for (const auto& g : shapes) {
+    const auto x = random_tensor<float>(Shape<1>{n * g.input_elements()}, 31);
+    const auto w = random_tensor<float>(Shape<1>{g.C * g.R * g.S}, 32);
+    const auto b = random_tensor<float>(Shape<1>{g.C}, 33);
+    const auto dy = random_tensor<float>(Shape<1>{n * g.output_elements()}, 34);
+    Tensor<float, 1> y(dy.shape()), dx(x.shape()), dw(w.shape()), db(b.shape());
+    ops::depthwise_conv2d_forward(strata::cpu{}, g, n, x.data(), w.data(), b.data(), y.data(), 0.f, 6.f);
+    ops::depthwise_conv2d_backward_data(strata::cpu{}, g, n, w.data(), dy.data(), dx.data());
+    ops::depthwise_conv2d_backward_filter(strata::cpu{}, g, n, x.data(), dy.data(), dw.data(), db.data());
+    const auto gx = to_device(x), gw = to_device(w), gb = to_device(b), gdy = to_device(dy);
+    Tensor<float, 1, gpu> gy(y.shape()), gdx(dx.shape()), gdw(dw.shape()), gdb(db.shape());
+    ops::depthwise_conv2d_forward(gpu{}, g, n, gx.data(), gw.data(), gb.data(), gy.data(), 0.f, 6.f);
+    ops::depthwise_conv2d_backward_data(gpu{}, g, n, gw.data(), gdy.data(), gdx.data());
+    ops::depthwise_conv2d_backward_filter(gpu{}, g, n, gx.data(), gdy.data(), gdw.data(), gdb.data());
+    const auto close = [](const Tensor<float, 1, gpu>& got, const Tensor<float, 1>& want) {
+      const auto h = to_host(got);
+      return testing::error_relative_to_largest(h.data(), want.data(), std::size_t(want.size()));
+    };
+    CHECK(close(gy, y) < 1e-5);
+    CHECK(close(gdx, dx) < 1e-5);
+    CHECK(close(gdw, dw) < 1e-5);
+    CHECK(close(gdb, db) < 1e-5);
+  }
+}
+
 TEST_CASE("GPU pooling equals the CPU kernels", "[cuda][pool]") {
   const pool_geometry shapes[] = {{32, 28, 28, 2, 2, 0}, {8, 9, 7, 3, 2, 1}, {4, 7, 5, 2, 2, 0, true}, {3, 6, 6, 3, 1, 1}};
   const std::int64_t n = 4;
@@ -195,6 +229,10 @@ TEST_CASE("GPU softmax cross-entropy equals the CPU's, and names a bad label", "
 
 namespace {
 
+// Grouped and depthwise convolutions (a MobileNet-style block) in a model.
+using GroupedNet = Sequential<Input<8, 12, 12>, Conv<16, Kernel<3>, Pad<1>, Groups<4>>, ReLU, DepthwiseConv<Kernel<3>, Pad<1>>,
+                              ReLU6, Conv<8, Kernel<1>>, GlobalAvgPool, Dense<10>>;
+
 using BatchNormNet = Sequential<Input<3, 16, 16>, Conv<8, Kernel<3>, Pad<1>>, BatchNormalization<>, ReLU, Conv<16, Kernel<1>>,
                                 ReLU, AvgPool<2>, MaxPool<2>, Dropout<0.25f>, Dense<10>>;
 
@@ -256,6 +294,10 @@ TEST_CASE("the demo network trains on the GPU as on the CPU", "[cuda][model]") {
 
 TEST_CASE("batch norm, 1×1, average pooling and dropout train on the GPU as on the CPU", "[cuda][model]") {
   check_training_matches_cpu<BatchNormNet>(4, 16);
+}
+
+TEST_CASE("grouped and depthwise convolutions train on the GPU as on the CPU", "[cuda][model]") {
+  check_training_matches_cpu<GroupedNet>(4, 16);
 }
 
 TEST_CASE("model files move between GPU and CPU models exactly", "[cuda][model]") {

@@ -14,6 +14,7 @@
 #include "strata/core/tensor.hpp"
 #include "strata/device/cuda/grid.hpp"
 #include "strata/kernels/cpu/conv_algorithms.hpp"
+#include "strata/kernels/cpu/depthwise_conv.hpp"
 #include "strata/kernels/cpu/dropout.hpp"
 #include "strata/kernels/cpu/pooling.hpp"
 #include "strata/kernels/cuda/conv_passes.hpp"
@@ -223,4 +224,36 @@ TEST_CASE("cuda_emulated: softmax cross-entropy rows equal the CPU loss", "[cuda
   cuda_grid::emulate({1, 1, 1}, {64, 1, 1}, body::softmax_cross_entropy_body<float>{n, k, logits.data(), labels.data(), nullptr, loss.data(), correct.data()});
   CHECK(correct[5] == -1);
   CHECK(correct[4] >= 0);
+}
+
+TEST_CASE("cuda_emulated: depthwise convolution passes equal the CPU kernels", "[cuda_emulated]") {
+  // groups == C == K; non-square filters, strides, padding, and a clamp (ReLU6 fused).
+  const conv_geometry shapes[] = {{6, 9, 8, 6, 3, 3, 1, 1, 1, 1, 6}, {5, 11, 7, 5, 5, 3, 2, 1, 2, 1, 5}, {3, 6, 6, 3, 3, 3, 2, 2, 0, 0, 3}};
+  const std::int64_t n = 3;
+  for (const auto& g : shapes)
+    for (const bool clamp : {false, true}) {
+      INFO("C" << g.C << " " << g.H << "×" << g.W << " " << g.R << "×" << g.S << " stride " << g.stride_y << "×" << g.stride_x
+               << " pad " << g.pad_y << "×" << g.pad_x << (clamp ? ", clamped to [0, 0.5]" : ""));
+      const auto x = random_tensor<double>(Shape<1>{n * g.input_elements()}, 21);
+      const auto w = random_tensor<double>(Shape<1>{g.C * g.R * g.S}, 22);
+      const auto b = random_tensor<double>(Shape<1>{g.C}, 23);
+      const auto dy = random_tensor<double>(Shape<1>{n * g.output_elements()}, 24);
+      const double lo = clamp ? 0.0 : -INFINITY, hi = clamp ? 0.5 : INFINITY;
+      using cpu_kernel = kernels::op_kernel<kernels::op::depthwise_conv2d, strata::cpu, double>;
+      Tensor<double, 1> y(n * g.output_elements()), dx(n * g.input_elements()), dw(g.C * g.R * g.S), db(g.C);
+      cpu_kernel::forward(g, n, x.data(), w.data(), b.data(), y.data(), lo, hi);
+      cpu_kernel::backward_data(g, n, w.data(), dy.data(), dx.data());
+      cpu_kernel::backward_filter(g, n, x.data(), dy.data(), dw.data(), db.data());
+
+      emulated_backend be;
+      body::conv_passes<emulated_backend> passes{be};
+      std::vector<double> gy(std::size_t(y.size())), gdx(std::size_t(dx.size())), gdw(std::size_t(dw.size())), gdb(std::size_t(g.C));
+      passes.depthwise_forward(g, n, x.data(), w.data(), b.data(), gy.data(), lo, hi);
+      passes.depthwise_backward_data(g, n, w.data(), dy.data(), gdx.data());
+      passes.depthwise_backward_filter(g, n, x.data(), dy.data(), gdw.data(), gdb.data());
+      CHECK(relative_error(gy, y.data()) < 1e-13);
+      CHECK(relative_error(gdx, dx.data()) < 1e-13);
+      CHECK(relative_error(gdw, dw.data()) < 1e-13);
+      CHECK(relative_error(gdb, db.data()) < 1e-13);
+    }
 }

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -88,7 +87,6 @@ struct Conv {
   struct layer {
     static constexpr kernels::conv_geometry g = geometry<In>();
     using output_shape = typename traits<In>::output_shape;
-    static_assert(groups == 1 || std::is_same_v<D, cpu>, "strata::Conv<Filters, Groups<G>>: grouped convolution runs on the CPU only");
     // Depthwise (one filter per channel) with the automatic algorithm: the depthwise kernel.
     static constexpr bool depthwise = groups > 1 && g.is_depthwise() && std::is_same_v<algorithm, algo::automatic>;
     // One group's convolution, as the algorithms run it: C/G channels in, Filters/G out.
@@ -179,16 +177,17 @@ struct Conv {
 
    private:
     // Group i of each sample of a batch whose samples hold `groups` blocks of `block` values, as a
-    // contiguous [n, block] batch: in place for one sample, else copied into buffer.
+    // contiguous [n, block] batch: in place for one sample, else copied into buffer (on D: a
+    // copy per sample).
     static const T* gather(const T* batch, std::int64_t n, std::int64_t i, std::int64_t block, Tensor<T, 1, D>& buffer) {
       if (n == 1) return batch + i * block;
       T* out = ensure_batch(buffer, n, block).data();
-      for (std::int64_t j = 0; j < n; ++j) std::memcpy(out + j * block, batch + (j * groups + i) * block, sizeof(T) * block);
+      for (std::int64_t j = 0; j < n; ++j) device_traits<D>::copy(batch + (j * groups + i) * block, out + j * block, block);
       return out;
     }
     // The inverse: a contiguous [n, block] batch into group i of each sample.
     static void scatter(const T* group, std::int64_t n, std::int64_t i, std::int64_t block, T* batch) {
-      for (std::int64_t j = 0; j < n; ++j) std::memcpy(batch + (j * groups + i) * block, group + j * block, sizeof(T) * block);
+      for (std::int64_t j = 0; j < n; ++j) device_traits<D>::copy(group + j * block, batch + (j * groups + i) * block, block);
     }
   };
 };

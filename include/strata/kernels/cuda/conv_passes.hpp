@@ -15,6 +15,7 @@
 
 #include "strata/kernels/conv_geometry.hpp"
 #include "strata/kernels/cuda/conv_body.hpp"
+#include "strata/kernels/cuda/depthwise_body.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
 namespace strata::kernels::cuda_body {
@@ -152,6 +153,38 @@ struct conv_passes {
       column_sums(nb, K * C, per_image.data(), dw, b0 > 0);
     }
     if (db) bias_gradient(n, K, HW, dy, db);
+  }
+
+  // Depthwise (groups == C == K): direct loops, one thread per output or input; the filter
+  // gradient per image and tap, then summed over the images.
+  template <class T>
+  void depthwise_forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, T lo, T hi) {
+    const std::int64_t total = n * g.output_elements();
+    with_index_type(std::max(total, n * g.input_elements()), [&](auto i) {
+      using I = decltype(i);
+      be.launch(total, depthwise_forward_body<T, I>{conv_sizes<I>::of(g), I(n), x, w, b, y, lo, hi}, "strata depthwise forward");
+    });
+  }
+  template <class T>
+  void depthwise_backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx) {
+    const std::int64_t total = n * g.input_elements();
+    with_index_type(std::max(total, n * g.output_elements()), [&](auto i) {
+      using I = decltype(i);
+      be.launch(total, depthwise_backward_data_body<T, I>{conv_sizes<I>::of(g), I(n), w, dy, dx}, "strata depthwise backward data");
+    });
+  }
+  template <class T>
+  void depthwise_backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db) {
+    const std::int64_t taps = g.C * g.R * g.S;
+    if (n == 0) be.fill_zero(dw, taps);
+    auto partial = be.template workspace<compute_t<T>>(n * taps);
+    with_index_type(std::max({n * taps, n * g.input_elements(), n * g.output_elements()}), [&](auto i) {
+      using I = decltype(i);
+      be.launch(n * taps, depthwise_filter_partial_body<T, I>{conv_sizes<I>::of(g), I(n), x, dy, partial.data()},
+                "strata depthwise filter gradient");
+    });
+    if (n > 0) column_sums(n, taps, partial.data(), dw, false);
+    if (db) bias_gradient(n, g.C, g.P() * g.Q(), dy, db);
   }
 };
 
