@@ -45,7 +45,7 @@ struct op_kernel<op::relu, strata::cpu, half> {
     cpu::for_fp16_bits(n, x, nullptr, y, [](auto v, auto) {
       using V = decltype(v);
       const V below_zero = (v < std::int16_t(0)) & ((v & std::int16_t(0x7fff)) != std::int16_t(0));
-      return cpu::simd::fp16_is_nan(v) ? V(v | std::int16_t(0x0200)) : below_zero ? V{} : v;
+      return cpu::simd::fp16_is_nan(v) ? V(v | std::int16_t(0x0200)) : below_zero ? cpu::simd::zero<V>() : v;
     });
   }
   // dx = y > 0 ? dy : 0 (relu_function::backward in float): y > 0 is a clear sign bit and bits
@@ -54,7 +54,7 @@ struct op_kernel<op::relu, strata::cpu, half> {
     cpu::for_fp16_bits(n, y, dy, dx, [](auto v, auto g) {
       using V = decltype(v);
       const V positive = (v > std::int16_t(0)) & (v <= std::int16_t(0x7c00));
-      return positive ? cpu::simd::fp16_through_float(g) : V{};
+      return positive ? cpu::simd::fp16_through_float(g) : cpu::simd::zero<V>();
     });
   }
 };

@@ -63,7 +63,7 @@ STRATA_INLINE void row_2x2(const std::int16_t* r0, const std::int16_t* r1, std::
     m = nd ? d : m, w = nd ? three : w;
     m = nc ? c : m, w = nc ? two : w;
     m = nb ? b : m, w = nb ? one : w;
-    m = na ? a : m, w = na ? V{} : w;
+    m = na ? a : m, w = na ? simd::zero<V>() : w;
     simd::store_first<V>(out + q, simd::fp16_through_float(m), n);
     const I which = simd::convert<std::int32_t>(w);
     const I at = (first + 2 * static_cast<std::int32_t>(q)) + column + (which & 1) + (which >> 1) * W;
@@ -124,7 +124,7 @@ inline void forward(const pool_geometry& g, std::int64_t N, const half* x, half*
 // it: 0 + dy, which is dy itself except that −0 becomes +0 (and a NaN comes back quiet).
 template <class V>
 STRATA_INLINE V sole_gradient(V dy) {
-  return dy == std::int16_t(-0x8000) ? V{} : simd::fp16_through_float(dy);
+  return dy == std::int16_t(-0x8000) ? simd::zero<V>() : simd::fp16_through_float(dy);
 }
 
 // Whether no two windows share an input (stride ≥ window): then each input gets at most one
@@ -148,8 +148,8 @@ STRATA_INLINE void row_2x2_backward(const std::int16_t* dy, const std::int32_t* 
     const I offset = simd::load_first<I>(argmax + q, n) - (first + 2 * static_cast<std::int32_t>(q)) - column;
     const I bottom = offset >= W;  // all ones in the lanes of the bottom row
     const V which = simd::convert<std::int16_t>(I(offset - (bottom & W)) + (bottom & 2));
-    const V a = which == std::int16_t(0) ? g : V{}, b = which == std::int16_t(1) ? g : V{};
-    const V c = which == std::int16_t(2) ? g : V{}, d = which == std::int16_t(3) ? g : V{};
+    const V a = which == std::int16_t(0) ? g : simd::zero<V>(), b = which == std::int16_t(1) ? g : simd::zero<V>();
+    const V c = which == std::int16_t(2) ? g : simd::zero<V>(), d = which == std::int16_t(3) ? g : simd::zero<V>();
     V lo, hi;
     const int low = std::min(2 * n, L), high = 2 * n - low;
     simd::interleave(a, b, lo, hi);
