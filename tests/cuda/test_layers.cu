@@ -1,9 +1,10 @@
 // Layers on the GPU: every convolution algorithm the GPU has (im2col + cuBLAS, 1×1 GEMM,
-// automatic) in all three passes against the CPU's fp64 reference, in fp64, fp32 and fp16, and
+// Winograd F(2×2, 3×3), automatic) in all three passes against the CPU's fp64 reference, in fp64, fp32 and fp16, and
 // depthwise convolution against the CPU kernel; max
 // and average pooling, the dropout mask and softmax cross-entropy against the CPU kernels; whole
 // models — the demo network, one with batch norm, dropout, 1×1 and average pooling, one with
-// grouped and depthwise convolutions — trained
+// grouped and depthwise convolutions; and the demo network in fp16 with fp32 master weights
+// and loss scaling — trained
 // for a few SGD steps on the GPU and on the CPU from the same seed, compared step by step; and
 // model files moving between GPU and CPU models exactly; memory<Net> beside what the caching
 // allocator holds after a training step (the demo network and ResNet-50).
@@ -30,6 +31,7 @@
 #include "strata/ops/depthwise_conv2d.hpp"
 #include "strata/ops/dropout.hpp"
 #include "strata/ops/pooling.hpp"
+#include "strata/train/loss_scaling.hpp"
 #include "strata/train/sgd.hpp"
 #include "strata/zoo/fashion_net.hpp"
 #include "strata/zoo/resnet.hpp"
@@ -113,6 +115,11 @@ TEST_CASE("GPU convolutions equal the CPU reference in every pass (fp64, fp32, f
     check_conv<algo::im2col, float>(g, 3, 1e-5);
     check_conv<algo::automatic, float>(g, 5, 1e-5);
     check_conv<algo::im2col, strata::half>(g, 3, 4e-3);
+    if (algo::winograd<2>::supports(g)) {  // F(2×2, 3×3): the transforms add a few roundings
+      check_conv<algo::winograd<2>, double>(g, 3, 1e-12);
+      check_conv<algo::winograd<2>, float>(g, 3, 2e-5);
+      check_conv<algo::winograd<2>, strata::half>(g, 3, 1e-2);
+    }
     if (algo::gemm_1x1::supports(g)) {
       check_conv<algo::gemm_1x1, double>(g, 3, 1e-12);
       check_conv<algo::gemm_1x1, float>(g, 3, 1e-5);
@@ -298,6 +305,55 @@ TEST_CASE("batch norm, 1×1, average pooling and dropout train on the GPU as on 
 
 TEST_CASE("grouped and depthwise convolutions train on the GPU as on the CPU", "[cuda][model]") {
   check_training_matches_cpu<GroupedNet>(4, 16);
+}
+
+TEST_CASE("fp16 models train on the GPU with fp32 master weights and loss scaling, as on the CPU", "[cuda][model][half]") {
+  using Net = zoo::FashionNet<>;
+  using strata::half;
+  const std::int64_t batch = 32;
+  Model<Net, half> cpu_model(5);
+  Model<Net, half, gpu> gpu_model(5);
+  const auto as_floats = [](auto& model) {
+    std::vector<float> v;
+    model.visit_parameters([&](const auto& p) {
+      Tensor<half, 1> h(p.value.size());
+      copy(p.value, h);
+      for (std::int64_t i = 0; i < h.size(); ++i) v.push_back(float(h(i)));
+    });
+    return v;
+  };
+  CHECK(as_floats(cpu_model) == as_floats(gpu_model));
+  train::SGD<half> cpu_sgd(train::sgd_options{0.9});
+  train::SGD<half, gpu> gpu_sgd(train::sgd_options{0.9});
+  // 2^40 first: the fp16 loss gradient overflows, so the first step is skipped on both devices
+  // and S halves; then steps are taken.
+  train::loss_scaler<half> cpu_scaler({.initial = std::ldexp(1.0, 40), .growth_interval = 1000});
+  train::loss_scaler<half, gpu> gpu_scaler({.initial = std::ldexp(1.0, 40), .growth_interval = 1000});
+  for (int step = 0; step < 4; ++step) {
+    INFO("step " << step);
+    const auto xf = random_tensor<float>(Shape{batch, Net::input_shape::elements}, 200 + step);
+    const Tensor<half, 2> x = cast<half>(xf);
+    Tensor<std::int32_t, 1> labels(batch);
+    for (std::int64_t i = 0; i < batch; ++i) labels(i) = std::int32_t((i * 3 + step) % 10);
+    const auto gx = to_device(x);
+    const auto glabels = to_device(labels);
+    const auto y = cpu_model.forward(x.view(), true);
+    const auto gy = gpu_model.forward(gx.view(), true);
+    const Tensor<float, 2> yf = cast<float>(y), gyf = cast<float>(to_host(gy));
+    CHECK(testing::error_relative_to_largest(gyf.data(), yf.data(), std::size_t(yf.size())) < 2e-2);
+    Tensor<half, 2> dy(y.shape());
+    Tensor<half, 2, gpu> gdy(y.shape());
+    cpu_scaler.loss_gradient(y, labels.view(), dy.view(), SoftmaxCrossEntropy{});
+    gpu_scaler.loss_gradient(gy, glabels.view(), gdy.view(), SoftmaxCrossEntropy{});
+    cpu_model.backward(dy.view());
+    gpu_model.backward(gdy.view());
+    const bool cpu_took = cpu_scaler.step(cpu_sgd, cpu_model, 0.05), gpu_took = gpu_scaler.step(gpu_sgd, gpu_model, 0.05);
+    CHECK(cpu_took == gpu_took);
+    CHECK(gpu_took == (step > 0));
+    CHECK(cpu_scaler.scale() == gpu_scaler.scale());
+    const auto p = as_floats(cpu_model), gp = as_floats(gpu_model);
+    CHECK(testing::error_relative_to_largest(gp.data(), p.data(), p.size()) < 1e-2);
+  }
 }
 
 TEST_CASE("model files move between GPU and CPU models exactly", "[cuda][model]") {

@@ -120,25 +120,15 @@ inline void announce_conv_tuning(const fit_options& options) {
 
 // One optimizer step on a batch: forward, loss, backward, step at rate lr. Under loss scaling
 // (fp16) the loss gradient is stored times S, and a step whose gradients overflowed is skipped.
-// On a device other than the CPU the batch, the loss and its gradient stay there (precisions that
-// are their own master only: loss scaling runs on the host).
-// (On the CPU x and labels are the host batch as gathered; a loss may take the labels as the
-// tensor itself.)
+// On a device other than the CPU the batch, the loss and its gradient stay there. (On the CPU x
+// and labels are the host batch as gathered; a loss may take the labels as the tensor itself.)
 template <class Model, class Optimizer, class T, class L, class D, class Labels>
 void train_on_batch(Model& model, Optimizer& optimizer, double lr, std::type_identity_t<batch_view<const T, D>> x, const Labels& labels,
-                    Tensor<T, 2, D>& gradient, progress& bar, const L& loss, loss_scaler<T>& scaler) {
+                    Tensor<T, 2, D>& gradient, progress& bar, const L& loss, loss_scaler<T, D>& scaler) {
   const auto out = model.forward(x, true);
   if (gradient.extent(0) != out.extent(0) || gradient.extent(1) != out.extent(1))
     gradient = Tensor<T, 2, D>::uninitialized(out.shape());
-  loss_result r;
-  if constexpr (std::is_same_v<D, cpu>) {
-    r = scaler.loss_gradient(out, labels, gradient.view(), loss);
-  } else {
-    static_assert(std::is_same_v<master_t<T>, T>,
-                  "strata::train::fit on a GPU: precisions with fp32 master weights (fp16) need loss scaling, which runs on "
-                  "the host; train float or double models there");
-    r = L::template evaluate<T>(out, labels, gradient.view());
-  }
+  const loss_result r = scaler.loss_gradient(out, labels, gradient.view(), loss);
   model.backward(gradient);
   scaler.step(optimizer, model, lr);
   bar.step(x.extent(0), r.loss, r.correct);
@@ -177,10 +167,10 @@ evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 25
 namespace detail {
 // Closes an epoch: its report (with the test set's evaluation when given), kept and announced.
 // Under loss scaling the progress output says S and the steps skipped, after the epoch's summary.
-template <class Model, class Data, class L, class T>
+template <class Model, class Data, class L, class T, class D>
 void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std::vector<epoch_report>& history,
                   const std::function<void(const epoch_report&)>& on_epoch, const L& loss, const fit_options& options,
-                  const loss_scaler<T>& scaler, std::int64_t skipped_before) {
+                  const loss_scaler<T, D>& scaler, std::int64_t skipped_before) {
   bar.finish();
   epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(), algo::get_conv_tuning()};
   report.loss_scale = scaler.scale();
@@ -222,7 +212,7 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
   batch_feed<T, typename Model::device_type> feed;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
-  loss_scaler<T> scaler(options.loss_scale, options.shuffle_seed);
+  loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
   detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     const std::int64_t skipped_before = scaler.skipped_steps();
@@ -272,7 +262,7 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
   data::batch b;
   std::vector<epoch_report> history;
   std::int64_t step = 0;
-  loss_scaler<T> scaler(options.loss_scale, options.shuffle_seed);
+  loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
   detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     const std::int64_t skipped_before = scaler.skipped_steps();

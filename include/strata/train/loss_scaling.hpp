@@ -15,6 +15,7 @@
 #include "strata/core/cast.hpp"
 #include "strata/core/error.hpp"
 #include "strata/core/random.hpp"
+#include "strata/core/reduction.hpp"
 #include "strata/core/tensor.hpp"
 #include "strata/layers/layer.hpp"
 #include "strata/layers/loss.hpp"
@@ -47,6 +48,15 @@ void store_loss_gradient(TensorView<const M, 2> g, double scale, TensorView<T, 2
   for (std::int64_t i = 0; i < g.size(); ++i) to[i] = precision_traits<T>::quantize(master_t<T>(from[i] * s), rng);
 }
 
+// The same on another device, for fp16 (round to nearest even: its conversion), as one fused
+// expression.
+template <class T, class M, class D>
+  requires(!std::is_same_v<D, cpu>)
+void store_loss_gradient(TensorView<const M, 2, D> g, double scale, TensorView<T, 2, D> out, random_engine&) {
+  static_assert(std::is_same_v<T, half>, "strata: on this device loss scaling is for fp16");
+  out = cast<T>(g * M(scale));
+}
+
 namespace detail {
 // Whether n values are all finite. fp16: the largest magnitude's bits stay below Inf's (0x7c00); a
 // max over 16-bit lanes vectorises where a test per value with an early exit would not.
@@ -72,11 +82,18 @@ bool all_finite(const T* v, std::int64_t n) {
 
 // Whether the gradients of every trainable parameter are finite (a frozen one, rate 0, may hold
 // stale values: its layer skipped them).
+// On a device the check is one reduction per tensor: Σ 0·x is 0 unless some x is Inf or NaN.
 template <class Model>
 bool gradients_finite(Model& model) {
   bool finite = true;
   model.visit_parameters([&](const auto& p) {
-    if (finite && p.rate != 0) finite = detail::all_finite(p.gradient.data(), p.gradient.size());
+    if (!finite || p.rate == 0) return;
+    using V = std::remove_cvref_t<decltype(p.gradient)>;
+    if constexpr (std::is_same_v<typename V::device_type, cpu>) {
+      finite = detail::all_finite(p.gradient.data(), p.gradient.size());
+    } else if (p.gradient.size() > 0) {
+      finite = std::isfinite(double(sum(cast<float>(p.gradient) * 0.0f)));
+    }
   });
   return finite;
 }
@@ -86,9 +103,9 @@ bool gradients_finite(Model& model) {
 template <class O, class M>
 concept UnscalingOptimizer = requires(O& o, M& model, double lr, double unscale) { o.step(model, lr, unscale); };
 
-// The state of dynamic loss scaling for a model in precision T. For a precision that does not
-// scale (or with enabled = false) it is inactive: S = 1, no checks, every step taken.
-template <class T>
+// The state of dynamic loss scaling for a model in precision T on device D. For a precision that
+// does not scale (or with enabled = false) it is inactive: S = 1, no checks, every step taken.
+template <class T, class D = cpu>
 class loss_scaler {
  public:
   using master_type = master_t<T>;
@@ -111,17 +128,18 @@ class loss_scaler {
   // own master gets the loss's gradient directly (unchanged from before scaling existed); others get
   // it computed in the master precision and rounded into storage once, through quantize.
   template <class L, class Targets>
-  loss_result loss_gradient(batch_view<const T> outputs, const Targets& targets, batch_view<T> gradient, const L& = {}) {
+  loss_result loss_gradient(batch_view<const T, D> outputs, const Targets& targets, batch_view<T, D> gradient, const L& = {}) {
     if constexpr (std::is_same_v<master_type, T> || has_dynamic_scale<T>) {  // dynamic: stored with its own exponent
       return L::template evaluate<T>(outputs, targets, gradient);
     } else {
       if (logits_.shape() != outputs.shape()) {
-        logits_ = Tensor<master_type, 2>::uninitialized(outputs.shape());
-        gradient_ = Tensor<master_type, 2>::uninitialized(outputs.shape());
+        logits_ = Tensor<master_type, 2, D>::uninitialized(outputs.shape());
+        gradient_ = Tensor<master_type, 2, D>::uninitialized(outputs.shape());
       }
       logits_ = cast<master_type>(outputs);
-      const loss_result r = L::template evaluate<master_type>(logits_, targets, gradient_.view());
-      store_loss_gradient<T, master_type>(gradient_, scale_, gradient, rounding_);
+      const loss_result r =
+          L::template evaluate<master_type>(batch_view<const master_type, D>(logits_.view()), targets, gradient_.view());
+      store_loss_gradient<T, master_type>(TensorView<const master_type, 2, D>(gradient_.view()), scale_, gradient, rounding_);
       return r;
     }
   }
@@ -164,7 +182,7 @@ class loss_scaler {
   std::int64_t interval_;
   std::int64_t skipped_ = 0, clean_ = 0;
   random_engine rounding_;  // for quantize, where a precision rounds stochastically
-  Tensor<master_type, 2> logits_, gradient_;
+  Tensor<master_type, 2, D> logits_, gradient_;
 };
 
 }  // namespace strata::train

@@ -59,8 +59,13 @@ class master_weights {
   // Stores parameter i's master values back into p through precision_traits<T>::quantize
   // (round to nearest, or stochastically with rng where the precision rounds that way).
   void store(std::size_t i, const parameter_ref<T, D>& p, random_engine& rng) {
-    if constexpr (separate) {
-      static_assert(std::is_same_v<D, cpu>, "strata: master-weight stores on this device come with its kernels");
+    if constexpr (separate && !std::is_same_v<D, cpu>) {
+      // On a device: fp16's round to nearest even is its conversion, one fused expression.
+      static_assert(std::is_same_v<T, half>,
+                    "strata: on this device only fp16 keeps master weights (stochastic rounding runs on the CPU)");
+      assign(p.value, cast<T>(copies_[i].view()));
+      (void)rng;
+    } else if constexpr (separate) {
       const master_type* m = copies_[i].data();
       T* w = p.value.data();
       if constexpr (has_dynamic_scale<T>)

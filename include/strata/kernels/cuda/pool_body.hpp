@@ -1,7 +1,8 @@
 // strata/kernels/cuda/pool_body.hpp — what each GPU thread of max and average pooling does, as
 // host-and-device functors of its grid_index: forward passes one thread per output, backward
 // passes one thread per input gathering from the windows that cover it, in the CPU kernels'
-// order (max pooling's results equal the CPU's bit for bit, average pooling's to rounding). kernels/cuda/pooling.cuh launches them;
+// order (max pooling's results equal the CPU's bit for bit, average pooling's to rounding); sums
+// run in the precision's compute type (fp32 for fp16). kernels/cuda/pooling.cuh launches them;
 // the cuda_emulated tests run them on the CPU. Plain C++: compiles with g++ as well as nvcc.
 #pragma once
 
@@ -78,13 +79,13 @@ struct max_pool_backward_body {
     for (std::int64_t i = cuda_grid::global_x(t); i < total; i += cuda_grid::threads_x(t)) {
       const std::int64_t w = i % g.W, h = i / g.W % g.H, plane = i / HW, at = h * g.W + w;
       const covering rows = covering::of(h, g.window, g.stride, g.pad, P), cols = covering::of(w, g.window, g.stride, g.pad, Q);
-      T sum = T(0);
+      compute_t<T> sum = 0;
       for (std::int64_t p = rows.lo; p < rows.hi; ++p)
         for (std::int64_t q = cols.lo; q < cols.hi; ++q) {
           const std::int64_t o = (plane * P + p) * Q + q;
-          if (argmax[o] == at) sum += dy[o];
+          if (argmax[o] == at) sum += precision_traits<T>::to_compute(dy[o]);
         }
-      dx[i] = sum;
+      dx[i] = precision_traits<T>::from_compute(sum);
     }
   }
 };
@@ -98,15 +99,16 @@ struct avg_pool_forward_body {
   T* y;
   STRATA_HD void operator()(const grid_index& t) const {
     const std::int64_t P = g.P(), Q = g.Q(), total = planes * P * Q;
-    const T scale = T(1) / T(g.window * g.window);
+    using C = compute_t<T>;
+    const C scale = C(1) / C(g.window * g.window);
     for (std::int64_t o = cuda_grid::global_x(t); o < total; o += cuda_grid::threads_x(t)) {
       const std::int64_t q = o % Q, p = o / Q % P, plane = o / (P * Q);
       const T* in = x + plane * g.H * g.W;
       const auto b = g.bounds(p, q);
-      T acc = 0;
+      C acc = 0;
       for (std::int64_t iy = b.y0; iy < b.y1; ++iy)
-        for (std::int64_t ix = b.x0; ix < b.x1; ++ix) acc += in[iy * g.W + ix];
-      y[o] = acc * scale;
+        for (std::int64_t ix = b.x0; ix < b.x1; ++ix) acc += precision_traits<T>::to_compute(in[iy * g.W + ix]);
+      y[o] = precision_traits<T>::from_compute(acc * scale);
     }
   }
 };
@@ -121,14 +123,15 @@ struct avg_pool_backward_body {
   T* dx;
   STRATA_HD void operator()(const grid_index& t) const {
     const std::int64_t P = g.P(), Q = g.Q(), HW = g.H * g.W, total = planes * HW;
-    const T scale = T(1) / T(g.window * g.window);
+    using C = compute_t<T>;
+    const C scale = C(1) / C(g.window * g.window);
     for (std::int64_t i = cuda_grid::global_x(t); i < total; i += cuda_grid::threads_x(t)) {
       const std::int64_t w = i % g.W, h = i / g.W % g.H, plane = i / HW;
       const covering rows = covering::of(h, g.window, g.stride, g.pad, P), cols = covering::of(w, g.window, g.stride, g.pad, Q);
-      T sum = T(0);
+      C sum = 0;
       for (std::int64_t p = rows.lo; p < rows.hi; ++p)
-        for (std::int64_t q = cols.lo; q < cols.hi; ++q) sum += dy[(plane * P + p) * Q + q];
-      dx[i] = sum * scale;
+        for (std::int64_t q = cols.lo; q < cols.hi; ++q) sum += precision_traits<T>::to_compute(dy[(plane * P + p) * Q + q]);
+      dx[i] = precision_traits<T>::from_compute(sum * scale);
     }
   }
 };

@@ -12,11 +12,12 @@
 #include "strata/kernels/cuda/pool_body.hpp"
 #include "strata/kernels/op_kernel.hpp"
 #include "strata/kernels/pool_geometry.hpp"
+#include "strata/numeric/half.hpp"
 
 namespace strata::kernels {
 
 template <class T>
-  requires std::is_floating_point_v<T>
+  requires std::is_floating_point_v<T> || std::is_same_v<T, half>
 struct op_kernel<op::max_pool, strata::cuda, T> {
   static void forward(const pool_geometry& g, std::int64_t n, const T* x, T* y, std::int32_t* argmax) {
     cuda::launch_body(n * g.C * g.P() * g.Q(), cuda_body::max_pool_forward_body<T>{g, n * g.C, x, y, argmax}, "strata max_pool forward");
@@ -27,7 +28,7 @@ struct op_kernel<op::max_pool, strata::cuda, T> {
 };
 
 template <class T>
-  requires std::is_floating_point_v<T>
+  requires std::is_floating_point_v<T> || std::is_same_v<T, half>
 struct op_kernel<op::avg_pool, strata::cuda, T> {
   static void forward(const pool_geometry& g, std::int64_t n, const T* x, T* y) {
     cuda::launch_body(n * g.C * g.P() * g.Q(), cuda_body::avg_pool_forward_body<T>{g, n * g.C, x, y}, "strata avg_pool forward");
