@@ -257,3 +257,31 @@ TEST_CASE("cuda_emulated: depthwise convolution passes equal the CPU kernels", "
       CHECK(relative_error(gdb, db.data()) < 1e-13);
     }
 }
+
+TEST_CASE("cuda_emulated: Winograd F(2×2, 3×3) forward and backward data equal the CPU reference", "[cuda_emulated]") {
+  const conv_geometry shapes[] = {{3, 8, 8, 4, 3, 3, 1, 1, 1, 1},  // even output
+                                  {5, 7, 9, 6, 3, 3, 1, 1, 1, 1},  // odd outputs: partial last tiles
+                                  {4, 9, 6, 3, 3, 3, 1, 1, 0, 2},  // pad 0 and 2
+                                  {2, 5, 5, 7, 3, 3, 1, 1, 2, 0}};
+  const std::int64_t n = 5;
+  for (const auto& g : shapes)
+    for (const std::int64_t budget : {std::int64_t{1} << 25, std::int64_t{1}}) {  // one chunk, an image at a time
+      INFO("C" << g.C << " " << g.H << "×" << g.W << " K" << g.K << " pad " << g.pad_y << "×" << g.pad_x << ", workspace " << budget);
+      const auto x = random_tensor<double>(Shape<1>{n * g.input_elements()}, 41);
+      const auto w = random_tensor<double>(Shape<1>{g.weight_elements()}, 42);
+      const auto b = random_tensor<double>(Shape<1>{g.K}, 43);
+      const auto dy = random_tensor<double>(Shape<1>{n * g.output_elements()}, 44);
+      using ref = kernels::conv_kernel<algo::reference, strata::cpu, double>;
+      kernels::conv_state<strata::cpu, double> st;
+      Tensor<double, 1> y(n * g.output_elements()), dx(n * g.input_elements());
+      ref::forward(g, n, x.data(), w.data(), b.data(), y.data(), st);
+      ref::backward_data(g, n, w.data(), dy.data(), dx.data(), st);
+      emulated_backend be;
+      body::conv_passes<emulated_backend> passes{be, budget};
+      std::vector<double> gy(std::size_t(y.size()), 7.0), gdx(std::size_t(dx.size()), 7.0);
+      passes.winograd_forward(g, n, x.data(), w.data(), b.data(), gy.data());
+      passes.winograd_backward_data(g, n, w.data(), dy.data(), gdx.data());
+      CHECK(relative_error(gy, y.data()) < 1e-13);
+      CHECK(relative_error(gdx, dx.data()) < 1e-13);
+    }
+}

@@ -1,6 +1,7 @@
 // strata/kernels/cuda/conv.cuh — convolution on the GPU: im2col + cuBLAS for any shape (patch
 // matrices of a chunk of images, one strided-batched GEMM per chunk), 1×1 as GEMMs on the input
-// itself, and algo::automatic choosing between them per (pass, shape, batch, precision) by timing
+// itself, Winograd F(2×2, 3×3) (transforms as kernels, 16 GEMMs in one call), and
+// algo::automatic choosing between them per (pass, shape, batch, precision) by timing
 // once, recorded in conv_choices() like the CPU's. fp64, fp32 and fp16 (tensor cores, fp32
 // accumulation). The passes are in kernels/cuda/conv_passes.hpp, run here over cuBLAS and launches.
 #pragma once
@@ -70,8 +71,8 @@ struct conv_state<strata::cuda, T> {
   struct remembered_choice {
     conv_geometry geometry{};
     std::int64_t batch = -1;
-    bool training = false;
-    int algorithm = -1;  // 0 im2col, 1 gemm_1x1
+    bool training = false, transforms = true;
+    int algorithm = -1;  // 0 im2col, 1 gemm_1x1, 2 winograd<2>
   };
   std::array<remembered_choice, 3> last{};
 };
@@ -112,9 +113,27 @@ struct conv_kernel<algo::gemm_1x1, strata::cuda, T> {
   }
 };
 
-// algo::automatic on the GPU: im2col, or 1×1 GEMM where the shape allows; on the first call for a
-// key the candidates are timed with CUDA events (or the rule of thumb or a loaded plan decides),
-// and the decision is recorded in conv_choices() with "cuda" in its key.
+// Winograd F(2×2, 3×3) (3×3, stride 1, padding ≤ 2): forward and backward data (a forward pass
+// over dy with turned filters); its filter gradient is im2col's.
+template <class T>
+  requires cuda::gemm_element<T>
+struct conv_kernel<algo::winograd<2>, strata::cuda, T> {
+  using state_type = conv_state<strata::cuda, T>;
+  static void forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y, state_type&) {
+    cuda::passes().winograd_forward(g, n, x, w, b, y);
+  }
+  static void backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx, state_type&) {
+    cuda::passes().winograd_backward_data(g, n, w, dy, dx);
+  }
+  static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db, state_type&) {
+    cuda::passes().im2col_backward_filter(g, n, x, dy, dw, db);
+  }
+};
+
+// algo::automatic on the GPU: im2col, 1×1 GEMM and Winograd F(2×2, 3×3) where the shape allows
+// (Winograd only while set_conv_transforms allows transforms); on the first call for a key the
+// candidates are timed with CUDA events (or the rule of thumb or a loaded plan decides), and the
+// decision is recorded in conv_choices() with "cuda" in its key.
 template <class T>
   requires cuda::gemm_element<T>
 struct conv_kernel<algo::automatic, strata::cuda, T> {
@@ -132,73 +151,90 @@ struct conv_kernel<algo::automatic, strata::cuda, T> {
   }
 
  private:
-  static constexpr const char* names[2] = {algo::im2col::name, algo::gemm_1x1::name};
+  static constexpr int candidates = 3;
+  static constexpr const char* names[candidates] = {algo::im2col::name, algo::gemm_1x1::name, algo::winograd<2>::name};
 
   template <class Run>
   static void run_candidate(int i, Run& run) {
     if (i == 1) run(algo::gemm_1x1{});
+    else if (i == 2) run(algo::winograd<2>{});
     else run(algo::im2col{});
+  }
+  static int index_of(const std::string& name) {
+    for (int i = 0; i < candidates; ++i)
+      if (name == names[i]) return i;
+    return -1;
+  }
+  // Which candidates can run this pass and shape: Winograd's filter gradient is im2col's own
+  // code (timing both would let noise pick between two names for one path).
+  static std::array<bool, candidates> usable(algo::conv_pass pass, const conv_geometry& g, bool transforms) {
+    return {true, algo::gemm_1x1::supports(g),
+            transforms && pass != algo::conv_pass::backward_filter && algo::winograd<2>::supports(g)};
   }
 
   template <class Run>
   static double time_candidate(int i, Run& run) {
-    cudaEvent_t start, stop;
-    STRATA_CUDA_CHECK(cudaEventCreate(&start));
-    STRATA_CUDA_CHECK(cudaEventCreate(&stop));
+    event start, stop;
     float best = std::numeric_limits<float>::infinity();
     for (int rep = 0; rep < 3; ++rep) {  // the first run pays for cuBLAS's setup and the workspaces
-      STRATA_CUDA_CHECK(cudaEventRecord(start, current_stream()));
+      start.record(current_stream());
       run_candidate(i, run);
-      STRATA_CUDA_CHECK(cudaEventRecord(stop, current_stream()));
-      STRATA_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      if (rep > 0) best = std::min(best, ms);
+      stop.record(current_stream());
+      stop.synchronize();
+      if (rep > 0) best = std::min(best, stop.elapsed_ms_since(start));
     }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
     return best;
   }
 
   template <class Run>
   static void dispatch(algo::conv_pass pass, const conv_geometry& g, std::int64_t n, state_type& state, Run&& run) {
     auto& memo = state.last[static_cast<std::size_t>(pass)];
-    if (memo.algorithm >= 0 && memo.batch == n && memo.training == state.training && memo.geometry == g)
-      return run_candidate(memo.algorithm, run);
     auto& reg = algo::detail::registry();
-    const std::string key = algo::detail::key_of(pass, g, n, precision_traits<T>::name, 1, state.training) + ",cuda";
-    const bool pointwise = algo::gemm_1x1::supports(g);
+    const bool transforms = reg.transforms.load(std::memory_order_relaxed);
+    if (memo.algorithm >= 0 && memo.batch == n && memo.training == state.training && memo.transforms == transforms &&
+        memo.geometry == g)
+      return run_candidate(memo.algorithm, run);
+    const std::string key = algo::detail::key_of(pass, g, n, precision_traits<T>::name, 1, state.training) +
+                            (transforms ? ",cuda" : ",cuda,exact");
+    const auto ok = usable(pass, g, transforms);
     int chosen = -1;
     algo::conv_tuning tuning;
     std::string planned;
     {
       std::lock_guard<std::mutex> lock(reg.mutex);
       tuning = reg.tuning;
-      if (auto it = reg.index.find(key); it != reg.index.end()) chosen = reg.choices[it->second].algorithm == names[1] ? 1 : 0;
+      if (auto it = reg.index.find(key); it != reg.index.end()) chosen = index_of(reg.choices[it->second].algorithm);
       else if (auto p = reg.planned.find(key); tuning == algo::conv_tuning::plan && p != reg.planned.end()) planned = p->second;
     }
-    if (chosen < 0) {
+    if (chosen < 0 || !ok[std::size_t(chosen)]) {
+      chosen = -1;
       algo::conv_choice c{state.layer, g, n, pass, precision_traits<T>::name, "", false, {}};
-      if (planned == names[0] || (planned == names[1] && pointwise)) {
-        chosen = planned == names[1];
-      } else if (tuning == algo::conv_tuning::timed && pointwise) {
+      const int from_plan = index_of(planned);
+      const int count = int(ok[0]) + int(ok[1]) + int(ok[2]);
+      if (from_plan >= 0 && ok[std::size_t(from_plan)]) {
+        chosen = from_plan;
+      } else if (tuning == algo::conv_tuning::timed && count > 1) {
         c.timed = true;
-        const double t0 = time_candidate(0, run), t1 = time_candidate(1, run);
-        c.milliseconds = {{names[0], t0}, {names[1], t1}};
-        chosen = t1 < t0;
-      } else {
-        chosen = pointwise ? 1 : 0;  // the rule of thumb, and the only candidate of other shapes
+        double best = std::numeric_limits<double>::infinity();
+        for (int i = 0; i < candidates; ++i) {
+          if (!ok[std::size_t(i)]) continue;
+          const double ms = time_candidate(i, run);
+          c.milliseconds.emplace_back(names[i], ms);
+          if (ms < best) best = ms, chosen = i;
+        }
+      } else {  // the rule of thumb (and the only candidate of other shapes)
+        chosen = ok[1] ? 1 : ok[2] && g.C >= 8 && g.K >= 8 ? 2 : 0;
       }
       c.algorithm = names[chosen];
       std::lock_guard<std::mutex> lock(reg.mutex);
       if (auto it = reg.index.find(key); it == reg.index.end()) {
         reg.index.emplace(key, reg.choices.size());
         reg.choices.push_back(std::move(c));
-      } else {  // another thread decided first: follow it
-        chosen = reg.choices[it->second].algorithm == names[1] ? 1 : 0;
+      } else if (const int other = index_of(reg.choices[it->second].algorithm); other >= 0 && ok[std::size_t(other)]) {
+        chosen = other;  // another thread decided first: follow it
       }
     }
-    memo = {g, n, state.training, chosen};
+    memo = {g, n, state.training, transforms, chosen};
     run_candidate(chosen, run);
   }
 };

@@ -16,6 +16,7 @@
 #include "strata/kernels/conv_geometry.hpp"
 #include "strata/kernels/cuda/conv_body.hpp"
 #include "strata/kernels/cuda/depthwise_body.hpp"
+#include "strata/kernels/cuda/winograd_body.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
 namespace strata::kernels::cuda_body {
@@ -153,6 +154,40 @@ struct conv_passes {
       column_sums(nb, K * C, per_image.data(), dw, b0 > 0);
     }
     if (db) bias_gradient(n, K, HW, dy, db);
+  }
+
+  // Winograd F(2×2, 3×3), stride 1: filters transformed once per call, then per chunk of images
+  // the input transform, 16 GEMMs (one strided-batched call: [K×C]·[C×tiles] per ξν) and the
+  // output transform. `rotated`: the backward-data pass, a forward pass over dy with the filters
+  // turned by 180° and transposed and padding 2 − pad.
+  template <class T>
+  void winograd_forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y,
+                        bool rotated = false) {
+    const std::int64_t P = g.P(), Q = g.Q(), ty = (P + 1) / 2, tx = (Q + 1) / 2, per_image = ty * tx, C = g.C, K = g.K;
+    auto U = be.template workspace<T>(16 * K * C);
+    be.launch(K * C, winograd_filter_body<T>{K, C, rotated, w, U.data()}, "strata winograd filters");
+    const std::int64_t chunk = images_per_chunk(n, 16 * std::max(C, K) * per_image, budget);
+    auto V = be.template workspace<T>(16 * C * chunk * per_image);
+    auto M = be.template workspace<T>(16 * K * chunk * per_image);
+    for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
+      const std::int64_t nb = std::min(chunk, n - b0), tiles = nb * per_image;
+      with_index_type(std::max({16 * std::max(C, K) * tiles, nb * g.input_elements(), nb * g.output_elements()}), [&](auto i) {
+        using I = decltype(i);
+        be.launch(C * tiles, winograd_input_body<T, I>{I(C), I(g.H), I(g.W), I(g.pad_y), I(g.pad_x), I(ty), I(tx), I(nb),
+                                                       x + b0 * g.input_elements(), V.data()},
+                  "strata winograd input");
+        be.template gemm<T>(false, false, K, tiles, C, U.data(), C, K * C, V.data(), tiles, C * tiles, M.data(), tiles, K * tiles,
+                            16);
+        be.launch(K * tiles, winograd_output_body<T, I>{I(K), I(P), I(Q), I(ty), I(tx), I(nb), M.data(), b,
+                                                        y + b0 * g.output_elements()},
+                  "strata winograd output");
+      });
+    }
+  }
+  template <class T>
+  void winograd_backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx) {
+    const conv_geometry back{g.K, g.P(), g.Q(), g.C, 3, 3, 1, 1, 2 - g.pad_y, 2 - g.pad_x};
+    winograd_forward(back, n, dy, w, static_cast<const T*>(nullptr), dx, true);
   }
 
   // Depthwise (groups == C == K): direct loops, one thread per output or input; the filter
