@@ -15,6 +15,8 @@
 #include <strata/core/random.hpp>
 #include <strata/kernels/cpu/conv_algorithms.hpp>
 
+#include "conv_layers.hpp"
+
 #if __has_include(<oneapi/dnnl/dnnl.hpp>)
 #include <oneapi/dnnl/dnnl.hpp>
 #define STRATA_BENCH_HAVE_ONEDNN 1
@@ -41,17 +43,6 @@ using namespace strata;
 using kernels::conv_geometry;
 
 namespace {
-
-struct layer_spec {
-  std::string name;
-  std::int64_t N, C, H, K, R, stride, pad;
-  bool backward = false;
-  conv_geometry geometry() const { return {C, H, H, K, R, R, stride, stride, pad, pad}; }
-  double flops() const {
-    const auto g = geometry();
-    return 2.0 * double(N) * double(K) * double(C) * double(R * R) * double(g.P() * g.Q());
-  }
-};
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -147,10 +138,7 @@ int main(int argc, char** argv) {
     }
   }
   set_num_threads(2);
-  std::vector<layer_spec> layers = {{"a", 32, 64, 56, 64, 3, 1, 1},     {"b", 32, 128, 28, 128, 3, 1, 1, true},
-                                    {"c", 32, 256, 14, 256, 3, 1, 1},   {"d", 32, 3, 224, 64, 7, 2, 3},
-                                    {"e", 32, 256, 56, 64, 1, 1, 0},    {"f", 1, 64, 56, 64, 3, 1, 1}};
-  for (std::int64_t r : {3, 5, 7, 9, 11}) layers.push_back({"k" + std::to_string(r), 8, 64, 64, 64, r, 1, (r - 1) / 2});
+  std::vector<layer_spec> layers = benchmark_conv_layers();
   if (quick) {
     for (auto& l : layers) l.N = std::max<std::int64_t>(1, l.N / 4);
   }

@@ -1,6 +1,6 @@
 // benchmarks/cuda_conv — strata's GPU convolutions against cuDNN, and the GPU's other headline numbers.
 //
-// (a) The conv_algorithms layers (benchmarks/conv_algorithms.cpp: a–f, and k3…k11 at 64×64), forward
+// (a) The conv_algorithms layers (benchmarks/conv_layers.hpp: a–f, and k3…k11 at 64×64), forward
 //     pass, fp32 and fp16 (fp32 accumulation): strata's algo::automatic (im2col + cuBLAS or 1×1
 //     GEMM, timed once per shape) against cuDNN's fastest forward algorithm for the same layer, as
 //     cudnnFindConvolutionForwardAlgorithm measures it, with its workspace. cuDNN runs fp32 in
@@ -27,6 +27,9 @@
 #include <strata/train/sgd.hpp>
 #include <strata/zoo/fashion_net.hpp>
 
+#include "conv_layers.hpp"
+#include "cuda_timing.cuh"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -52,43 +55,6 @@ using strata::kernels::conv_geometry;
       std::exit(1);                                                                                           \
     }                                                                                                         \
   } while (0)
-
-struct layer_spec {
-  std::string name;
-  std::int64_t N, C, H, K, R, stride, pad;
-  conv_geometry geometry() const { return {C, H, H, K, R, R, stride, stride, pad, pad}; }
-  double flops() const {
-    const auto g = geometry();
-    return 2.0 * double(N) * double(K) * double(C) * double(R * R) * double(g.P() * g.Q());
-  }
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Median milliseconds per call of each candidate, interleaved round by round.
-std::vector<double> time_interleaved(const std::vector<std::function<void()>>& candidates, int warmup, int reps) {
-  const cudaStream_t s = strata::current_stream();
-  for (const auto& f : candidates)
-    for (int i = 0; i < warmup; ++i) f();
-  strata::synchronize();
-  strata::event start, stop;
-  std::vector<std::vector<double>> ms(candidates.size());
-  for (int r = 0; r < reps; ++r)
-    for (std::size_t c = 0; c < candidates.size(); ++c) {
-      start.record(s);
-      candidates[c]();
-      stop.record(s);
-      stop.synchronize();
-      ms[c].push_back(double(stop.elapsed_ms_since(start)));
-    }
-  std::vector<double> out;
-  for (auto& v : ms) out.push_back(median(v));
-  return out;
-}
 
 template <class T>
 Tensor<T, 1, gpu> random_device(std::int64_t n, std::uint64_t seed) {
@@ -254,10 +220,7 @@ int main(int argc, char** argv) {
   std::printf("device  %s; median of %d interleaved rounds\n\n",
               strata::cuda_runtime::describe(strata::cuda_runtime::current_device()).c_str(), reps);
 
-  std::vector<layer_spec> layers = {{"a", 32, 64, 56, 64, 3, 1, 1},   {"b", 32, 128, 28, 128, 3, 1, 1},
-                                    {"c", 32, 256, 14, 256, 3, 1, 1}, {"d", 32, 3, 224, 64, 7, 2, 3},
-                                    {"e", 32, 256, 56, 64, 1, 1, 0},  {"f", 1, 64, 56, 64, 3, 1, 1}};
-  for (std::int64_t r : {3, 5, 7, 9, 11}) layers.push_back({"k" + std::to_string(r), 8, 64, 64, 64, r, 1, (r - 1) / 2});
+  std::vector<layer_spec> layers = benchmark_conv_layers();
   if (quick) layers.resize(3);
 
   std::printf("%-5s %-5s %-26s %10s %10s %9s %9s %8s  %s\n", "layer", "type", "N C H K R/s/p", "strata ms", "cuDNN ms", "TFLOP/s",

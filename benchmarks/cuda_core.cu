@@ -22,6 +22,8 @@
 // Ends with one line: RESULT expr_vs_copy=… hgemm_tflops=… sgemm_tflops=… fft_gflops=…
 #include <strata/cuda.hpp>
 
+#include "cuda_timing.cuh"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -57,35 +59,6 @@ strata::Tensor<T, R> random_host(const strata::Shape<R>& shape, std::uint64_t se
   auto t = strata::Tensor<T, R>::uninitialized(shape);
   strata::fill_uniform(t, -1.0, 1.0, seed);
   return t;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Median milliseconds per call of each candidate: `warmup` untimed calls each, then `reps`
-// rounds in which every candidate runs `inner` times between two events on the current stream.
-std::vector<double> time_interleaved(const std::vector<std::function<void()>>& candidates, int warmup, int reps,
-                                     int inner = 1) {
-  const cudaStream_t s = strata::current_stream();
-  for (const auto& f : candidates)
-    for (int i = 0; i < warmup; ++i) f();
-  strata::synchronize();
-  strata::event start, stop;
-  std::vector<std::vector<double>> ms(candidates.size());
-  for (int r = 0; r < reps; ++r)
-    for (std::size_t c = 0; c < candidates.size(); ++c) {
-      start.record(s);
-      for (int i = 0; i < inner; ++i) candidates[c]();
-      stop.record(s);
-      stop.synchronize();
-      ms[c].push_back(static_cast<double>(stop.elapsed_ms_since(start)) / inner);
-    }
-  std::vector<double> out;
-  for (auto& v : ms) out.push_back(median(v));
-  return out;
 }
 
 template <class T>
