@@ -1,11 +1,11 @@
 // benchmarks/cuda_conv — strata's GPU convolutions against cuDNN, and the GPU's other headline numbers.
 //
 // (a) The conv_algorithms layers (benchmarks/conv_layers.hpp: a–f, and k3…k11 at 64×64), forward
-//     pass, fp32 and fp16 (fp32 accumulation): strata's algo::automatic (im2col + cuBLAS or 1×1
-//     GEMM, timed once per shape) against cuDNN's fastest forward algorithm for the same layer, as
-//     cudnnFindConvolutionForwardAlgorithm measures it, with its workspace. cuDNN runs fp32 in
-//     CUDNN_FMA_MATH (true fp32, as strata's cuBLAS calls; TF32 would be another precision) and
-//     fp16 in CUDNN_TENSOR_OP_MATH. Every layer's outputs are compared (relative to the largest).
+//     pass, fp32 and fp16 (fp32 accumulation): strata's algo::automatic (im2col + cuBLAS, 1×1
+//     GEMM, Winograd F(2×2) and, in fp32, F(4×4) and FFT; timed once per shape) against cuDNN's
+//     fastest forward algorithm for the same layer, as cudnnFindConvolutionForwardAlgorithm
+//     measures it, with its workspace. cuDNN runs fp32 in CUDNN_FMA_MATH (true fp32, as strata's
+//     cuBLAS calls; TF32 would be another precision) and fp16 in CUDNN_TENSOR_OP_MATH. Every layer's outputs are compared (relative to the largest).
 //     ratio = cuDNN ms ÷ strata ms: 1.0 is cuDNN's speed, above it faster.
 // (b) The demo network (zoo::FashionNet) trained on the GPU from device-resident batches of 64:
 //     forward, softmax cross-entropy, backward and an SGD step, images per second.

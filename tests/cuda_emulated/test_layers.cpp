@@ -6,6 +6,7 @@
 // are small (a few blocks of 64 threads), so every grid-stride loop strides. What only a GPU can
 // check: cuBLAS itself, concurrency, coalescing and speed.
 #include <cmath>
+#include <complex>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -68,6 +69,58 @@ struct emulated_backend {
           c[i * stride_c + r * ldc + col] = T(sum);
         }
   }
+  // The complex GEMM of the FFT passes, on interleaved (re, im) pairs.
+  template <class T>
+  static void complex_gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+                           std::int64_t stride_a, const T* b, std::int64_t ldb, std::int64_t stride_b, T* c,
+                           std::int64_t ldc, std::int64_t stride_c, std::int64_t batch) {
+    using z = std::complex<double>;
+    const auto at = [](const T* p, std::int64_t i) { return z(double(p[2 * i]), double(p[2 * i + 1])); };
+    for (std::int64_t i = 0; i < batch; ++i)
+      for (std::int64_t r = 0; r < m; ++r)
+        for (std::int64_t col = 0; col < n; ++col) {
+          z sum = 0;
+          for (std::int64_t j = 0; j < k; ++j)
+            sum += at(a, i * stride_a + (ta ? j * lda + r : r * lda + j)) * at(b, i * stride_b + (tb ? col * ldb + j : j * ldb + col));
+          c[2 * (i * stride_c + r * ldc + col)] = T(sum.real());
+          c[2 * (i * stride_c + r * ldc + col) + 1] = T(sum.imag());
+        }
+  }
+  // cuFFT's R2C and C2R (unnormalised) by the definition of the DFT, in double.
+  template <class T>
+  static void rfft2(std::int64_t planes, std::int64_t h, std::int64_t w, const T* x, T* spectra) {
+    const std::int64_t half = w / 2 + 1;
+    for (std::int64_t p = 0; p < planes; ++p)
+      for (std::int64_t u = 0; u < h; ++u)
+        for (std::int64_t v = 0; v < half; ++v) {
+          std::complex<double> sum = 0;
+          for (std::int64_t i = 0; i < h; ++i)
+            for (std::int64_t j = 0; j < w; ++j)
+              sum += double(x[(p * h + i) * w + j]) * std::polar(1.0, -2 * M_PI * (double(u * i) / h + double(v * j) / w));
+          spectra[2 * ((p * h + u) * half + v)] = T(sum.real());
+          spectra[2 * ((p * h + u) * half + v) + 1] = T(sum.imag());
+        }
+  }
+  template <class T>
+  static void irfft2(std::int64_t planes, std::int64_t h, std::int64_t w, T* spectra, T* x) {
+    const std::int64_t half = w / 2 + 1;
+    for (std::int64_t p = 0; p < planes; ++p) {
+      const auto bin = [&](std::int64_t u, std::int64_t v) {  // the full spectrum by Hermitian symmetry
+        if (v < half) return std::complex<double>(spectra[2 * ((p * h + u) * half + v)], spectra[2 * ((p * h + u) * half + v) + 1]);
+        const std::int64_t cu = (h - u) % h, cv = w - v;
+        return std::conj(std::complex<double>(spectra[2 * ((p * h + cu) * half + cv)], spectra[2 * ((p * h + cu) * half + cv) + 1]));
+      };
+      for (std::int64_t i = 0; i < h; ++i)
+        for (std::int64_t j = 0; j < w; ++j) {
+          double sum = 0;
+          for (std::int64_t u = 0; u < h; ++u)
+            for (std::int64_t v = 0; v < w; ++v)
+              sum += (bin(u, v) * std::polar(1.0, 2 * M_PI * (double(u * i) / h + double(v * j) / w))).real();
+          x[(p * h + i) * w + j] = T(sum);
+        }
+    }
+    std::fill(spectra, spectra + 2 * planes * h * half, std::numeric_limits<T>::quiet_NaN());  // C2R may overwrite its input
+  }
 };
 
 double relative_error(const std::vector<double>& got, const double* want) {
@@ -80,10 +133,12 @@ double relative_error(const std::vector<double>& got, const double* want) {
 }
 
 // Every pass of one geometry through the emulated GPU passes, against the CPU reference.
-void check_passes(const conv_geometry& g, std::int64_t n, std::int64_t budget, bool pointwise) {
+enum class passes_of { im2col, pointwise, fft };
+
+void check_passes(const conv_geometry& g, std::int64_t n, std::int64_t budget, passes_of which) {
   INFO("C" << g.C << " " << g.H << "×" << g.W << " K" << g.K << " " << g.R << "×" << g.S << " stride " << g.stride_y << "×"
-           << g.stride_x << " pad " << g.pad_y << "×" << g.pad_x << ", batch " << n << ", workspace " << budget
-           << (pointwise ? ", pointwise" : ", im2col"));
+           << g.stride_x << " pad " << g.pad_y << "×" << g.pad_x << ", batch " << n << ", workspace " << budget << ", "
+           << (which == passes_of::pointwise ? "pointwise" : which == passes_of::fft ? "fft" : "im2col"));
   const auto x = random_tensor<double>(Shape<1>{n * g.input_elements()}, 1);
   const auto w = random_tensor<double>(Shape<1>{g.weight_elements()}, 2);
   const auto b = random_tensor<double>(Shape<1>{g.K}, 3);
@@ -99,10 +154,14 @@ void check_passes(const conv_geometry& g, std::int64_t n, std::int64_t budget, b
   body::conv_passes<emulated_backend> passes{be, budget};
   std::vector<double> gy(std::size_t(y.size())), gdx(std::size_t(dx.size())), gdw(std::size_t(dw.size()), 7.0),
       gdb(std::size_t(g.K), 7.0);
-  if (pointwise) {
+  if (which == passes_of::pointwise) {
     passes.pointwise_forward(g, n, x.data(), w.data(), b.data(), gy.data());
     passes.pointwise_backward_data(g, n, w.data(), dy.data(), gdx.data());
     passes.pointwise_backward_filter(g, n, x.data(), dy.data(), gdw.data(), gdb.data());
+  } else if (which == passes_of::fft) {
+    passes.fft_forward(g, n, x.data(), w.data(), b.data(), gy.data());
+    passes.fft_backward_data(g, n, w.data(), dy.data(), gdx.data());
+    passes.fft_backward_filter(g, n, x.data(), dy.data(), gdw.data(), gdb.data());
   } else {
     passes.im2col_forward(g, n, x.data(), w.data(), b.data(), gy.data());
     passes.im2col_backward_data(g, n, w.data(), dy.data(), gdx.data());
@@ -126,12 +185,28 @@ TEST_CASE("cuda_emulated: im2col convolution passes equal the CPU reference, chu
   };
   for (const auto& g : shapes)
     for (const std::int64_t budget : {std::int64_t{1} << 25, g.patch() * g.P() * g.Q() * 2, std::int64_t{1}})
-      check_passes(g, 5, budget, false);  // one chunk, chunks of two (a ragged last), one image at a time
+      check_passes(g, 5, budget, passes_of::im2col);  // one chunk, chunks of two (a ragged last), one image at a time
 }
 
 TEST_CASE("cuda_emulated: 1×1 convolutions as GEMMs on the input equal the CPU reference", "[cuda_emulated]") {
   for (const std::int64_t budget : {std::int64_t{1} << 25, std::int64_t{2 * 6 * 4}, std::int64_t{1}})
-    check_passes(conv_geometry{4, 5, 3, 6, 1, 1, 1, 1, 0, 0}, 5, budget, true);
+    check_passes(conv_geometry{4, 5, 3, 6, 1, 1, 1, 1, 0, 0}, 5, budget, passes_of::pointwise);
+}
+
+TEST_CASE("cuda_emulated: FFT convolution passes equal the CPU reference, chunked or not", "[cuda_emulated]") {
+  const conv_geometry shapes[] = {
+      {3, 7, 6, 4, 3, 2, 1, 1, 1, 0},  // non-square filter, padding on one axis only
+      {2, 9, 9, 3, 5, 5, 1, 1, 2, 2},  // 5×5 same: grid 13×13 → 14×14
+      {2, 6, 5, 3, 4, 4, 1, 1, 3, 3},  // padding wider than the image's border taps
+      {4, 8, 8, 5, 1, 1, 1, 1, 0, 0},  // 1×1
+  };
+  for (const auto& g : shapes)
+    for (const std::int64_t budget : {std::int64_t{1} << 25, std::int64_t{1}})  // one chunk, one image at a time
+      check_passes(g, 3, budget, passes_of::fft);
+  CHECK(body::fft_friendly_size(13) == 14);
+  CHECK(body::fft_friendly_size(11) == 12);
+  CHECK(body::fft_friendly_size(97) == 98);
+  CHECK(body::fft_friendly_size(1) == 1);
 }
 
 TEST_CASE("cuda_emulated: 32- and 64-bit index arithmetic give the same patches", "[cuda_emulated]") {
@@ -258,7 +333,8 @@ TEST_CASE("cuda_emulated: depthwise convolution passes equal the CPU kernels", "
     }
 }
 
-TEST_CASE("cuda_emulated: Winograd F(2×2, 3×3) forward and backward data equal the CPU reference", "[cuda_emulated]") {
+template <int M>
+void check_winograd() {
   const conv_geometry shapes[] = {{3, 8, 8, 4, 3, 3, 1, 1, 1, 1},  // even output
                                   {5, 7, 9, 6, 3, 3, 1, 1, 1, 1},  // odd outputs: partial last tiles
                                   {4, 9, 6, 3, 3, 3, 1, 1, 0, 2},  // pad 0 and 2
@@ -266,7 +342,8 @@ TEST_CASE("cuda_emulated: Winograd F(2×2, 3×3) forward and backward data equal
   const std::int64_t n = 5;
   for (const auto& g : shapes)
     for (const std::int64_t budget : {std::int64_t{1} << 25, std::int64_t{1}}) {  // one chunk, an image at a time
-      INFO("C" << g.C << " " << g.H << "×" << g.W << " K" << g.K << " pad " << g.pad_y << "×" << g.pad_x << ", workspace " << budget);
+      INFO("F(" << M << "×" << M << ", 3×3), C" << g.C << " " << g.H << "×" << g.W << " K" << g.K << " pad " << g.pad_y << "×"
+                 << g.pad_x << ", workspace " << budget);
       const auto x = random_tensor<double>(Shape<1>{n * g.input_elements()}, 41);
       const auto w = random_tensor<double>(Shape<1>{g.weight_elements()}, 42);
       const auto b = random_tensor<double>(Shape<1>{g.K}, 43);
@@ -279,9 +356,15 @@ TEST_CASE("cuda_emulated: Winograd F(2×2, 3×3) forward and backward data equal
       emulated_backend be;
       body::conv_passes<emulated_backend> passes{be, budget};
       std::vector<double> gy(std::size_t(y.size()), 7.0), gdx(std::size_t(dx.size()), 7.0);
-      passes.winograd_forward(g, n, x.data(), w.data(), b.data(), gy.data());
-      passes.winograd_backward_data(g, n, w.data(), dy.data(), gdx.data());
+      passes.winograd_forward<M>(g, n, x.data(), w.data(), b.data(), gy.data());
+      passes.winograd_backward_data<M>(g, n, w.data(), dy.data(), gdx.data());
       CHECK(relative_error(gy, y.data()) < 1e-13);
       CHECK(relative_error(gdx, dx.data()) < 1e-13);
     }
+}
+
+TEST_CASE("cuda_emulated: Winograd F(2×2, 3×3) and F(4×4, 3×3) forward and backward data equal the CPU reference",
+          "[cuda_emulated]") {
+  check_winograd<2>();
+  check_winograd<4>();
 }

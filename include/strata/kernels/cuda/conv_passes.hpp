@@ -6,7 +6,11 @@
 //
 // A Backend has: workspace<T>(n) (an owner with data()), fill_zero(p, n), launch(items, body,
 // name), and gemm<T>(trans_a, trans_b, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc,
-// stride_c, batch): row-major C[i] = op(A[i])·op(B[i]) for `batch` matrices (alpha 1, beta 0).
+// stride_c, batch): row-major C[i] = op(A[i])·op(B[i]) for `batch` matrices (alpha 1, beta 0);
+// for the FFT passes (float and double) also complex_gemm<T>(same arguments, pointers to
+// interleaved complex numbers, sizes and strides counted in complex numbers), rfft2<T>(planes, h,
+// w, real, spectrum) (each h×w plane to h×(w/2 + 1) complex numbers) and irfft2<T>(planes, h, w,
+// spectrum, real) (unnormalised; may overwrite the spectrum).
 #pragma once
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include "strata/kernels/conv_geometry.hpp"
 #include "strata/kernels/cuda/conv_body.hpp"
 #include "strata/kernels/cuda/depthwise_body.hpp"
+#include "strata/kernels/cuda/fft_conv_body.hpp"
 #include "strata/kernels/cuda/winograd_body.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
@@ -156,38 +161,172 @@ struct conv_passes {
     if (db) bias_gradient(n, K, HW, dy, db);
   }
 
-  // Winograd F(2×2, 3×3), stride 1: filters transformed once per call, then per chunk of images
-  // the input transform, 16 GEMMs (one strided-batched call: [K×C]·[C×tiles] per ξν) and the
+  // Winograd F(m×m, 3×3), stride 1: filters transformed once per call, then per chunk of images
+  // the input transform, α² GEMMs (one strided-batched call: [K×C]·[C×tiles] per ξν) and the
   // output transform. `rotated`: the backward-data pass, a forward pass over dy with the filters
   // turned by 180° and transposed and padding 2 − pad.
-  template <class T>
+  template <int M, class T>
   void winograd_forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y,
                         bool rotated = false) {
-    const std::int64_t P = g.P(), Q = g.Q(), ty = (P + 1) / 2, tx = (Q + 1) / 2, per_image = ty * tx, C = g.C, K = g.K;
-    auto U = be.template workspace<T>(16 * K * C);
-    be.launch(K * C, winograd_filter_body<T>{K, C, rotated, w, U.data()}, "strata winograd filters");
-    const std::int64_t chunk = images_per_chunk(n, 16 * std::max(C, K) * per_image, budget);
-    auto V = be.template workspace<T>(16 * C * chunk * per_image);
-    auto M = be.template workspace<T>(16 * K * chunk * per_image);
+    constexpr std::int64_t A = M + 2, A2 = A * A;
+    const std::int64_t P = g.P(), Q = g.Q(), ty = (P + M - 1) / M, tx = (Q + M - 1) / M, per_image = ty * tx, C = g.C,
+                       K = g.K;
+    auto U = be.template workspace<T>(A2 * K * C);
+    be.launch(K * C, winograd_filter_body<M, T>{K, C, rotated, w, U.data()}, "strata winograd filters");
+    const std::int64_t chunk = images_per_chunk(n, A2 * std::max(C, K) * per_image, budget);
+    auto V = be.template workspace<T>(A2 * C * chunk * per_image);
+    auto products = be.template workspace<T>(A2 * K * chunk * per_image);
     for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
       const std::int64_t nb = std::min(chunk, n - b0), tiles = nb * per_image;
-      with_index_type(std::max({16 * std::max(C, K) * tiles, nb * g.input_elements(), nb * g.output_elements()}), [&](auto i) {
+      with_index_type(std::max({A2 * std::max(C, K) * tiles, nb * g.input_elements(), nb * g.output_elements()}), [&](auto i) {
         using I = decltype(i);
-        be.launch(C * tiles, winograd_input_body<T, I>{I(C), I(g.H), I(g.W), I(g.pad_y), I(g.pad_x), I(ty), I(tx), I(nb),
-                                                       x + b0 * g.input_elements(), V.data()},
+        be.launch(C * tiles, winograd_input_body<M, T, I>{I(C), I(g.H), I(g.W), I(g.pad_y), I(g.pad_x), I(ty), I(tx), I(nb),
+                                                          x + b0 * g.input_elements(), V.data()},
                   "strata winograd input");
-        be.template gemm<T>(false, false, K, tiles, C, U.data(), C, K * C, V.data(), tiles, C * tiles, M.data(), tiles, K * tiles,
-                            16);
-        be.launch(K * tiles, winograd_output_body<T, I>{I(K), I(P), I(Q), I(ty), I(tx), I(nb), M.data(), b,
-                                                        y + b0 * g.output_elements()},
+        be.template gemm<T>(false, false, K, tiles, C, U.data(), C, K * C, V.data(), tiles, C * tiles, products.data(), tiles,
+                            K * tiles, A2);
+        be.launch(K * tiles, winograd_output_body<M, T, I>{I(K), I(P), I(Q), I(ty), I(tx), I(nb), products.data(), b,
+                                                           y + b0 * g.output_elements()},
                   "strata winograd output");
       });
     }
   }
-  template <class T>
+  template <int M, class T>
   void winograd_backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx) {
     const conv_geometry back{g.K, g.P(), g.Q(), g.C, 3, 3, 1, 1, 2 - g.pad_y, 2 - g.pad_x};
-    winograd_forward(back, n, dy, w, static_cast<const T*>(nullptr), dx, true);
+    winograd_forward<M>(back, n, dy, w, static_cast<const T*>(nullptr), dx, true);
+  }
+
+  // FFT convolution, stride 1, any kernel and padding: planes zero-extended onto an fy×fx grid
+  // (fast cuFFT sizes ≥ the padded input), real FFTs, one complex GEMM per frequency (batched)
+  // over channels, inverse FFTs, the result cut out of the grid and scaled by 1/(fy·fx).
+  // Forward: Ŷ(k, b) = Σ_c conj(Ŵ(k, c))·X̂(c, b) (correlation); backward data: dX̂(c, b) =
+  // Σ_k Ŵ(k, c)·dŶ(k, b) (the adjoint, a convolution); backward filter: dŴ(c, k) = Σ_b X̂(c, b)·
+  // conj(dŶ(k, b)). The padded input sits at (pad_y, pad_x) on the grid, so nothing wraps around.
+  struct fft_grid {
+    std::int64_t fy, fx, area, bins;  // grid, its elements, complex numbers per spectrum
+    static fft_grid of(const conv_geometry& g) {
+      const std::int64_t fy = fft_friendly_size(g.H + 2 * g.pad_y), fx = fft_friendly_size(g.W + 2 * g.pad_x);
+      return {fy, fx, fy * fx, fy * (fx / 2 + 1)};
+    }
+  };
+  // Elements an FFT pass needs per image (so that chunks stay within the budget).
+  static std::int64_t fft_per_image(const conv_geometry& g) {
+    const auto fg = fft_grid::of(g);
+    return std::max(g.C, g.K) * (fg.area + 6 * fg.bins);
+  }
+  // Planes of h×w at (oy, ox) on the grid, transformed: spectra [planes][bins] (complex).
+  template <class T>
+  void extend_and_transform(const fft_grid& fg, std::int64_t planes, std::int64_t h, std::int64_t w, std::int64_t oy,
+                            std::int64_t ox, const T* src, T* grid, T* spectra) {
+    with_index_type(std::max(planes * fg.area, planes * 2 * fg.bins), [&](auto i) {
+      using I = decltype(i);
+      be.launch(planes * fg.area, fft_extend_body<T, I>{I(planes), I(h), I(w), I(fg.fy), I(fg.fx), I(oy), I(ox), src, grid},
+                "strata fft extend");
+    });
+    be.template rfft2<T>(planes, fg.fy, fg.fx, grid, spectra);
+  }
+  template <class T>
+  void to_frequency_major(const fft_grid& fg, std::int64_t outer, std::int64_t inner, bool conjugate, const T* from, T* to) {
+    with_index_type(2 * outer * inner * fg.bins, [&](auto i) {
+      using I = decltype(i);
+      be.launch(outer * inner * fg.bins, to_frequency_major_body<T, I>{I(outer), I(inner), I(fg.bins), conjugate, from, to},
+                "strata fft to frequency-major");
+    });
+  }
+  // Frequency-major products [bins][inner][outer] back to planes [outer][inner], inverse
+  // transformed and the h×w window at (oy, ox) cut out into dst (scaled; bias; accumulated).
+  template <class T>
+  void inverse_and_crop(const fft_grid& fg, std::int64_t outer, std::int64_t inner, const T* products, T* spectra, T* grid,
+                        std::int64_t h, std::int64_t w, std::int64_t oy, std::int64_t ox, const T* bias, bool accumulate,
+                        T* dst) {
+    const std::int64_t planes = outer * inner;
+    with_index_type(std::max(planes * fg.area, planes * 2 * fg.bins), [&](auto i) {
+      using I = decltype(i);
+      be.launch(planes * fg.bins, from_frequency_major_body<T, I>{I(outer), I(inner), I(fg.bins), products, spectra},
+                "strata fft from frequency-major");
+      be.template irfft2<T>(planes, fg.fy, fg.fx, spectra, grid);
+      be.launch(planes * h * w,
+                fft_crop_body<T, I>{I(planes), I(h), I(w), I(fg.fy), I(fg.fx), I(oy), I(ox), I(inner),
+                                    T(1) / T(fg.area), grid, bias, accumulate, dst},
+                "strata fft crop");
+    });
+  }
+  // The filters' spectra, frequency-major [bins][C][K] (conjugated for the forward pass).
+  template <class T>
+  auto filter_spectra(const conv_geometry& g, const fft_grid& fg, const T* w, bool conjugate) {
+    const std::int64_t planes = g.K * g.C;
+    auto grid = be.template workspace<T>(planes * fg.area);
+    auto raw = be.template workspace<T>(planes * 2 * fg.bins);
+    auto spectra = be.template workspace<T>(planes * 2 * fg.bins);
+    extend_and_transform(fg, planes, g.R, g.S, 0, 0, w, grid.data(), raw.data());
+    to_frequency_major(fg, g.K, g.C, conjugate, raw.data(), spectra.data());
+    return spectra;
+  }
+
+  template <class T>
+  void fft_forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y) {
+    const auto fg = fft_grid::of(g);
+    const std::int64_t C = g.C, K = g.K, most = std::max(C, K);
+    const auto wt = filter_spectra(g, fg, w, true);
+    const std::int64_t chunk = images_per_chunk(n, fft_per_image(g), budget);
+    auto grid = be.template workspace<T>(chunk * most * fg.area);
+    auto raw = be.template workspace<T>(chunk * most * 2 * fg.bins);
+    auto xt = be.template workspace<T>(chunk * C * 2 * fg.bins);
+    auto yt = be.template workspace<T>(chunk * K * 2 * fg.bins);
+    for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
+      const std::int64_t nb = std::min(chunk, n - b0);
+      extend_and_transform(fg, nb * C, g.H, g.W, g.pad_y, g.pad_x, x + b0 * g.input_elements(), grid.data(), raw.data());
+      to_frequency_major(fg, nb, C, false, raw.data(), xt.data());
+      be.template complex_gemm<T>(true, false, K, nb, C, wt.data(), K, C * K, xt.data(), nb, C * nb, yt.data(), nb, K * nb,
+                                  fg.bins);
+      inverse_and_crop(fg, nb, K, yt.data(), raw.data(), grid.data(), g.P(), g.Q(), 0, 0, b, false,
+                       y + b0 * g.output_elements());
+    }
+  }
+  template <class T>
+  void fft_backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx) {
+    const auto fg = fft_grid::of(g);
+    const std::int64_t C = g.C, K = g.K, most = std::max(C, K);
+    const auto wt = filter_spectra(g, fg, w, false);
+    const std::int64_t chunk = images_per_chunk(n, fft_per_image(g), budget);
+    auto grid = be.template workspace<T>(chunk * most * fg.area);
+    auto raw = be.template workspace<T>(chunk * most * 2 * fg.bins);
+    auto dyt = be.template workspace<T>(chunk * K * 2 * fg.bins);
+    auto dxt = be.template workspace<T>(chunk * C * 2 * fg.bins);
+    for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
+      const std::int64_t nb = std::min(chunk, n - b0);
+      extend_and_transform(fg, nb * K, g.P(), g.Q(), 0, 0, dy + b0 * g.output_elements(), grid.data(), raw.data());
+      to_frequency_major(fg, nb, K, false, raw.data(), dyt.data());
+      be.template complex_gemm<T>(false, false, C, nb, K, wt.data(), K, C * K, dyt.data(), nb, K * nb, dxt.data(), nb, C * nb,
+                                  fg.bins);
+      inverse_and_crop(fg, nb, C, dxt.data(), raw.data(), grid.data(), g.H, g.W, g.pad_y, g.pad_x,
+                       static_cast<const T*>(nullptr), false, dx + b0 * g.input_elements());
+    }
+  }
+  template <class T>
+  void fft_backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db) {
+    const auto fg = fft_grid::of(g);
+    const std::int64_t C = g.C, K = g.K, most = std::max(C, K);
+    if (n == 0) be.fill_zero(dw, g.weight_elements());
+    const std::int64_t chunk = images_per_chunk(n, fft_per_image(g), budget);
+    auto grid = be.template workspace<T>(std::max(chunk * most, K * C) * fg.area);
+    auto raw = be.template workspace<T>(std::max(chunk * most, K * C) * 2 * fg.bins);
+    auto xt = be.template workspace<T>(chunk * C * 2 * fg.bins);
+    auto dyt = be.template workspace<T>(chunk * K * 2 * fg.bins);
+    auto dwt = be.template workspace<T>(C * K * 2 * fg.bins);
+    for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
+      const std::int64_t nb = std::min(chunk, n - b0);
+      extend_and_transform(fg, nb * C, g.H, g.W, g.pad_y, g.pad_x, x + b0 * g.input_elements(), grid.data(), raw.data());
+      to_frequency_major(fg, nb, C, false, raw.data(), xt.data());
+      extend_and_transform(fg, nb * K, g.P(), g.Q(), 0, 0, dy + b0 * g.output_elements(), grid.data(), raw.data());
+      to_frequency_major(fg, nb, K, true, raw.data(), dyt.data());
+      be.template complex_gemm<T>(false, true, C, K, nb, xt.data(), nb, C * nb, dyt.data(), nb, K * nb, dwt.data(), K, C * K,
+                                  fg.bins);
+      inverse_and_crop(fg, K, C, dwt.data(), raw.data(), grid.data(), g.R, g.S, 0, 0, static_cast<const T*>(nullptr), b0 > 0,
+                       dw);
+    }
+    if (db) bias_gradient(n, K, g.P() * g.Q(), dy, db);
   }
 
   // Depthwise (groups == C == K): direct loops, one thread per output or input; the filter

@@ -1,6 +1,6 @@
 // strata/kernels/cuda/fft.cuh — batched 2-D real-to-complex FFTs on the GPU through cuFFT, for
 // the FFT convolution: rfft2 of [batch, H, W] real planes into [batch, H, W/2 + 1, 2]
-// (interleaved re, im) and back. Plans are created once per (device, stream, shape, batch)
+// (interleaved re, im) and back, on tensors or on raw planes. Plans are created once per (device, stream, shape, batch)
 // and cached for the life of the process; their work areas come from strata's caching allocator
 // for each transform (not cuFFT's own cudaMalloc, which the allocator could not release on
 // out-of-memory), and a plan runs one transform at a time (cuFFT plans are not thread-safe).
@@ -105,8 +105,35 @@ void run_fft(fft_plan_entry& plan, Exec&& exec) {
   pool.deallocate(work, stream);  // reused only by work queued after the transform
 }
 
-// spectrum[b, u, v, 0/1] = Re/Im Σ x[b, y, x] e^{-2πi(uy/H + vx/W)}, v < W/2 + 1 (the rest
-// follows by Hermitian symmetry).
+// spectra[b][u][v] (interleaved re, im) = Σ x[b][y][x] e^{-2πi(uy/h + vx/w)} for `planes` h×w
+// real planes, v < w/2 + 1 (the rest follows by Hermitian symmetry).
+template <class T>
+void rfft2_planes(std::int64_t planes, std::int64_t h, std::int64_t w, const T* x, T* spectra) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "strata::rfft2: float or double planes");
+  if (planes == 0 || h == 0 || w == 0) return;
+  run_fft(fft_plan(planes, h, w, detail::fft_type<T>(true)), [&](cufftHandle plan) {
+    // cuFFT's R2C does not write its input; its signature just is not const.
+    if constexpr (std::is_same_v<T, float>)
+      STRATA_CUDA_CHECK(cufftExecR2C(plan, const_cast<cufftReal*>(x), reinterpret_cast<cufftComplex*>(spectra)));
+    else
+      STRATA_CUDA_CHECK(cufftExecD2Z(plan, const_cast<cufftDoubleReal*>(x), reinterpret_cast<cufftDoubleComplex*>(spectra)));
+  });
+}
+
+// The inverse of rfft2_planes, unnormalised (h·w·x); cuFFT's C2R overwrites `spectra`.
+template <class T>
+void irfft2_planes_overwriting(std::int64_t planes, std::int64_t h, std::int64_t w, T* spectra, T* x) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "strata::irfft2: float or double planes");
+  if (planes == 0 || h == 0 || w == 0) return;
+  run_fft(fft_plan(planes, h, w, detail::fft_type<T>(false)), [&](cufftHandle plan) {
+    if constexpr (std::is_same_v<T, float>)
+      STRATA_CUDA_CHECK(cufftExecC2R(plan, reinterpret_cast<cufftComplex*>(spectra), x));
+    else
+      STRATA_CUDA_CHECK(cufftExecZ2D(plan, reinterpret_cast<cufftDoubleComplex*>(spectra), x));
+  });
+}
+
+// spectrum[b, u, v, 0/1] = Re/Im Σ x[b, y, x] e^{-2πi(uy/H + vx/W)}, v < W/2 + 1.
 template <class T>
 void rfft2(TensorView<const T, 3, strata::cuda> x, TensorView<T, 4, strata::cuda> spectrum) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "strata::rfft2: float or double planes");
@@ -114,19 +141,11 @@ void rfft2(TensorView<const T, 3, strata::cuda> x, TensorView<T, 4, strata::cuda
   if (spectrum.shape() != Shape<4>{b, h, w / 2 + 1, 2})
     throw shape_error("rfft2: planes " + x.shape().to_string() + " need a spectrum of shape " +
                       Shape<4>{b, h, w / 2 + 1, 2}.to_string() + ", not " + spectrum.shape().to_string());
-  if (x.size() == 0) return;
-  run_fft(fft_plan(b, h, w, detail::fft_type<T>(true)), [&](cufftHandle plan) {
-    // cuFFT's R2C does not write its input; its signature just is not const.
-    if constexpr (std::is_same_v<T, float>)
-      STRATA_CUDA_CHECK(cufftExecR2C(plan, const_cast<cufftReal*>(x.data()), reinterpret_cast<cufftComplex*>(spectrum.data())));
-    else
-      STRATA_CUDA_CHECK(cufftExecD2Z(plan, const_cast<cufftDoubleReal*>(x.data()),
-                                     reinterpret_cast<cufftDoubleComplex*>(spectrum.data())));
-  });
+  rfft2_planes(b, h, w, x.data(), spectrum.data());
 }
 
 // The inverse of rfft2, unnormalised: irfft2(rfft2(x)) = H·W·x. The spectrum is left intact
-// (cuFFT's C2R overwrites its input, so it works on a copy).
+// (the transform works on a copy).
 template <class T>
 void irfft2(TensorView<const T, 4, strata::cuda> spectrum, TensorView<T, 3, strata::cuda> x) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "strata::irfft2: float or double planes");
@@ -135,15 +154,9 @@ void irfft2(TensorView<const T, 4, strata::cuda> spectrum, TensorView<T, 3, stra
     throw shape_error("irfft2: planes " + x.shape().to_string() + " need a spectrum of shape " +
                       Shape<4>{b, h, w / 2 + 1, 2}.to_string() + ", not " + spectrum.shape().to_string());
   if (x.size() == 0) return;
-  fft_plan_entry& plan = fft_plan(b, h, w, detail::fft_type<T>(false));
   Tensor<T, 4, strata::cuda> scratch = Tensor<T, 4, strata::cuda>::uninitialized(spectrum.shape());
   device_traits<strata::cuda>::copy(spectrum.data(), scratch.data(), spectrum.size());
-  run_fft(plan, [&](cufftHandle handle) {
-    if constexpr (std::is_same_v<T, float>)
-      STRATA_CUDA_CHECK(cufftExecC2R(handle, reinterpret_cast<cufftComplex*>(scratch.data()), x.data()));
-    else
-      STRATA_CUDA_CHECK(cufftExecZ2D(handle, reinterpret_cast<cufftDoubleComplex*>(scratch.data()), x.data()));
-  });
+  irfft2_planes_overwriting(b, h, w, scratch.data(), x.data());
 }
 
 }  // namespace strata::kernels::cuda

@@ -111,6 +111,31 @@ void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64
   }
 }
 
+// The same contract for complex matrices of float or double (interleaved re, im; sizes, leading
+// dimensions and strides counted in complex numbers): the FFT convolution's per-frequency
+// products.
+template <class T>
+void complex_gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+                                  std::int64_t lda, std::int64_t stride_a, const T* b, std::int64_t ldb,
+                                  std::int64_t stride_b, T* c, std::int64_t ldc, std::int64_t stride_c, std::int64_t batch) {
+  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>, "strata: complex GEMM of float or double");
+  if (m == 0 || n == 0 || batch == 0) return;
+  lda = std::max<std::int64_t>(lda, 1);
+  ldb = std::max<std::int64_t>(ldb, 1);
+  const cublasHandle_t handle = cublas_handle(current_stream());
+  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  using detail::as_int;
+  const int M = as_int(n, "n"), N = as_int(m, "m"), K = as_int(k, "k");
+  constexpr bool single = std::is_same_v<T, float>;
+  constexpr cudaDataType_t type = single ? CUDA_C_32F : CUDA_C_64F;
+  constexpr cublasComputeType_t compute = single ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F;
+  const T alpha[2] = {1, 0}, beta[2] = {0, 0};
+  STRATA_CUDA_CHECK(cublasGemmStridedBatchedEx(handle, op_b, op_a, M, N, K, alpha, b, type, as_int(ldb, "ldb"), stride_b, a,
+                                               type, as_int(lda, "lda"), stride_a, beta, c, type, as_int(ldc, "ldc"),
+                                               stride_c, as_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT));
+}
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, detail::scale_t<T> alpha,
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, detail::scale_t<T> beta, T* c, std::int64_t ldc) {
