@@ -1,6 +1,7 @@
 // Layers on the GPU: every convolution algorithm the GPU has (im2col + cuBLAS, 1×1 GEMM,
-// Winograd F(2×2, 3×3), automatic) in all three passes against the CPU's fp64 reference, in fp64, fp32 and fp16, and
-// depthwise convolution against the CPU kernel; max
+// Winograd F(2×2, 3×3) and F(4×4, 3×3), FFT, automatic) in all three passes against the CPU's
+// fp64 reference, in fp64, fp32 and fp16 where each exists, and depthwise convolution against
+// the CPU kernel; max
 // and average pooling, the dropout mask and softmax cross-entropy against the CPU kernels; whole
 // models — the demo network, one with batch norm, dropout, 1×1 and average pooling, one with
 // grouped and depthwise convolutions; and the demo network in fp16 with fp32 master weights

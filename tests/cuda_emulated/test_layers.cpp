@@ -350,20 +350,25 @@ void check_winograd() {
       const auto dy = random_tensor<double>(Shape<1>{n * g.output_elements()}, 44);
       using ref = kernels::conv_kernel<algo::reference, strata::cpu, double>;
       kernels::conv_state<strata::cpu, double> st;
-      Tensor<double, 1> y(n * g.output_elements()), dx(n * g.input_elements());
+      Tensor<double, 1> y(n * g.output_elements()), dx(n * g.input_elements()), dw(g.weight_elements()), db(g.K);
       ref::forward(g, n, x.data(), w.data(), b.data(), y.data(), st);
       ref::backward_data(g, n, w.data(), dy.data(), dx.data(), st);
+      ref::backward_filter(g, n, x.data(), dy.data(), dw.data(), db.data(), st);
       emulated_backend be;
       body::conv_passes<emulated_backend> passes{be, budget};
-      std::vector<double> gy(std::size_t(y.size()), 7.0), gdx(std::size_t(dx.size()), 7.0);
+      std::vector<double> gy(std::size_t(y.size()), 7.0), gdx(std::size_t(dx.size()), 7.0), gdw(std::size_t(dw.size()), 7.0),
+          gdb(std::size_t(g.K), 7.0);
       passes.winograd_forward<M>(g, n, x.data(), w.data(), b.data(), gy.data());
       passes.winograd_backward_data<M>(g, n, w.data(), dy.data(), gdx.data());
+      passes.winograd_backward_filter<M>(g, n, x.data(), dy.data(), gdw.data(), gdb.data());
       CHECK(relative_error(gy, y.data()) < 1e-13);
       CHECK(relative_error(gdx, dx.data()) < 1e-13);
+      CHECK(relative_error(gdw, dw.data()) < 1e-13);
+      CHECK(relative_error(gdb, db.data()) < 1e-13);
     }
 }
 
-TEST_CASE("cuda_emulated: Winograd F(2×2, 3×3) and F(4×4, 3×3) forward and backward data equal the CPU reference",
+TEST_CASE("cuda_emulated: Winograd F(2×2, 3×3) and F(4×4, 3×3) passes equal the CPU reference",
           "[cuda_emulated]") {
   check_winograd<2>();
   check_winograd<4>();

@@ -131,8 +131,8 @@ struct conv_kernel<algo::gemm_1x1, strata::cuda, T> {
   }
 };
 
-// Winograd F(m×m, 3×3) (3×3, stride 1, padding ≤ 2): forward and backward data (a forward pass
-// over dy with turned filters); its filter gradient is im2col's. F(4×4) in fp32 and fp64 only:
+// Winograd F(m×m, 3×3) (3×3, stride 1, padding ≤ 2): forward, backward data (a forward pass over
+// dy with turned filters) and the filter gradient (the adjoint transforms). F(4×4) in fp32 and fp64 only:
 // its transforms grow values up to 100-fold, too much for fp16's 11 bits and range.
 template <int M, class T>
   requires cuda::gemm_element<T> && (M == 2 || cuda::fft_element<T>)
@@ -145,7 +145,7 @@ struct conv_kernel<algo::winograd<M>, strata::cuda, T> {
     cuda::passes().template winograd_backward_data<M>(g, n, w, dy, dx);
   }
   static void backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db, state_type&) {
-    cuda::passes().im2col_backward_filter(g, n, x, dy, dw, db);
+    cuda::passes().template winograd_backward_filter<M>(g, n, x, dy, dw, db);
   }
 };
 
@@ -215,12 +215,10 @@ struct conv_kernel<algo::automatic, strata::cuda, T> {
     const std::int64_t fy = cuda_body::fft_friendly_size(g.H + 2 * g.pad_y), fx = cuda_body::fft_friendly_size(g.W + 2 * g.pad_x);
     return g.K * g.C * fy * (fx / 2 + 1) * 2 <= 4 * cuda_body::conv_workspace_elements;
   }
-  // Which candidates can run this pass and shape: Winograd's filter gradient is im2col's own
-  // code (timing both would let noise pick between two names for one path).
-  static std::array<bool, candidates> usable(algo::conv_pass pass, const conv_geometry& g, bool transforms) {
-    const bool winograd_pass = transforms && pass != algo::conv_pass::backward_filter;
-    return {true, algo::gemm_1x1::supports(g), winograd_pass && algo::winograd<2>::supports(g),
-            has_transforms && winograd_pass && algo::winograd<4>::supports(g),
+  // Which candidates can run this pass and shape.
+  static std::array<bool, candidates> usable(algo::conv_pass, const conv_geometry& g, bool transforms) {
+    return {true, algo::gemm_1x1::supports(g), transforms && algo::winograd<2>::supports(g),
+            has_transforms && transforms && algo::winograd<4>::supports(g),
             has_transforms && transforms && algo::fft::supports(g) && g.R * g.S > 1 && fft_fits(g)};
   }
   // Without timing: 1×1 → GEMM, 3×3 → Winograd (F(4×4) on larger planes, as on the CPU), 5×5 and

@@ -197,6 +197,37 @@ struct conv_passes {
     winograd_forward<M>(back, n, dy, w, static_cast<const T*>(nullptr), dx, true);
   }
 
+  // The Winograd filter gradient, the adjoint of the forward pass: per chunk the input transform
+  // V and the output-gradient transform dM = A dY Aᵀ, α² GEMMs dU = dM·Vᵀ (K×tiles · tiles×C), and
+  // dw (+)= Gᵀ dU G.
+  template <int M, class T>
+  void winograd_backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db) {
+    constexpr std::int64_t A = M + 2, A2 = A * A;
+    const std::int64_t P = g.P(), Q = g.Q(), ty = (P + M - 1) / M, tx = (Q + M - 1) / M, per_image = ty * tx, C = g.C,
+                       K = g.K;
+    if (n == 0) be.fill_zero(dw, g.weight_elements());
+    const std::int64_t chunk = images_per_chunk(n, A2 * (C + K) * per_image, budget);
+    auto V = be.template workspace<T>(A2 * C * chunk * per_image);
+    auto dM = be.template workspace<T>(A2 * K * chunk * per_image);
+    auto dU = be.template workspace<T>(A2 * K * C);
+    for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
+      const std::int64_t nb = std::min(chunk, n - b0), tiles = nb * per_image;
+      with_index_type(std::max({A2 * std::max(C, K) * tiles, nb * g.input_elements(), nb * g.output_elements()}), [&](auto i) {
+        using I = decltype(i);
+        be.launch(C * tiles, winograd_input_body<M, T, I>{I(C), I(g.H), I(g.W), I(g.pad_y), I(g.pad_x), I(ty), I(tx), I(nb),
+                                                          x + b0 * g.input_elements(), V.data()},
+                  "strata winograd input");
+        be.launch(K * tiles, winograd_output_adjoint_body<M, T, I>{I(K), I(P), I(Q), I(ty), I(tx), I(nb),
+                                                                   dy + b0 * g.output_elements(), dM.data()},
+                  "strata winograd output gradient");
+      });
+      be.template gemm<T>(false, true, K, C, tiles, dM.data(), tiles, K * tiles, V.data(), tiles, C * tiles, dU.data(), C, K * C,
+                          A2);
+      be.launch(K * C, winograd_filter_adjoint_body<M, T>{K, C, b0 > 0, dU.data(), dw}, "strata winograd filter gradient");
+    }
+    if (db) bias_gradient(n, K, P * Q, dy, db);
+  }
+
   // FFT convolution, stride 1, any kernel and padding: planes zero-extended onto an fy×fx grid
   // (fast cuFFT sizes ≥ the padded input), real FFTs, one complex GEMM per frequency (batched)
   // over channels, inverse FFTs, the result cut out of the grid and scaled by 1/(fy·fx).

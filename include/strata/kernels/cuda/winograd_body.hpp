@@ -3,8 +3,9 @@
 // of its grid_index: the filter transform U = G g Gᵀ (one thread per filter pair k, c), the input
 // transform V = Bᵀ d B of every α×α tile (one thread per channel and tile), and the output
 // transform Y = Aᵀ M A of the α² products after the GEMMs (one thread per filter and tile, bias
-// added). The α² transformed planes are stored [ξν][rows][columns] for one strided-batched GEMM
-// of α². Plain C++: compiles with g++ as well as nvcc.
+// added), and for the filter gradient their adjoints: dM = A dY Aᵀ of every output tile and
+// dg = Gᵀ dU G per filter pair. The α² transformed planes are stored [ξν][rows][columns] for one
+// strided-batched GEMM of α². Plain C++: compiles with g++ as well as nvcc.
 #pragma once
 
 #include <cstdint>
@@ -196,6 +197,69 @@ struct winograd_output_body {
           if (q < Q) out[p * Q + q] = traits::from_compute(o[u][v] + add);
         }
       }
+    }
+  }
+};
+
+// The filter gradient's half of the output transform: dM[ξν][k][tile] = (A dY Aᵀ)[ξ][ν] for the
+// m×m tile of the output gradient (zero past P×Q): one thread per filter and tile.
+template <int M, class T, class I>
+struct winograd_output_adjoint_body {
+  I K, P, Q, tiles_y, tiles_x, images;
+  const T* dy;
+  T* dM;
+  STRATA_HD void operator()(const grid_index& t) const {
+    using traits = precision_traits<T>;
+    using S = compute_t<T>;
+    using Mx = winograd_matrices<M>;
+    constexpr int A = Mx::alpha;
+    auto A_ = [](int i, int j) { return Mx::AT(j, i); };  // A = (Aᵀ)ᵀ, α×m
+    const I tiles = images * tiles_y * tiles_x, total = K * tiles;
+    for (I i = I(cuda_grid::global_x(t)); i < total; i += I(cuda_grid::threads_x(t))) {
+      const I k = i / tiles, tile = i % tiles;
+      const I tx = tile % tiles_x, ty = tile / tiles_x % tiles_y, b = tile / (tiles_x * tiles_y);
+      const T* plane = dy + (b * K + k) * P * Q;
+      S e[M][M];
+      for (I u = 0; u < M; ++u)
+        for (I v = 0; v < M; ++v) {
+          const I p = I(M) * ty + u, q = I(M) * tx + v;
+          e[u][v] = p < P && q < Q ? traits::to_compute(plane[p * Q + q]) : S(0);
+        }
+      S Ae[A][M], d[A][A];
+      winograd_left_multiply<A, M, M>(A_, e, Ae);
+      winograd_right_multiply_transposed<A, M, A>(A_, Ae, d);
+      const I plane_size = K * tiles;
+      for (int r = 0; r < A; ++r)
+        for (int s = 0; s < A; ++s) dM[(r * A + s) * plane_size + i] = traits::from_compute(d[r][s]);
+    }
+  }
+};
+
+// dw[k][c] (+)= Gᵀ dU[·][k][c] G (3×3), in double and rounded once: one thread per filter pair.
+template <int M, class T>
+struct winograd_filter_adjoint_body {
+  std::int64_t K, C;
+  bool accumulate;
+  const T* dU;
+  T* dw;
+  STRATA_HD void operator()(const grid_index& t) const {
+    using traits = precision_traits<T>;
+    using Mx = winograd_matrices<M>;
+    constexpr int A = Mx::alpha;
+    auto GT = [](int i, int j) { return Mx::G(j, i); };  // Gᵀ, 3×α
+    for (std::int64_t i = cuda_grid::global_x(t); i < K * C; i += cuda_grid::threads_x(t)) {
+      double u[A][A];
+      for (int x = 0; x < A; ++x)
+        for (int y = 0; y < A; ++y) u[x][y] = double(traits::to_compute(dU[(x * A + y) * K * C + i]));
+      double Gu[3][A], g[3][3];
+      winograd_left_multiply<3, A, A>(GT, u, Gu);
+      winograd_right_multiply_transposed<3, A, 3>(GT, Gu, g);
+      for (int r = 0; r < 3; ++r)
+        for (int s = 0; s < 3; ++s) {
+          T& out = dw[i * 9 + r * 3 + s];
+          const double add = accumulate ? double(traits::to_compute(out)) : 0.0;
+          out = traits::from_compute(compute_t<T>(add + g[r][s]));
+        }
     }
   }
 };
