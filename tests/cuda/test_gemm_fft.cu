@@ -528,7 +528,7 @@ TEST_CASE("cuda fft_plan: the cache returns the same plan for the same (stream, 
           "different plans otherwise",
           "[cuda][fft][plan]") {
   const auto fft_plan = [](std::int64_t b, std::int64_t h, std::int64_t w, cufftType t) {
-    return strata::kernels::cuda::fft_plan(b, h, w, t).handle;
+    return strata::kernels::cuda::fft_plan(b, h, w, t)->handle;
   };
   const cufftHandle p = fft_plan(3, 5, 7, CUFFT_R2C);
   CHECK(fft_plan(3, 5, 7, CUFFT_R2C) == p);
@@ -555,18 +555,40 @@ TEST_CASE("cuda fft_plan: the cache returns the same plan for the same (stream, 
   CHECK_THROWS_AS(fft_plan(70000, 128, 128, CUFFT_R2C), strata::shape_error);
 }
 
+TEST_CASE("cuda fft_plan: the cache keeps at most its capacity, evicting the least recently used; a held plan still works",
+          "[cuda][fft][plan]") {
+  namespace kc = strata::kernels::cuda;
+  const auto held = kc::fft_plan(2, 6, 10, CUFFT_R2C);
+  const auto made = kc::fft_plan_cache().made();
+  for (std::int64_t b = 1; b <= std::int64_t(kc::fft_plan_cache_capacity) + 5; ++b) kc::fft_plan(b, 4, 4, CUFFT_C2R);
+  CHECK(kc::fft_plan_cache().size() == kc::fft_plan_cache_capacity);
+  CHECK(kc::fft_plan_cache().made() >= made + kc::fft_plan_cache_capacity);
+  // `held` was evicted (least recently used) but lives while held: its transform still runs.
+  const auto host = random_tensor<float>(Shape{2, 6, 10}, 62);
+  const auto x = strata::to_device(host);
+  Tensor<float, 4, gpu> spectrum(Shape{2, 6, 6, 2});
+  kc::run_fft(*held, [&](cufftHandle h) {
+    STRATA_CUDA_CHECK(cufftExecR2C(h, const_cast<float*>(x.data()), reinterpret_cast<cufftComplex*>(spectrum.data())));
+  });
+  Tensor<float, 4, gpu> want(Shape{2, 6, 6, 2});
+  kc::rfft2<float>(x.view(), want.view());  // a new plan for the same shape
+  strata::synchronize();
+  const auto a = strata::to_host(spectrum), b = strata::to_host(want);
+  CHECK(std::memcmp(a.data(), b.data(), std::size_t(a.bytes())) == 0);
+}
+
 TEST_CASE("cuda rfft2: the work area comes from the caching allocator, and threads sharing a plan take turns",
           "[cuda][fft][plan][threads]") {
   const Shape<3> planes{64, 96, 96};
   const auto host = random_tensor<float>(planes, 61);
   const auto x = strata::to_device(host);
-  auto& plan = strata::kernels::cuda::fft_plan(planes[0], planes[1], planes[2], CUFFT_R2C);
+  const auto plan = strata::kernels::cuda::fft_plan(planes[0], planes[1], planes[2], CUFFT_R2C);
   Tensor<float, 4, gpu> want(Shape{64, 96, 49, 2});
   strata::kernels::cuda::rfft2<float>(x.view(), want.view());
   strata::synchronize();
-  if (plan.work_bytes > 0) {  // the work area went back to strata's cache after the transform
+  if (plan->work_bytes > 0) {  // the work area went back to strata's cache after the transform
     const auto stats = strata::caching_allocator::instance().stats();
-    CHECK(stats.bytes_cached >= strata::caching_allocator::round_size(plan.work_bytes));
+    CHECK(stats.bytes_cached >= strata::caching_allocator::round_size(plan->work_bytes));
   }
   const auto expected = strata::to_host(want);
   // Four threads on the legacy stream share one plan (and its work area): each gets the same spectrum.

@@ -1,7 +1,8 @@
 // strata/kernels/cuda/fft.cuh — batched 2-D real-to-complex FFTs on the GPU through cuFFT, for
 // the FFT convolution: rfft2 of [batch, H, W] real planes into [batch, H, W/2 + 1, 2]
-// (interleaved re, im) and back, on tensors or on raw planes. Plans are created once per (device, stream, shape, batch)
-// and cached for the life of the process; their work areas come from strata's caching allocator
+// (interleaved re, im) and back, on tensors or on raw planes. Plans are made once per (device,
+// stream, shape, batch) and kept in a bounded cache (least recently used out); their work areas
+// come from strata's caching allocator
 // for each transform (not cuFFT's own cudaMalloc, which the allocator could not release on
 // out-of-memory), and a plan runs one transform at a time (cuFFT plans are not thread-safe).
 #pragma once
@@ -10,7 +11,7 @@
 #include <cufft.h>
 
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -18,6 +19,7 @@
 
 #include "strata/core/tensor.hpp"
 #include "strata/device/cuda/allocator.hpp"
+#include "strata/device/cuda/bounded_cache.hpp"
 #include "strata/device/cuda.hpp"
 #include "strata/device/cuda/error.hpp"
 #include "strata/device/cuda/stream.hpp"
@@ -39,48 +41,53 @@ inline int fft_extent(std::int64_t v, const char* what) {
 
 }  // namespace detail
 
-// A cuFFT plan made without a work area, and the lock its transforms hold.
+// A cuFFT plan made without a work area, and the lock its transforms hold; destroyed with the
+// entry (when the plan cache has evicted it and no transform still holds it).
 struct fft_plan_entry {
   cufftHandle handle = 0;
   std::size_t work_bytes = 0;
   std::mutex running;
+  fft_plan_entry() = default;
+  fft_plan_entry(const fft_plan_entry&) = delete;
+  fft_plan_entry& operator=(const fft_plan_entry&) = delete;
+  ~fft_plan_entry() {
+    if (handle) cufftDestroy(handle);
+  }
 };
 
-// The cached plan for `batch` transforms of h × w real planes (type: R2C, C2R, D2Z or Z2D).
-inline fft_plan_entry& fft_plan(std::int64_t batch, std::int64_t h, std::int64_t w, cufftType type) {
-  using key = std::tuple<int, cudaStream_t, std::int64_t, std::int64_t, std::int64_t, int>;
-  static std::mutex mutex;
-  static auto* plans = new std::map<key, fft_plan_entry>();
+// How many plans the cache keeps: a network's layers and passes need a few each (filters, a
+// chunk of images, a ragged last chunk), and a plan without its work area is small.
+inline constexpr std::size_t fft_plan_cache_capacity = 128;
+
+using fft_plan_key = std::tuple<int, cudaStream_t, std::int64_t, std::int64_t, std::int64_t, int>;
+inline bounded_cache<fft_plan_key, fft_plan_entry>& fft_plan_cache() {
+  static auto* cache = new bounded_cache<fft_plan_key, fft_plan_entry>(fft_plan_cache_capacity);
+  return *cache;
+}
+
+// The cached plan for `batch` transforms of h × w real planes (type: R2C, C2R, D2Z or Z2D); the
+// least recently used plan goes when the cache is full.
+inline std::shared_ptr<fft_plan_entry> fft_plan(std::int64_t batch, std::int64_t h, std::int64_t w, cufftType type) {
   int device = 0;
   STRATA_CUDA_CHECK(cudaGetDevice(&device));
   const cudaStream_t stream = current_stream();
-  std::lock_guard<std::mutex> lock(mutex);
-  const key k{device, stream, batch, h, w, static_cast<int>(type)};
-  if (const auto it = plans->find(k); it != plans->end()) return it->second;
-  int n[2] = {detail::fft_extent(h, "height"), detail::fft_extent(w, "width")};
-  const std::int64_t real_dist = h * w, complex_dist = h * (w / 2 + 1);
-  const bool forward = type == CUFFT_R2C || type == CUFFT_D2Z;
-  detail::fft_extent(real_dist, "height·width");
-  detail::fft_extent(batch, "batch");
-  if (real_dist * batch * 2 > INT32_MAX)  // cufftMakePlanMany's int strides and offsets
-    throw shape_error("fft: " + std::to_string(batch) + " planes of " + std::to_string(h) + "×" + std::to_string(w) +
-                      " exceed cuFFT's 32-bit plan limits; transform them in smaller batches");
-  cufftHandle plan = 0;
-  STRATA_CUDA_CHECK(cufftCreate(&plan));
-  std::size_t work = 0;
-  try {
-    STRATA_CUDA_CHECK(cufftSetAutoAllocation(plan, 0));
-    STRATA_CUDA_CHECK(cufftMakePlanMany(plan, 2, n, nullptr, 1, int(forward ? real_dist : complex_dist), nullptr, 1,
-                                        int(forward ? complex_dist : real_dist), type, int(batch), &work));
-    STRATA_CUDA_CHECK(cufftSetStream(plan, stream));
-  } catch (...) {
-    cufftDestroy(plan);
-    throw;
-  }
-  fft_plan_entry& e = (*plans)[k];
-  e.handle = plan;
-  e.work_bytes = work;
-  return e;
+  return fft_plan_cache().get(fft_plan_key{device, stream, batch, h, w, static_cast<int>(type)}, [&] {
+    int n[2] = {detail::fft_extent(h, "height"), detail::fft_extent(w, "width")};
+    const std::int64_t real_dist = h * w, complex_dist = h * (w / 2 + 1);
+    const bool forward = type == CUFFT_R2C || type == CUFFT_D2Z;
+    detail::fft_extent(real_dist, "height·width");
+    detail::fft_extent(batch, "batch");
+    if (real_dist * batch * 2 > INT32_MAX)  // cufftMakePlanMany's int strides and offsets
+      throw shape_error("fft: " + std::to_string(batch) + " planes of " + std::to_string(h) + "×" + std::to_string(w) +
+                        " exceed cuFFT's 32-bit plan limits; transform them in smaller batches");
+    auto e = std::make_shared<fft_plan_entry>();
+    STRATA_CUDA_CHECK(cufftCreate(&e->handle));
+    STRATA_CUDA_CHECK(cufftSetAutoAllocation(e->handle, 0));
+    STRATA_CUDA_CHECK(cufftMakePlanMany(e->handle, 2, n, nullptr, 1, int(forward ? real_dist : complex_dist), nullptr, 1,
+                                        int(forward ? complex_dist : real_dist), type, int(batch), &e->work_bytes));
+    STRATA_CUDA_CHECK(cufftSetStream(e->handle, stream));
+    return e;
+  });
 }
 
 // Runs exec(handle) for one transform with the plan's work area from the caching allocator.
@@ -111,7 +118,8 @@ template <class T>
 void rfft2_planes(std::int64_t planes, std::int64_t h, std::int64_t w, const T* x, T* spectra) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "strata::rfft2: float or double planes");
   if (planes == 0 || h == 0 || w == 0) return;
-  run_fft(fft_plan(planes, h, w, detail::fft_type<T>(true)), [&](cufftHandle plan) {
+  const auto plan_entry = fft_plan(planes, h, w, detail::fft_type<T>(true));
+  run_fft(*plan_entry, [&](cufftHandle plan) {
     // cuFFT's R2C does not write its input; its signature just is not const.
     if constexpr (std::is_same_v<T, float>)
       STRATA_CUDA_CHECK(cufftExecR2C(plan, const_cast<cufftReal*>(x), reinterpret_cast<cufftComplex*>(spectra)));
@@ -125,7 +133,8 @@ template <class T>
 void irfft2_planes_overwriting(std::int64_t planes, std::int64_t h, std::int64_t w, T* spectra, T* x) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "strata::irfft2: float or double planes");
   if (planes == 0 || h == 0 || w == 0) return;
-  run_fft(fft_plan(planes, h, w, detail::fft_type<T>(false)), [&](cufftHandle plan) {
+  const auto plan_entry = fft_plan(planes, h, w, detail::fft_type<T>(false));
+  run_fft(*plan_entry, [&](cufftHandle plan) {
     if constexpr (std::is_same_v<T, float>)
       STRATA_CUDA_CHECK(cufftExecC2R(plan, reinterpret_cast<cufftComplex*>(spectra), x));
     else
