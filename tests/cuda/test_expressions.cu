@@ -1,7 +1,7 @@
 // Every element-wise node on the GPU against the same expression on the CPU: bit-identical in
 // fp32 and fp16 (the same evaluator code runs on both; --fmad=false keeps the roundings the
 // same), for the packet path, the unaligned path, and broadcast rows short and long (runs of 256
-// and more, and more rows than a grid's y dimension holds).
+// and more, and more rows than a grid's y dimension holds; runs of 1 to 255 over many rows).
 #include <strata/cuda.hpp>
 
 #include <cstdint>
@@ -234,4 +234,34 @@ TEST_CASE("compound assignment and transpose on the GPU", "[cuda][elementwise]")
   c -= a / 3;
   g -= da / 3;
   CHECK(bit_identical(c, g));
+}
+
+TEST_CASE("short broadcast rows of 1 to 255 values over many rows match the CPU", "[cuda][broadcast]") {
+  // The short-row kernel: blocks of lanes × rows, the row index from the thread's place.
+  for (const Shape<2>& s : {Shape{300000, 1}, Shape{300000, 7}, Shape{70000, 33}, Shape{20000, 255}}) {
+    auto x = random_tensor<float>(s, 25);
+    auto row = random_tensor<float>(Shape{s[1]}, 26);
+    auto col = random_tensor<float>(Shape{s[0]}, 27);
+    auto dx = to_device(x);
+    auto drow = to_device(row);
+    auto dcol = to_device(col);
+    INFO("shape " << s.to_string());
+    Tensor<float, 2> c = x * 2 - broadcast(row, axes<1>, s);
+    Tensor<float, 2, cuda> g = dx * 2 - broadcast(drow, axes<1>, s);
+    CHECK(bit_identical(c, g));
+    c += broadcast(col, axes<0>, s) - x;
+    g += broadcast(dcol, axes<0>, s) - dx;
+    CHECK(bit_identical(c, g));
+  }
+  // An NCHW bias with planes of 49 and 196, two outer axes in the broadcast's index.
+  for (const Shape<4>& s : {Shape{64, 64, 7, 7}, Shape{32, 96, 14, 14}}) {
+    auto x = random_tensor<float>(s, 28);
+    auto bias = random_tensor<float>(Shape{s[1]}, 29);
+    auto dx = to_device(x);
+    auto dbias = to_device(bias);
+    INFO("shape " << s.to_string());
+    Tensor<float, 4> c = x + broadcast(bias, axes<1>, s);
+    Tensor<float, 4, cuda> g = dx + broadcast(dbias, axes<1>, s);
+    CHECK(bit_identical(c, g));
+  }
 }

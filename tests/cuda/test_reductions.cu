@@ -1,9 +1,12 @@
 // Reductions on the GPU against the CPU: sum and mean within 1e-6 relative (positive data, so
-// the relative error is well defined), max and min exactly; every set of axes of a rank-4
-// tensor, fused operands with broadcasts, full reductions, half inputs.
+// the relative error is well defined), max and min exactly, integer sums exactly; every set of
+// axes of a rank-4 tensor, fused operands with broadcasts, full reductions, half inputs, the
+// split paths (few outputs over many elements, few outputs over many rows), and a tensor of more
+// than 2^31 elements where the GPU has the memory.
 #include <strata/cuda.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "support/testing.hpp"
@@ -116,4 +119,60 @@ TEST_CASE("double reductions on the GPU agree with the CPU to fp64 rounding", "[
   c = sum(x, axes<0>);
   g = sum(dx, axes<0>);
   CHECK(max_relative_error(to_doubles(to_host(g)), to_doubles(c)) <= 1e-12);
+}
+
+TEST_CASE("few outputs over many elements are split over blocks and still match the CPU", "[cuda][reduction]") {
+  // Per-channel statistics of a (64, 64, 56, 56) activation: 64 outputs of 200,704 elements each.
+  auto x = random_tensor<float>(Shape{64, 64, 56, 56}, 41, 0, 1);
+  auto dx = to_device(x);
+  check_axes(x, dx, axes<0, 2, 3>);
+  // Ten column sums over a million rows: the reduced rows spread over threads and blocks.
+  auto tall = random_tensor<float>(Shape{1000000, 10}, 42, 0, 1);
+  auto dtall = to_device(tall);
+  check_axes(tall, dtall, axes<0>);
+  // Integers: exactly, and the same on every run (a fixed split and combination order).
+  Tensor<std::int32_t, 2> ints(Shape{1000000, 10});
+  for (std::int64_t i = 0; i < ints.size(); ++i) ints.data()[i] = static_cast<std::int32_t>((i * 7919) % 2001 - 1000);
+  auto dints = to_device(ints);
+  Tensor<std::int32_t, 1> c(10);
+  Tensor<std::int32_t, 1, cuda> g(10);
+  c = sum(ints, axes<0>);
+  g = sum(dints, axes<0>);
+  CHECK(to_doubles(to_host(g)) == to_doubles(c));
+  Tensor<float, 1> first(64), again(64);
+  Tensor<float, 1, cuda> gf(64);
+  gf = sum(dx, axes<0, 2, 3>);
+  first = to_host(gf);
+  gf = sum(dx, axes<0, 2, 3>);
+  again = to_host(gf);
+  CHECK(to_doubles(first) == to_doubles(again));
+}
+
+TEST_CASE("a tensor of more than 2^31 elements: fill, sums and a broadcast up to its last element", "[cuda][reduction][large]") {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess || free_bytes < (std::size_t{8} << 30)) {
+    cudaGetLastError();
+    WARN("skipped: needs 8 GiB of free device memory, " << (free_bytes >> 20) << " MiB free");
+    return;
+  }
+  // 2^31 + 5 bytes as rows of 7: every 32-bit index would wrap before the end.
+  constexpr std::int64_t rows = 306783379, cols = 7, n = rows * cols;
+  static_assert(n == (std::int64_t{1} << 31) + 5);
+  Tensor<std::uint8_t, 2, cuda> x(Shape{rows, cols});
+  x.fill(std::uint8_t{3});
+  CHECK(sum(x) == std::uint64_t{3} * std::uint64_t(n));
+  Tensor<std::uint8_t, 1> row(cols);
+  for (std::int64_t j = 0; j < cols; ++j) row(j) = static_cast<std::uint8_t>(j + 1);
+  auto drow = to_device(row);
+  x += broadcast(drow, axes<1>, x.shape());  // short rows of 7 (assign_short_rows)
+  CHECK(sum(x) == std::uint64_t{3} * std::uint64_t(n) + std::uint64_t{28} * std::uint64_t(rows));
+  std::uint8_t tail[2 * cols];
+  REQUIRE(cudaMemcpy(tail, x.data() + (n - 2 * cols), sizeof tail, cudaMemcpyDeviceToHost) == cudaSuccess);
+  for (std::int64_t j = 0; j < 2 * cols; ++j) CHECK(int(tail[j]) == 3 + int(j % cols) + 1);
+  // Column maxima and minima over all 306,783,379 rows: the outer split past 2^31 elements.
+  Tensor<std::uint8_t, 1, cuda> g(cols);
+  g = max(x, axes<0>);
+  CHECK(to_doubles(to_host(g)) == std::vector<double>{4, 5, 6, 7, 8, 9, 10});
+  g = min(x, axes<0>);
+  CHECK(to_doubles(to_host(g)) == std::vector<double>{4, 5, 6, 7, 8, 9, 10});
 }

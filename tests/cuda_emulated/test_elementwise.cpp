@@ -3,8 +3,9 @@
 // the CPU's own evaluation of the same expressions — bit for bit, since the same evaluators run.
 // Covers the flat kernel, the packet kernel (with its ragged tail, for float and half), the row
 // kernel (rows of 256 and more, and more rows than a grid's y dimension: the stride over rows),
-// the short-row kernel, add/subtract assignment, and grids of 1 to 132 multiprocessors'
-// worth of blocks. What only a GPU can check: real concurrency, memory coalescing and speed.
+// the short-row kernel (runs of 1, 7, 33, 49, 255 with many rows, broadcasts over one and two
+// outer axes), add/subtract assignment, and grids of 1 to 132 multiprocessors' worth of blocks.
+// What only a GPU can check: real concurrency, memory coalescing and speed.
 #include <cstdint>
 #include <cstring>
 
@@ -23,6 +24,9 @@ namespace ce = strata::cuda_evaluator;
 namespace {
 
 // dst (mode)= e through the emulated GPU path, starting from `start`; compared with the CPU.
+// An added or subtracted expression must not end in a product: with -march=native g++ may fuse
+// out + a*b into one FMA in one loop and not in the other (the GPU, built with --fmad=false,
+// never fuses), and the last bits would then differ for a reason that is not the kernel's.
 template <assign_mode Mode, class T, std::size_t R, class MakeExpr>
 void check(const Tensor<T, R>& start, MakeExpr&& make, bool aligned, int sms) {
   Tensor<T, R> want = start.clone(), got = start.clone();
@@ -49,6 +53,22 @@ TEST_CASE("cuda_emulated: the plan picks the kernel and grid the shape needs", "
   CHECK(big.blocks.y == 65535);  // the rows past it are strided
   CHECK(ce::plan_elementwise(std::int64_t{1} << 30, std::int64_t{1} << 30, true, 132).blocks.x == 132 * 16);
   CHECK(ce::plan_elementwise(5, 5, true, 132).blocks.x == 1);
+  // Short rows: a block of lanes_per_row × rows, one lane per column up to 32, a warp per row
+  // beyond; never more than block_size threads, and the grid bounded like the flat kernels'.
+  const auto seven = ce::plan_elementwise(7 * 1000, 7, false, 132);
+  CHECK(seven.threads.x == 7);
+  CHECK(seven.threads.y == 36);
+  const auto long_short = ce::plan_elementwise(255 * 1000, 255, false, 132);
+  CHECK(long_short.threads.x == 32);
+  CHECK(long_short.threads.y == 8);
+  CHECK(ce::plan_elementwise(std::int64_t{7} << 30, 7, false, 132).blocks.x == 132 * 16);
+  for (const std::int64_t inner : {1, 2, 7, 31, 32, 33, 100, 255}) {
+    const auto p = ce::plan_elementwise(inner * 5000, inner, false, 132);
+    INFO("run " << inner);
+    CHECK(p.which == K::short_rows);
+    CHECK(p.threads.x * p.threads.y <= ce::block_size);
+    CHECK(p.threads.x * ce::short_row_columns_per_lane >= inner);  // every column has a lane
+  }
 }
 
 TEST_CASE("cuda_emulated: flat and packet kernels equal the CPU, ragged tails included", "[cuda_emulated]") {
@@ -75,13 +95,43 @@ TEST_CASE("cuda_emulated: row and short-row kernels equal the CPU for broadcasts
     const auto col = random_tensor<float>(Shape{s[0]}, 5);
     for (const int sms : {1, 132}) {
       check<assign_mode::set>(x, [&] { return x * 2.0f - broadcast(row, axes<1>, s); }, true, sms);
-      check<assign_mode::add>(x, [&] { return broadcast(col, axes<0>, s) * x; }, true, sms);
+      check<assign_mode::add>(x, [&] { return broadcast(col, axes<0>, s) - x * 0.5f; }, true, sms);
     }
   }
   const Shape<4> s{4, 16, 7, 7};  // a bias over NCHW planes of 49: short rows
   const auto x = random_tensor<float>(s, 6);
   const auto bias = random_tensor<float>(Shape{s[1]}, 7);
   check<assign_mode::set>(x, [&] { return x + broadcast(bias, axes<1>, s); }, true, 132);
+}
+
+TEST_CASE("cuda_emulated: short rows of 1 to 255 elements, many rows, equal the CPU bit for bit", "[cuda_emulated]") {
+  // Rank 2: the row index is the broadcast's whole outer index (no division in the evaluator).
+  for (const Shape<2>& s : {Shape{3000, 1}, Shape{100000, 7}, Shape{20000, 33}, Shape{3001, 255}, Shape{777, 100}}) {
+    const auto x = random_tensor<float>(s, 31);
+    const auto row = random_tensor<float>(Shape{s[1]}, 32);
+    const auto col = random_tensor<float>(Shape{s[0]}, 33);
+    for (const int sms : {1, 132}) {
+      check<assign_mode::set>(x, [&] { return x * 2.0f - broadcast(row, axes<1>, s); }, false, sms);
+      check<assign_mode::add>(x, [&] { return broadcast(col, axes<0>, s) - x * 0.5f; }, false, sms);
+      check<assign_mode::subtract>(x, [&] { return broadcast(row, axes<1>, s) + broadcast(col, axes<0>, s); }, false, sms);
+    }
+  }
+  // Two or three outer axes: a bias over the middle axis, and planes over NCHW (runs 7, 33, 49, 1).
+  for (const Shape<4>& s : {Shape{6, 5, 3, 7}, Shape{2, 8, 32, 33}, Shape{64, 16, 7, 7}, Shape{9, 11, 13, 1}}) {
+    const auto x = random_tensor<float>(s, 34);
+    const auto bias = random_tensor<float>(Shape{s[1]}, 35);
+    const auto row = random_tensor<float>(Shape{s[3]}, 36);
+    const auto plane = random_tensor<float>(Shape{s[0], s[2]}, 37);
+    for (const int sms : {1, 132}) {
+      check<assign_mode::set>(x, [&] { return x * broadcast(bias, axes<1>, s) + broadcast(row, axes<3>, s); }, false, sms);
+      check<assign_mode::add>(x, [&] { return x - broadcast(plane, axes<0, 2>, s); }, false, sms);
+    }
+  }
+  // Half destinations: the same rows, values rounded once on both sides.
+  const Shape<3> s{500, 4, 33};
+  const Tensor<strata::half, 3> h = cast<strata::half>(random_tensor<float>(s, 38));
+  const Tensor<strata::half, 1> hb = cast<strata::half>(random_tensor<float>(Shape{s[1]}, 39));
+  check<assign_mode::set>(h, [&] { return h * broadcast(hb, axes<1>, s) + h; }, false, 132);
 }
 
 TEST_CASE("cuda_emulated: fill writes every element once for any grid", "[cuda_emulated]") {

@@ -58,12 +58,15 @@ struct Broadcast : expression_node {
     std::array<std::int64_t, Rank> stride;    // operand stride per output axis (0 if repeated)
 
     STRATA_HD STRATA_INLINE value_type operator()(std::int64_t r, std::int64_t c) const {
-      // Per-row work: the compiler hoists it out of the loop over c.
+      // Per-row work: the compiler hoists it out of the loop over c. Rows are below the product
+      // of the outer extents, so what is left of r at axis 0 is its index there: no division
+      // (none at all for a rank-2 broadcast; one divide instead of two for an NCHW bias).
       std::int64_t base = 0;
-      for (int axis = outer_axes - 1; axis >= 0; --axis) {
+      for (int axis = outer_axes - 1; axis > 0; --axis) {
         base += (r % extent[axis]) * stride[axis];
         r /= extent[axis];
       }
+      if (outer_axes > 0) base += r * stride[0];
       return a(0, inner_kept ? base + c : base);
     }
   };

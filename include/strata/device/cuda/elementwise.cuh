@@ -47,9 +47,9 @@ __global__ void __launch_bounds__(block_size) assign_rows(T* __restrict__ out, c
   assign_rows_thread<Mode>(cuda_grid::this_thread(), out, ev, rows, inner);
 }
 template <assign_mode Mode, class T, class Eval>
-__global__ void __launch_bounds__(block_size) assign_short_rows(T* __restrict__ out, const Eval ev, std::int64_t n,
+__global__ void __launch_bounds__(block_size) assign_short_rows(T* __restrict__ out, const Eval ev, std::int64_t rows,
                                                                 std::int64_t inner) {
-  assign_short_rows_thread<Mode>(cuda_grid::this_thread(), out, ev, n, inner);
+  assign_short_rows_thread<Mode>(cuda_grid::this_thread(), out, ev, rows, inner);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,6 +110,7 @@ void assign_elementwise(const TensorView<T, Rank, strata::cuda>& dst, const E& e
   const bool aligned = inner == n && reinterpret_cast<std::uintptr_t>(out) % packet_bytes == 0 && leaves_aligned(e, packet_bytes);
   const elementwise_plan plan = plan_elementwise(n, inner, aligned, device_sms());
   const dim3 grid(static_cast<unsigned>(plan.blocks.x), static_cast<unsigned>(plan.blocks.y));
+  const dim3 block(static_cast<unsigned>(plan.threads.x), static_cast<unsigned>(plan.threads.y));
   using K = elementwise_plan::kernel;
   switch (plan.which) {
     case K::flat_packets:
@@ -125,7 +126,7 @@ void assign_elementwise(const TensorView<T, Rank, strata::cuda>& dst, const E& e
       STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_rows");
       break;
     case K::short_rows:
-      assign_short_rows<Mode><<<grid, block_size, 0, s>>>(out, ev, n, inner);
+      assign_short_rows<Mode><<<grid, block, 0, s>>>(out, ev, n / inner, inner);
       STRATA_CUDA_CHECK_LAUNCH("strata::cuda_evaluator::assign_short_rows");
       break;
   }

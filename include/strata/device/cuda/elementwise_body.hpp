@@ -95,13 +95,50 @@ STRATA_HD STRATA_INLINE void assign_rows_thread(const grid_index& t, T* STRATA_R
       store<Mode>(out + r * inner + c, ev(r, c));
 }
 
-// Short rows: one flat index per element, split into (row, column) by a division.
+// Short rows (inner < block_size): a block is lanes_per_row × rows_per_block threads and each
+// thread knows its row from where it sits, so no element pays a 64-bit division. Rows of up to
+// 32 get one lane per column (a warp covers 32 consecutive elements); longer rows get a warp
+// each, a lane walking every 32nd column. A thread's first column always exists; where its
+// evaluation dominates the row's others (every full batch of rows) the compiler computes the
+// evaluator's per-row work (a broadcast's index) once per row, not once per element.
+inline constexpr int short_row_columns_per_lane = block_size / 32;  // inner < block_size
+
+STRATA_HD inline std::int64_t short_row_lanes(std::int64_t inner) { return inner <= 32 ? inner : 32; }
+
+// The columns of row r after the thread's first (c0): every `lanes`-th, up to the run's end.
 template <assign_mode Mode, class T, class Eval>
-STRATA_HD STRATA_INLINE void assign_short_rows_thread(const grid_index& t, T* STRATA_RESTRICT out, const Eval& ev, std::int64_t n,
-                                                     std::int64_t inner) {
-  for (std::int64_t i = t.block.x * block_size + t.thread.x; i < n; i += t.blocks.x * block_size) {
-    const std::int64_t r = i / inner;
-    store<Mode>(out + i, ev(r, i - r * inner));
+STRATA_HD STRATA_INLINE void store_row_rest(T* STRATA_RESTRICT row_out, const Eval& ev, std::int64_t r, std::int64_t c0,
+                                            std::int64_t lanes, std::int64_t inner) {
+  STRATA_UNROLL
+  for (int j = 1; j < short_row_columns_per_lane; ++j) {
+    const std::int64_t c = c0 + j * lanes;
+    if (c < inner) store<Mode>(row_out + c, ev(r, c));
+  }
+}
+
+template <assign_mode Mode, class T, class Eval>
+STRATA_HD STRATA_INLINE void assign_short_rows_thread(const grid_index& t, T* STRATA_RESTRICT out, const Eval& ev,
+                                                     std::int64_t rows, std::int64_t inner) {
+  using V = std::remove_cvref_t<decltype(ev(0, 0))>;
+  const std::int64_t lanes = t.threads.x, c0 = t.thread.x;
+  const std::int64_t row_step = t.blocks.x * t.threads.y;
+  for (std::int64_t base = t.block.x * t.threads.y + t.thread.y; base < rows; base += row_step * unroll) {
+    if (base + (unroll - 1) * row_step < rows) {  // a full batch: `unroll` rows in flight, no guards
+      V v[unroll];
+      STRATA_UNROLL
+      for (int k = 0; k < unroll; ++k) v[k] = ev(base + k * row_step, c0);
+      STRATA_UNROLL
+      for (int k = 0; k < unroll; ++k) {
+        const std::int64_t r = base + k * row_step;
+        store<Mode>(out + r * inner + c0, v[k]);
+        store_row_rest<Mode>(out + r * inner, ev, r, c0, lanes, inner);
+      }
+    } else {
+      for (std::int64_t r = base; r < rows; r += row_step) {
+        store<Mode>(out + r * inner + c0, ev(r, c0));
+        store_row_rest<Mode>(out + r * inner, ev, r, c0, lanes, inner);
+      }
+    }
   }
 }
 
@@ -117,18 +154,25 @@ inline std::int64_t grid_blocks(std::int64_t work, int sms, int per_thread = unr
   return std::clamp<std::int64_t>(wanted, 1, std::int64_t{sms} * 16);
 }
 
-// Which kernel assigns n elements in rows of `inner` (inner == n: one flat run), on what grid.
+// Which kernel assigns n elements in rows of `inner` (inner == n: one flat run), on what grid
+// and with what block.
 struct elementwise_plan {
   enum class kernel { flat, flat_packets, rows, short_rows } which;
   grid_dim blocks;
+  grid_dim threads{block_size};
 };
 inline elementwise_plan plan_elementwise(std::int64_t n, std::int64_t inner, bool packets_aligned, int sms) {
   if (inner == n)
     return {packets_aligned ? elementwise_plan::kernel::flat_packets : elementwise_plan::kernel::flat, {grid_blocks(n, sms)}};
+  const std::int64_t rows = n / inner;
   if (inner >= block_size)
     return {elementwise_plan::kernel::rows,
-            {std::min<std::int64_t>((inner + block_size - 1) / block_size, 1024), std::min<std::int64_t>(n / inner, 65535)}};
-  return {elementwise_plan::kernel::short_rows, {grid_blocks(n, sms, 1)}};
+            {std::min<std::int64_t>((inner + block_size - 1) / block_size, 1024), std::min<std::int64_t>(rows, 65535)}};
+  const std::int64_t lanes = short_row_lanes(inner), rows_per_block = block_size / lanes;
+  const std::int64_t wanted = (rows + rows_per_block * unroll - 1) / (rows_per_block * unroll);
+  return {elementwise_plan::kernel::short_rows,
+          {std::clamp<std::int64_t>(wanted, 1, std::int64_t{sms} * 16)},
+          {lanes, rows_per_block}};
 }
 
 // The plan and the bodies run on the CPU: what the GPU computes, thread by thread (out is host
@@ -137,14 +181,13 @@ template <assign_mode Mode, class T, class Eval>
 void emulate_assign(T* out, const Eval& ev, std::int64_t n, std::int64_t inner, bool packets_aligned, int sms) {
   if (n == 0) return;
   const elementwise_plan plan = plan_elementwise(n, inner, packets_aligned, sms);
-  const grid_dim threads{block_size};
   using K = elementwise_plan::kernel;
-  cuda_grid::emulate(plan.blocks, threads, [&](const grid_index& t) {
+  cuda_grid::emulate(plan.blocks, plan.threads, [&](const grid_index& t) {
     switch (plan.which) {
       case K::flat: assign_flat_thread<Mode>(t, out, ev, n); break;
       case K::flat_packets: assign_flat_packets_thread<Mode>(t, out, ev, n); break;
       case K::rows: assign_rows_thread<Mode>(t, out, ev, n / inner, inner); break;
-      case K::short_rows: assign_short_rows_thread<Mode>(t, out, ev, n, inner); break;
+      case K::short_rows: assign_short_rows_thread<Mode>(t, out, ev, n / inner, inner); break;
     }
   });
 }
