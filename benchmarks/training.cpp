@@ -105,7 +105,7 @@ struct torch_peer {
   }
 };
 
-std::string fixed(double v, int decimals, int width) {
+std::string fixed_text(double v, int decimals, int width) {
   if (!std::isfinite(v)) return std::string(std::size_t(std::max(0, width - 3)), ' ') + "n/a";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%*.*f", width, decimals, v);
@@ -210,8 +210,8 @@ int main(int argc, char** argv) {
     const std::string range = std::to_string(first) + "-" + std::to_string(first + count - 1);
     std::printf("%-6zu %-14s %-8s %12.1f %8.4f %14s %8s %8s  %s\n", r + 1, range.c_str(),
                 !torch ? "-" : strata_first ? "strata" : "pytorch",
-                s, strata_train[r].value, fixed(p, 1, 14).c_str(), fixed(torch_train[r].value, 4, 8).c_str(),
-                fixed(s / p, 3, 8).c_str(), note.c_str());
+                s, strata_train[r].value, fixed_text(p, 1, 14).c_str(), fixed_text(torch_train[r].value, 4, 8).c_str(),
+                fixed_text(s / p, 3, 8).c_str(), note.c_str());
     std::fflush(stdout);
   }
 
@@ -238,12 +238,12 @@ int main(int argc, char** argv) {
   // the medians.
   const double ratio_median = have_torch_train ? median(ratios) : NAN;
   std::printf("%-6s %-14s %-8s %12.1f %8s %14s %8s %8s  rounds %zu-%zu; per-round ratios %s to %s, their median %s\n",
-              "median", "", "", strata_train_rate, "", fixed(torch_train_rate, 1, 14).c_str(), "",
-              fixed(train_ratio, 3, 8).c_str(), from + 1, chunks.size(), fixed(ratio_min, 3, 0).c_str(),
-              fixed(ratio_max, 3, 0).c_str(), fixed(ratio_median, 3, 0).c_str());
+              "median", "", "", strata_train_rate, "", fixed_text(torch_train_rate, 1, 14).c_str(), "",
+              fixed_text(train_ratio, 3, 8).c_str(), from + 1, chunks.size(), fixed_text(ratio_min, 3, 0).c_str(),
+              fixed_text(ratio_max, 3, 0).c_str(), fixed_text(ratio_median, 3, 0).c_str());
   std::printf("%-6s %-14s %-8s %12.1f %8s %14s %8s %8s  all rounds, round 1 included\n", "epoch", "", "",
-              double(n) / strata_total_seconds, "", fixed(double(n) / torch_total_seconds, 1, 14).c_str(), "",
-              fixed(torch_total_seconds / strata_total_seconds, 3, 8).c_str());
+              double(n) / strata_total_seconds, "", fixed_text(double(n) / torch_total_seconds, 1, 14).c_str(), "",
+              fixed_text(torch_total_seconds / strata_total_seconds, 3, 8).c_str());
 
   // Inference: one untimed pass each, then 3 timed ones, alternating who goes first.
   const int infer_reps = 3;
@@ -282,9 +282,9 @@ int main(int argc, char** argv) {
   std::printf("%-8s %10.1f", "strata", strata_warm.rate(test_n));
   for (const auto& t : strata_infer) std::printf(" %10.1f", t.rate(test_n));
   std::printf(" %10.1f\n", strata_infer_rate);
-  std::printf("%-8s %10s", "pytorch", fixed(torch_warm.rate(test_n), 1, 10).c_str());
-  for (const auto& t : torch_infer) std::printf(" %10s", fixed(t.rate(test_n), 1, 10).c_str());
-  std::printf(" %10s\n", fixed(torch_infer_rate, 1, 10).c_str());
+  std::printf("%-8s %10s", "pytorch", fixed_text(torch_warm.rate(test_n), 1, 10).c_str());
+  for (const auto& t : torch_infer) std::printf(" %10s", fixed_text(t.rate(test_n), 1, 10).c_str());
+  std::printf(" %10s\n", fixed_text(torch_infer_rate, 1, 10).c_str());
 
   double torch_peak = NAN;
   if (torch) {
@@ -299,11 +299,11 @@ int main(int argc, char** argv) {
   std::printf("%-8s %16.1f %16.1f %9.2f%% %10.0f\n", "strata", strata_train_rate, strata_infer_rate, 100 * strata_acc,
               strata_peak);
   if (have_torch_train)
-    std::printf("%-8s %16.1f %16s %9.2f%% %10s\n", "pytorch", torch_train_rate, fixed(torch_infer_rate, 1, 16).c_str(),
-                100 * torch_acc, fixed(torch_peak, 0, 10).c_str());
+    std::printf("%-8s %16.1f %16s %9.2f%% %10s\n", "pytorch", torch_train_rate, fixed_text(torch_infer_rate, 1, 16).c_str(),
+                100 * torch_acc, fixed_text(torch_peak, 0, 10).c_str());
   else
     std::printf("(%s)\n", torch.note.c_str());
-  std::printf("%-8s %16s %16s\n", "ratio", fixed(train_ratio, 3, 16).c_str(), fixed(infer_ratio, 3, 16).c_str());
+  std::printf("%-8s %16s %16s\n", "ratio", fixed_text(train_ratio, 3, 16).c_str(), fixed_text(infer_ratio, 3, 16).c_str());
   std::printf("(train img/s: median of rounds %zu-%zu; ratio: strata's median / PyTorch's; peak MiB: each process's "
               "peak resident memory, data sets included)\n",
               from + 1, chunks.size());
@@ -312,8 +312,8 @@ int main(int argc, char** argv) {
   std::printf("\nRESULT train_vs_pytorch=%s inference_vs_pytorch=%s train_ratio_min=%s train_ratio_max=%s "
               "test_acc_1epoch=%.4f train_images_per_second=%.1f inference_images_per_second=%.1f pytorch_test_acc=%s "
               "peak_mib=%.0f\n",
-              fixed(train_ratio, 3, 0).c_str(), fixed(infer_ratio, 3, 0).c_str(), fixed(ratio_min, 3, 0).c_str(),
-              fixed(ratio_max, 3, 0).c_str(), strata_acc, strata_train_rate, strata_infer_rate,
-              fixed(torch_acc, 4, 0).c_str(), strata_peak);
+              fixed_text(train_ratio, 3, 0).c_str(), fixed_text(infer_ratio, 3, 0).c_str(), fixed_text(ratio_min, 3, 0).c_str(),
+              fixed_text(ratio_max, 3, 0).c_str(), strata_acc, strata_train_rate, strata_infer_rate,
+              fixed_text(torch_acc, 4, 0).c_str(), strata_peak);
   return 0;
 }
