@@ -40,23 +40,22 @@ STRATA_HD STRATA_INLINE T combine_into(T old, V v, assign_mode mode) {
 
 // The plan's row offsets (kept_base, reduced_offset) without the division its slowest axis never
 // needs: an index below the product of the extents is already in range there.
+STRATA_HD STRATA_INLINE std::int64_t row_offset(int axes, const std::int64_t* extent, const std::int64_t* stride,
+                                               std::int64_t index) {
+  std::int64_t offset = 0;
+  for (int i = 0; i + 1 < axes; ++i) {
+    offset += (index % extent[i]) * stride[i];
+    index /= extent[i];
+  }
+  return axes > 0 ? offset + index * stride[axes - 1] : offset;
+}
 template <std::size_t R>
 STRATA_HD STRATA_INLINE std::int64_t kept_row(const reduction_plan<R>& p, std::int64_t o) {
-  std::int64_t base = 0;
-  for (int i = 0; i + 1 < p.kept_n; ++i) {
-    base += (o % p.kept_extent[i]) * p.kept_stride[i];
-    o /= p.kept_extent[i];
-  }
-  return p.kept_n > 0 ? base + o * p.kept_stride[p.kept_n - 1] : base;
+  return row_offset(p.kept_n, p.kept_extent, p.kept_stride, o);
 }
 template <std::size_t R>
 STRATA_HD STRATA_INLINE std::int64_t reduced_row(const reduction_plan<R>& p, std::int64_t q) {
-  std::int64_t off = 0;
-  for (int i = 0; i + 1 < p.red_n; ++i) {
-    off += (q % p.red_extent[i]) * p.red_stride[i];
-    q /= p.red_extent[i];
-  }
-  return p.red_n > 0 ? off + q * p.red_stride[p.red_n - 1] : off;
+  return row_offset(p.red_n, p.red_extent, p.red_stride, q);
 }
 
 // How the blocks share a reduction. A block is block_size threads seen as lanes × rows_per_step:

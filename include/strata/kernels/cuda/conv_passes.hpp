@@ -295,45 +295,42 @@ struct conv_passes {
     return spectra;
   }
 
+  // Planes of `channels` channels of h×w, at (oy, ox) on the grid: an FFT pass's input or output.
+  struct fft_planes {
+    std::int64_t channels, h, w, oy, ox;
+    std::int64_t elements() const { return channels * h * w; }
+  };
+  // The passes through the filters, per chunk of images: the input's spectra, one complex GEMM per
+  // frequency with the filters' spectra ([bins][C][K]: forward conj(Ŵ)ᵀ·X̂, backward data Ŵ·dŶ),
+  // the inverse cut out into the output (bias added).
   template <class T>
-  void fft_forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y) {
+  void fft_through_filters(const conv_geometry& g, std::int64_t n, const T* w, bool forward, const T* src, fft_planes in,
+                           const T* bias, T* dst, fft_planes out) {
     const auto fg = fft_grid::of(g);
-    const std::int64_t C = g.C, K = g.K, most = std::max(C, K);
-    const auto wt = filter_spectra(g, fg, w, true);
-    const std::int64_t chunk = images_per_chunk(n, fft_per_image(g), budget);
+    const auto wt = filter_spectra(g, fg, w, forward);
+    const std::int64_t chunk = images_per_chunk(n, fft_per_image(g), budget), most = std::max(g.C, g.K);
     auto grid = be.template workspace<T>(chunk * most * fg.area);
     auto raw = be.template workspace<T>(chunk * most * 2 * fg.bins);
-    auto xt = be.template workspace<T>(chunk * C * 2 * fg.bins);
-    auto yt = be.template workspace<T>(chunk * K * 2 * fg.bins);
+    auto it = be.template workspace<T>(chunk * in.channels * 2 * fg.bins);
+    auto ot = be.template workspace<T>(chunk * out.channels * 2 * fg.bins);
     for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
       const std::int64_t nb = std::min(chunk, n - b0);
-      extend_and_transform(fg, nb * C, g.H, g.W, g.pad_y, g.pad_x, x + b0 * g.input_elements(), grid.data(), raw.data());
-      to_frequency_major(fg, nb, C, false, raw.data(), xt.data());
-      be.template complex_gemm<T>(true, false, K, nb, C, wt.data(), K, C * K, xt.data(), nb, C * nb, yt.data(), nb, K * nb,
-                                  fg.bins);
-      inverse_and_crop(fg, nb, K, yt.data(), raw.data(), grid.data(), g.P(), g.Q(), 0, 0, b, false,
-                       y + b0 * g.output_elements());
+      extend_and_transform(fg, nb * in.channels, in.h, in.w, in.oy, in.ox, src + b0 * in.elements(), grid.data(), raw.data());
+      to_frequency_major(fg, nb, in.channels, false, raw.data(), it.data());
+      be.template complex_gemm<T>(forward, false, out.channels, nb, in.channels, wt.data(), g.K, g.C * g.K, it.data(), nb,
+                                  in.channels * nb, ot.data(), nb, out.channels * nb, fg.bins);
+      inverse_and_crop(fg, nb, out.channels, ot.data(), raw.data(), grid.data(), out.h, out.w, out.oy, out.ox, bias, false,
+                       dst + b0 * out.elements());
     }
   }
   template <class T>
+  void fft_forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y) {
+    fft_through_filters(g, n, w, true, x, {g.C, g.H, g.W, g.pad_y, g.pad_x}, b, y, {g.K, g.P(), g.Q(), 0, 0});
+  }
+  template <class T>
   void fft_backward_data(const conv_geometry& g, std::int64_t n, const T* w, const T* dy, T* dx) {
-    const auto fg = fft_grid::of(g);
-    const std::int64_t C = g.C, K = g.K, most = std::max(C, K);
-    const auto wt = filter_spectra(g, fg, w, false);
-    const std::int64_t chunk = images_per_chunk(n, fft_per_image(g), budget);
-    auto grid = be.template workspace<T>(chunk * most * fg.area);
-    auto raw = be.template workspace<T>(chunk * most * 2 * fg.bins);
-    auto dyt = be.template workspace<T>(chunk * K * 2 * fg.bins);
-    auto dxt = be.template workspace<T>(chunk * C * 2 * fg.bins);
-    for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
-      const std::int64_t nb = std::min(chunk, n - b0);
-      extend_and_transform(fg, nb * K, g.P(), g.Q(), 0, 0, dy + b0 * g.output_elements(), grid.data(), raw.data());
-      to_frequency_major(fg, nb, K, false, raw.data(), dyt.data());
-      be.template complex_gemm<T>(false, false, C, nb, K, wt.data(), K, C * K, dyt.data(), nb, K * nb, dxt.data(), nb, C * nb,
-                                  fg.bins);
-      inverse_and_crop(fg, nb, C, dxt.data(), raw.data(), grid.data(), g.H, g.W, g.pad_y, g.pad_x,
-                       static_cast<const T*>(nullptr), false, dx + b0 * g.input_elements());
-    }
+    fft_through_filters(g, n, w, false, dy, {g.K, g.P(), g.Q(), 0, 0}, static_cast<const T*>(nullptr), dx,
+                        {g.C, g.H, g.W, g.pad_y, g.pad_x});
   }
   template <class T>
   void fft_backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db) {

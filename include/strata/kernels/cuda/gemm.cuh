@@ -78,16 +78,14 @@ inline int as_int(std::int64_t v, const char* what) {
 
 }  // namespace detail
 
-// Row-major C (m×n) = alpha·op(A)·op(B) + beta·C, for `batch` matrices `stride_*` elements apart
-// (batch = 1: a single GEMM). Row-major C is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so cuBLAS gets
-// B first, with the same transpose flags.
-template <class T>
-void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                          detail::scale_t<T> alpha, const T* a, std::int64_t lda, std::int64_t stride_a, const T* b,
-                          std::int64_t ldb, std::int64_t stride_b, detail::scale_t<T> beta, T* c, std::int64_t ldc,
-                          std::int64_t stride_c, std::int64_t batch) {
-  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float> || std::is_same_v<T, half>,
-                "strata: CUDA GEMM supports double, float and half");
+namespace detail {
+// Row-major C = alpha·op(A)·op(B) + beta·C through cuBLAS's typed interface (any data and compute
+// type; alpha and beta point to host values of the scale type). Row-major C is column-major
+// Cᵀ = op(B)ᵀ·op(A)ᵀ, so cuBLAS gets B first, with the same transpose flags.
+inline void gemm_ex(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const void* alpha,
+                    const void* a, std::int64_t lda, std::int64_t stride_a, const void* b, std::int64_t ldb,
+                    std::int64_t stride_b, const void* beta, void* c, std::int64_t ldc, std::int64_t stride_c,
+                    std::int64_t batch, cudaDataType_t type, cublasComputeType_t compute) {
   if (m == 0 || n == 0 || batch == 0) return;
   // cuBLAS rejects leading dimensions below 1 even when k = 0 means nothing is read.
   lda = std::max<std::int64_t>(lda, 1);
@@ -95,20 +93,29 @@ void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64
   const cublasHandle_t handle = cublas_handle(current_stream());
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  using detail::as_int;
   const int M = as_int(n, "n"), N = as_int(m, "m"), K = as_int(k, "k");
-  constexpr cudaDataType_t type = detail::cuda_type<T>();
-  constexpr cublasComputeType_t compute = detail::compute_type<T>();
   if (batch == 1) {
-    STRATA_CUDA_CHECK(cublasGemmEx(handle, op_b, op_a, M, N, K, &alpha, b, type, as_int(ldb, "ldb"), a, type,
-                                   as_int(lda, "lda"), &beta, c, type, as_int(ldc, "ldc"), compute,
-                                   CUBLAS_GEMM_DEFAULT));
+    STRATA_CUDA_CHECK(cublasGemmEx(handle, op_b, op_a, M, N, K, alpha, b, type, as_int(ldb, "ldb"), a, type, as_int(lda, "lda"),
+                                   beta, c, type, as_int(ldc, "ldc"), compute, CUBLAS_GEMM_DEFAULT));
   } else {
-    STRATA_CUDA_CHECK(cublasGemmStridedBatchedEx(handle, op_b, op_a, M, N, K, &alpha, b, type, as_int(ldb, "ldb"),
-                                                 stride_b, a, type, as_int(lda, "lda"), stride_a, &beta, c, type,
-                                                 as_int(ldc, "ldc"), stride_c, as_int(batch, "batch"), compute,
-                                                 CUBLAS_GEMM_DEFAULT));
+    STRATA_CUDA_CHECK(cublasGemmStridedBatchedEx(handle, op_b, op_a, M, N, K, alpha, b, type, as_int(ldb, "ldb"), stride_b, a,
+                                                 type, as_int(lda, "lda"), stride_a, beta, c, type, as_int(ldc, "ldc"),
+                                                 stride_c, as_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT));
   }
+}
+}  // namespace detail
+
+// Row-major C (m×n) = alpha·op(A)·op(B) + beta·C, for `batch` matrices `stride_*` elements apart
+// (batch = 1: a single GEMM).
+template <class T>
+void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                          detail::scale_t<T> alpha, const T* a, std::int64_t lda, std::int64_t stride_a, const T* b,
+                          std::int64_t ldb, std::int64_t stride_b, detail::scale_t<T> beta, T* c, std::int64_t ldc,
+                          std::int64_t stride_c, std::int64_t batch) {
+  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float> || std::is_same_v<T, half>,
+                "strata: CUDA GEMM supports double, float and half");
+  detail::gemm_ex(trans_a, trans_b, m, n, k, &alpha, a, lda, stride_a, b, ldb, stride_b, &beta, c, ldc, stride_c, batch,
+                  detail::cuda_type<T>(), detail::compute_type<T>());
 }
 
 // The same contract for complex matrices of float or double (interleaved re, im; sizes, leading
@@ -119,21 +126,10 @@ void complex_gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, st
                                   std::int64_t lda, std::int64_t stride_a, const T* b, std::int64_t ldb,
                                   std::int64_t stride_b, T* c, std::int64_t ldc, std::int64_t stride_c, std::int64_t batch) {
   static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>, "strata: complex GEMM of float or double");
-  if (m == 0 || n == 0 || batch == 0) return;
-  lda = std::max<std::int64_t>(lda, 1);
-  ldb = std::max<std::int64_t>(ldb, 1);
-  const cublasHandle_t handle = cublas_handle(current_stream());
-  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  using detail::as_int;
-  const int M = as_int(n, "n"), N = as_int(m, "m"), K = as_int(k, "k");
   constexpr bool single = std::is_same_v<T, float>;
-  constexpr cudaDataType_t type = single ? CUDA_C_32F : CUDA_C_64F;
-  constexpr cublasComputeType_t compute = single ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F;
   const T alpha[2] = {1, 0}, beta[2] = {0, 0};
-  STRATA_CUDA_CHECK(cublasGemmStridedBatchedEx(handle, op_b, op_a, M, N, K, alpha, b, type, as_int(ldb, "ldb"), stride_b, a,
-                                               type, as_int(lda, "lda"), stride_a, beta, c, type, as_int(ldc, "ldc"),
-                                               stride_c, as_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT));
+  detail::gemm_ex(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch,
+                  single ? CUDA_C_32F : CUDA_C_64F, single ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F);
 }
 
 template <class T>
