@@ -3,7 +3,8 @@
 // itself, Winograd F(2×2, 3×3) and F(4×4, 3×3) (transforms as kernels, α² GEMMs in one call),
 // FFT through cuFFT (complex GEMMs per frequency), and algo::automatic choosing between them per
 // (pass, shape, batch, precision) by timing once, recorded in conv_choices() like the CPU's. fp64,
-// fp32 and fp16 (tensor cores, fp32 accumulation; no F(4×4) or FFT). The passes are in kernels/cuda/conv_passes.hpp, run here over cuBLAS and launches.
+// fp32 and fp16 (tensor cores, fp32 accumulation; no F(4×4) or FFT). The passes are in
+// kernels/cuda/conv_passes.hpp, run here over cuBLAS, cuFFT and launches.
 #pragma once
 
 #include <cuda_runtime.h>

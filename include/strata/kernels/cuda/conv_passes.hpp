@@ -161,6 +161,27 @@ struct conv_passes {
     if (db) bias_gradient(n, K, HW, dy, db);
   }
 
+  // Winograd F(m×m, 3×3) tiles of m×m outputs: tiles_y × tiles_x per image.
+  template <int M>
+  struct winograd_tiles {
+    std::int64_t y, x, per_image;
+    static winograd_tiles of(const conv_geometry& g) {
+      const std::int64_t ty = (g.P() + M - 1) / M, tx = (g.Q() + M - 1) / M;
+      return {ty, tx, ty * tx};
+    }
+  };
+  // V[ξν][c][tile] for the tiles of nb images.
+  template <int M, class T>
+  void winograd_input(const conv_geometry& g, std::int64_t nb, const winograd_tiles<M>& t, const T* x, T* V) {
+    const std::int64_t tiles = nb * t.per_image;
+    with_index_type(std::max((M + 2) * (M + 2) * g.C * tiles, nb * g.input_elements()), [&](auto i) {
+      using I = decltype(i);
+      be.launch(g.C * tiles,
+                winograd_input_body<M, T, I>{I(g.C), I(g.H), I(g.W), I(g.pad_y), I(g.pad_x), I(t.y), I(t.x), I(nb), x, V},
+                "strata winograd input");
+    });
+  }
+
   // Winograd F(m×m, 3×3), stride 1: filters transformed once per call, then per chunk of images
   // the input transform, α² GEMMs (one strided-batched call: [K×C]·[C×tiles] per ξν) and the
   // output transform. `rotated`: the backward-data pass, a forward pass over dy with the filters
@@ -168,24 +189,22 @@ struct conv_passes {
   template <int M, class T>
   void winograd_forward(const conv_geometry& g, std::int64_t n, const T* x, const T* w, const T* b, T* y,
                         bool rotated = false) {
-    constexpr std::int64_t A = M + 2, A2 = A * A;
-    const std::int64_t P = g.P(), Q = g.Q(), ty = (P + M - 1) / M, tx = (Q + M - 1) / M, per_image = ty * tx, C = g.C,
-                       K = g.K;
+    constexpr std::int64_t A2 = (M + 2) * (M + 2);
+    const auto t = winograd_tiles<M>::of(g);
+    const std::int64_t C = g.C, K = g.K;
     auto U = be.template workspace<T>(A2 * K * C);
     be.launch(K * C, winograd_filter_body<M, T>{K, C, rotated, w, U.data()}, "strata winograd filters");
-    const std::int64_t chunk = images_per_chunk(n, A2 * std::max(C, K) * per_image, budget);
-    auto V = be.template workspace<T>(A2 * C * chunk * per_image);
-    auto products = be.template workspace<T>(A2 * K * chunk * per_image);
+    const std::int64_t chunk = images_per_chunk(n, A2 * std::max(C, K) * t.per_image, budget);
+    auto V = be.template workspace<T>(A2 * C * chunk * t.per_image);
+    auto products = be.template workspace<T>(A2 * K * chunk * t.per_image);
     for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
-      const std::int64_t nb = std::min(chunk, n - b0), tiles = nb * per_image;
-      with_index_type(std::max({A2 * std::max(C, K) * tiles, nb * g.input_elements(), nb * g.output_elements()}), [&](auto i) {
+      const std::int64_t nb = std::min(chunk, n - b0), tiles = nb * t.per_image;
+      winograd_input(g, nb, t, x + b0 * g.input_elements(), V.data());
+      be.template gemm<T>(false, false, K, tiles, C, U.data(), C, K * C, V.data(), tiles, C * tiles, products.data(), tiles,
+                          K * tiles, A2);
+      with_index_type(std::max(A2 * K * tiles, nb * g.output_elements()), [&](auto i) {
         using I = decltype(i);
-        be.launch(C * tiles, winograd_input_body<M, T, I>{I(C), I(g.H), I(g.W), I(g.pad_y), I(g.pad_x), I(ty), I(tx), I(nb),
-                                                          x + b0 * g.input_elements(), V.data()},
-                  "strata winograd input");
-        be.template gemm<T>(false, false, K, tiles, C, U.data(), C, K * C, V.data(), tiles, C * tiles, products.data(), tiles,
-                            K * tiles, A2);
-        be.launch(K * tiles, winograd_output_body<M, T, I>{I(K), I(P), I(Q), I(ty), I(tx), I(nb), products.data(), b,
+        be.launch(K * tiles, winograd_output_body<M, T, I>{I(K), I(g.P()), I(g.Q()), I(t.y), I(t.x), I(nb), products.data(), b,
                                                            y + b0 * g.output_elements()},
                   "strata winograd output");
       });
@@ -202,22 +221,20 @@ struct conv_passes {
   // dw (+)= Gᵀ dU G.
   template <int M, class T>
   void winograd_backward_filter(const conv_geometry& g, std::int64_t n, const T* x, const T* dy, T* dw, T* db) {
-    constexpr std::int64_t A = M + 2, A2 = A * A;
-    const std::int64_t P = g.P(), Q = g.Q(), ty = (P + M - 1) / M, tx = (Q + M - 1) / M, per_image = ty * tx, C = g.C,
-                       K = g.K;
+    constexpr std::int64_t A2 = (M + 2) * (M + 2);
+    const auto t = winograd_tiles<M>::of(g);
+    const std::int64_t C = g.C, K = g.K;
     if (n == 0) be.fill_zero(dw, g.weight_elements());
-    const std::int64_t chunk = images_per_chunk(n, A2 * (C + K) * per_image, budget);
-    auto V = be.template workspace<T>(A2 * C * chunk * per_image);
-    auto dM = be.template workspace<T>(A2 * K * chunk * per_image);
+    const std::int64_t chunk = images_per_chunk(n, A2 * (C + K) * t.per_image, budget);
+    auto V = be.template workspace<T>(A2 * C * chunk * t.per_image);
+    auto dM = be.template workspace<T>(A2 * K * chunk * t.per_image);
     auto dU = be.template workspace<T>(A2 * K * C);
     for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
-      const std::int64_t nb = std::min(chunk, n - b0), tiles = nb * per_image;
-      with_index_type(std::max({A2 * std::max(C, K) * tiles, nb * g.input_elements(), nb * g.output_elements()}), [&](auto i) {
+      const std::int64_t nb = std::min(chunk, n - b0), tiles = nb * t.per_image;
+      winograd_input(g, nb, t, x + b0 * g.input_elements(), V.data());
+      with_index_type(std::max(A2 * K * tiles, nb * g.output_elements()), [&](auto i) {
         using I = decltype(i);
-        be.launch(C * tiles, winograd_input_body<M, T, I>{I(C), I(g.H), I(g.W), I(g.pad_y), I(g.pad_x), I(ty), I(tx), I(nb),
-                                                          x + b0 * g.input_elements(), V.data()},
-                  "strata winograd input");
-        be.launch(K * tiles, winograd_output_adjoint_body<M, T, I>{I(K), I(P), I(Q), I(ty), I(tx), I(nb),
+        be.launch(K * tiles, winograd_output_adjoint_body<M, T, I>{I(K), I(g.P()), I(g.Q()), I(t.y), I(t.x), I(nb),
                                                                    dy + b0 * g.output_elements(), dM.data()},
                   "strata winograd output gradient");
       });
@@ -225,7 +242,7 @@ struct conv_passes {
                           A2);
       be.launch(K * C, winograd_filter_adjoint_body<M, T>{K, C, b0 > 0, dU.data(), dw}, "strata winograd filter gradient");
     }
-    if (db) bias_gradient(n, K, P * Q, dy, db);
+    if (db) bias_gradient(n, K, g.P() * g.Q(), dy, db);
   }
 
   // FFT convolution, stride 1, any kernel and padding: planes zero-extended onto an fy×fx grid
