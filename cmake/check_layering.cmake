@@ -3,7 +3,8 @@
 # itself). Run by CTest as `cmake -DINCLUDE_DIR=… -P check_layering.cmake`; a forbidden edge
 # fails with the file, the line and the rule. The order, bottom to top:
 #   config < numeric < core < device < kernels (neutral tags and geometry) < kernels/cpu,
-#   kernels/cuda < ops < layers < net < io, zoo, train;  core < image < augment, data < train.
+#   kernels/cuda < ops < layers < net < io, zoo, train < parallel;  core < image < augment,
+#   data < train.
 # Layers reach device kernels only through ops/; umbrella headers (strata.hpp, cuda.hpp) may
 # include anything and nothing in the library includes them.
 cmake_policy(SET CMP0057 NEW)
@@ -23,9 +24,10 @@ set(allowed_data "config;numeric;core;image")
 set(allowed_io "config;numeric;core;device;image;layers;net")
 set(allowed_zoo "config;numeric;core;layers;net")
 set(allowed_train "config;numeric;core;device;kernels;ops;layers;net;image;data;io")
+set(allowed_parallel "config;numeric;core;device;kernels;ops;layers;net;image;data;io;zoo;train")
 
 function(part_of path out)  # path relative to include/strata
-  if(path MATCHES "^(strata|cuda)\\.hpp$")
+  if(path MATCHES "^(strata|cuda|mpi)\\.hpp$")
     set(${out} "umbrella" PARENT_SCOPE)
   elseif(path MATCHES "^config\\.hpp$")
     set(${out} "config" PARENT_SCOPE)

@@ -1,5 +1,6 @@
-// strata/core/parallel.hpp — how many CPU threads strata uses and the one parallel loop it
-// splits work with (OpenMP when the build has it, serial otherwise).
+// strata/core/parallel.hpp — how many CPU threads strata uses (process-wide, or for one thread of
+// the caller's: a data-parallel replica, a loader worker) and the parallel loops it splits work
+// with (OpenMP when the build has it, serial otherwise).
 #pragma once
 
 #include <algorithm>
@@ -17,6 +18,11 @@ inline std::atomic<int>& thread_setting() {
   static std::atomic<int> n{0};  // 0: as many as OpenMP offers
   return n;
 }
+// A budget for the calling thread alone (0: none; the process-wide setting applies).
+inline int& thread_budget_here() {
+  thread_local int n = 0;
+  return n;
+}
 inline std::atomic<std::int64_t>& parallel_threshold_setting() {
   // Below this many elements an element-wise loop runs on one thread: forking costs a few
   // microseconds, which is what ~64k floats take to stream through one core.
@@ -25,9 +31,11 @@ inline std::atomic<std::int64_t>& parallel_threshold_setting() {
 }
 }  // namespace detail
 
-// Threads strata uses for its CPU loops (and asks Eigen/BLAS to use for GEMM).
+// Threads strata uses for its CPU loops (and asks Eigen/BLAS to use for GEMM): the calling
+// thread's budget when it has one, else the process-wide setting.
 inline int num_threads() {
 #if defined(_OPENMP)
+  if (const int here = detail::thread_budget_here(); here > 0) return here;
   const int n = detail::thread_setting().load(std::memory_order_relaxed);
   return n > 0 ? n : omp_get_max_threads();
 #else
@@ -37,6 +45,33 @@ inline int num_threads() {
 
 // n <= 0 restores the default (OpenMP's, i.e. OMP_NUM_THREADS or the number of cores).
 inline void set_num_threads(int n) { detail::thread_setting().store(n > 0 ? n : 0); }
+
+// Limits strata's loops on the calling thread to n threads while it lives (n <= 0: no limit of
+// its own), restoring the previous budget after. R replicas training side by side on C cores
+// each take C / R, so the process never runs more compute threads than cores.
+class thread_budget {
+ public:
+  explicit thread_budget(int n) : previous_(detail::thread_budget_here()) {
+    detail::thread_budget_here() = n > 0 ? n : 0;
+#if defined(_OPENMP)
+    // OpenMP's own default for this thread too (a per-thread setting), for loops that name no count.
+    omp_previous_ = omp_get_max_threads();
+    if (n > 0) omp_set_num_threads(n);
+#endif
+  }
+  thread_budget(const thread_budget&) = delete;
+  thread_budget& operator=(const thread_budget&) = delete;
+  ~thread_budget() {
+    detail::thread_budget_here() = previous_;
+#if defined(_OPENMP)
+    omp_set_num_threads(omp_previous_);
+#endif
+  }
+
+ private:
+  int previous_;
+  int omp_previous_ = 0;
+};
 
 // True inside one of strata's (or anyone's) OpenMP parallel regions.
 inline bool in_parallel_region() {

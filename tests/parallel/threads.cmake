@@ -1,0 +1,1 @@
+# Data-parallel training on threads (strata/parallel/): included from tests/CMakeLists.txt.
