@@ -329,3 +329,19 @@ TEST_CASE("monotonic: efficiency falls with workers and rises with bandwidth", "
     CHECK(f.hybrid.efficiency() > s.hybrid.efficiency());
   }
 }
+
+TEST_CASE("the scaling table prints one row per worker count, ResNet-50 included", "[alpha_beta][table]") {
+  using Net = zoo::ResNet50<>;
+  const network_layout net = layout_of<Net>();
+  const std::vector<layer_time> t(net.layers.size(), layer_time{1e-3, 2e-3});
+  const std::vector<std::int64_t> workers{8, 64, 256};
+  std::ostringstream out;
+  print_scaling_table(out, net, t, workers, 32, infiniband_edr);
+  const std::string s = out.str();
+  CHECK(std::count(s.begin(), s.end(), '\n') == 5);
+  CHECK(s.find("InfiniBand") != std::string::npos);
+  const scaling_projection p = project<Net>(t, 64, 32, infiniband_edr);
+  CHECK(p.data_parallel.compute == p.hybrid.compute);
+  CHECK(p.data_parallel.efficiency() <= 1.0);
+  CHECK(p.hybrid.efficiency() <= 1.0);
+}
