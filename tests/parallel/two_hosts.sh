@@ -39,6 +39,7 @@ trap 'exit 1' INT TERM HUP
 
 if ! err=$(ip netns add "$ns_a" 2>&1); then skip "cannot create a network namespace: $err"; fi
 ip netns add "$ns_b"
+if ! err=$(ip netns exec "$ns_a" true 2>&1); then skip "cannot run a command in a network namespace: $err"; fi
 if ! err=$(ip link add "$veth_a" type veth peer name "$veth_b" 2>&1); then skip "cannot create a veth pair: $err"; fi
 ip link set "$veth_a" netns "$ns_a"
 ip link set "$veth_b" netns "$ns_b"
