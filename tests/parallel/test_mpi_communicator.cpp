@@ -189,6 +189,42 @@ TEST_CASE("started sums, float and double, finish correctly around blocking coll
   }
 }
 
+TEST_CASE("many started sums with progress() called a different number of times on each rank", "[mpi][started]") {
+  // Each rank moves its sums along at its own pace, so gathers become ready in a different order
+  // on each: the transport must still start them in the same order everywhere.
+  mpi_communicator comm;
+  const int R = comm.size(), me = comm.rank();
+  const int count = 24;
+  std::vector<std::vector<float>> floats(count);
+  std::vector<std::vector<double>> doubles(count);
+  const auto length = [](int k) { return static_cast<std::int64_t>((k * 7919) % 5000); };
+  for (int k = 0; k < count; ++k) {
+    const auto salt = 500 + static_cast<std::uint64_t>(k);
+    if (k % 3 == 1) {
+      floats[static_cast<std::size_t>(k)] = rank_data<float>(salt, me, length(k));
+      comm.start_all_reduce_sum(std::span<float>(floats[static_cast<std::size_t>(k)]));
+    } else {
+      doubles[static_cast<std::size_t>(k)] = rank_data<double>(salt, me, length(k));
+      comm.start_all_reduce_sum(std::span<double>(doubles[static_cast<std::size_t>(k)]));
+    }
+    for (int p = 0; p < (k * (me + 1)) % 5; ++p) {
+      comm.progress();
+      if (me % 2 == 1) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  comm.wait_all();
+  for (int k = 0; k < count; ++k) {
+    const auto salt = 500 + static_cast<std::uint64_t>(k);
+    INFO("sum " << k << " of " << length(k) << " values, R = " << R << ", rank " << me);
+    if (k % 3 == 1) {
+      CHECK(first_difference<float>(floats[static_cast<std::size_t>(k)], rank_order_sum<float>(salt, R, 0, length(k))) == -1);
+    } else {
+      CHECK(first_difference<double>(doubles[static_cast<std::size_t>(k)], rank_order_sum<double>(salt, R, 0, length(k))) ==
+            -1);
+    }
+  }
+}
+
 TEST_CASE("progress() alone finishes started sums: they run while the caller works", "[mpi][started]") {
   mpi_communicator comm;
   const int R = comm.size(), me = comm.rank();
