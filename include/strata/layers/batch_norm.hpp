@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <span>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "strata/core/broadcast.hpp"
 #include "strata/core/cast.hpp"
+#include "strata/core/error.hpp"
 #include "strata/core/functions.hpp"
 #include "strata/core/parallel.hpp"
 #include "strata/core/reduction.hpp"
@@ -57,6 +60,8 @@ struct BatchNormalization {
     using S = compute_t<T>;
     Tensor<S, 1, D> mean_{Shape<1>{C}}, inv_std_{Shape<1>{C}};  // of the last forward pass
     Tensor<S, 1, D> scratch_{Shape<1>{C}};
+    std::int64_t count_ = 0;                    // values per channel behind the last batch statistics
+    Tensor<S, 1, D> dy_sum_, dy_xhat_sum_;      // synchronised backward: sums over every replica
 
     // x as an expression of S values (free: T's expressions already compute in S).
     template <class X>
@@ -93,9 +98,14 @@ struct BatchNormalization {
       const auto x = x_flat.reshape(n, C, spatial);
       auto y = y_flat.reshape(n, C, spatial);
       if (ctx.training) {
-        const std::int64_t m = n * spatial;
-        mean_ = mean(as_compute(x), axes<0, 2>);
-        scratch_ = mean(square(as_compute(x) - per_channel(mean_, n)), axes<0, 2>);  // biased variance
+        std::int64_t m = n * spatial;
+        if (ctx.batch_sums) {
+          m = replica_statistics(x, n, *ctx.batch_sums);
+        } else {
+          mean_ = mean(as_compute(x), axes<0, 2>);
+          scratch_ = mean(square(as_compute(x) - per_channel(mean_, n)), axes<0, 2>);  // biased variance
+        }
+        count_ = m;
         inv_std_ = S(1) / sqrt(scratch_ + S(epsilon));
         const S keep = S(1 - momentum), take = S(momentum);
         running_mean = as_storage(as_compute(running_mean) * keep + mean_ * take);
@@ -110,6 +120,30 @@ struct BatchNormalization {
         apply_affine(x_flat.data(), y_flat.data(), n);
       } else {
         y = as_storage((as_compute(x) - per_channel(mean_, n)) * per_channel(scratch_, n) + per_channel(beta, n));
+      }
+    }
+
+    // Synchronised batch norm: the statistics of the global batch, every replica's rows. The mean
+    // from summed per-channel sums and row counts, then the biased variance from summed squared
+    // deviations from it (two passes, as above). Returns the global count of values per channel.
+    template <class X>
+    std::int64_t replica_statistics(const X& x, std::int64_t n, replica_sums& sums) {
+      if constexpr (std::is_same_v<D, cpu> && (std::is_same_v<S, float> || std::is_same_v<S, double>)) {
+        std::vector<S> buffer(static_cast<std::size_t>(C + 1));
+        scratch_ = sum(as_compute(x), axes<0, 2>);
+        std::copy(scratch_.data(), scratch_.data() + C, buffer.begin());
+        buffer[static_cast<std::size_t>(C)] = S(n * spatial);
+        sums.sum(std::span<S>(buffer));
+        const S m = buffer[static_cast<std::size_t>(C)];
+        for (std::int64_t c = 0; c < C; ++c) mean_.data()[c] = buffer[static_cast<std::size_t>(c)] / m;
+        scratch_ = sum(square(as_compute(x) - per_channel(mean_, n)), axes<0, 2>);
+        std::copy(scratch_.data(), scratch_.data() + C, buffer.begin());
+        sums.sum(std::span<S>(buffer.data(), static_cast<std::size_t>(C)));
+        for (std::int64_t c = 0; c < C; ++c) scratch_.data()[c] = buffer[static_cast<std::size_t>(c)] / m;
+        return static_cast<std::int64_t>(m);
+      } else {
+        (void)x, (void)n, (void)sums;
+        throw error("BatchNorm: synchronised batch statistics run on the CPU in fp32 or fp64");
       }
     }
 
@@ -152,6 +186,17 @@ struct BatchNormalization {
       }
       if (!ctx.want_input_gradient) return;
       auto dx = dx_flat.reshape(n, C, spatial);
+      if (ctx.training && ctx.batch_sums) {
+        // Synchronised: the statistics came from every replica's rows, so dx needs the sums of
+        // dy and dy·x̂ over all of them (this replica's parameter gradients stay its own sums;
+        // data-parallel training adds them up with the others).
+        replica_gradient_sums(*ctx.batch_sums);
+        scratch_ = as_compute(gamma) * inv_std_;
+        const S inv_m = S(1) / S(count_);
+        dx = as_storage(per_channel(scratch_, n) * (as_compute(dy) - per_channel(dy_sum_, n) * inv_m -
+                                                     xhat * per_channel(dy_xhat_sum_, n) * inv_m));
+        return;
+      }
       scratch_ = as_compute(gamma) * inv_std_;
       if (ctx.training) {
         // The statistics depend on x too: dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)).
@@ -160,6 +205,25 @@ struct BatchNormalization {
                         (as_compute(dy) - per_channel(beta_gradient, n) * inv_m - xhat * per_channel(gamma_gradient, n) * inv_m));
       } else {
         dx = as_storage(as_compute(dy) * per_channel(scratch_, n));  // fixed statistics: a per-channel affine map
+      }
+    }
+
+    // Σ dy and Σ dy·x̂ per channel over every replica (from this replica's, in the parameter
+    // gradients), for the synchronised input gradient.
+    void replica_gradient_sums(replica_sums& sums) {
+      if constexpr (std::is_same_v<D, cpu> && (std::is_same_v<S, float> || std::is_same_v<S, double>)) {
+        std::vector<S> buffer(static_cast<std::size_t>(2 * C));
+        for (std::int64_t c = 0; c < C; ++c) {
+          buffer[static_cast<std::size_t>(c)] = S(beta_gradient.data()[c]);
+          buffer[static_cast<std::size_t>(C + c)] = S(gamma_gradient.data()[c]);
+        }
+        sums.sum(std::span<S>(buffer));
+        if (dy_sum_.size() != C) dy_sum_ = Tensor<S, 1, D>(Shape<1>{C}), dy_xhat_sum_ = Tensor<S, 1, D>(Shape<1>{C});
+        std::copy(buffer.begin(), buffer.begin() + C, dy_sum_.data());
+        std::copy(buffer.begin() + C, buffer.end(), dy_xhat_sum_.data());
+      } else {
+        (void)sums;
+        throw error("BatchNorm: synchronised batch statistics run on the CPU in fp32 or fp64");
       }
     }
 

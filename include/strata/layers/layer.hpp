@@ -36,6 +36,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -51,12 +52,34 @@ namespace strata {
 template <class T, class D = cpu>
 using batch_view = TensorView<T, 2, D>;
 
+// Told during a backward pass when a top-level layer's parameter gradients are final (the last
+// layer first): data-parallel training starts summing them over replicas while the layers
+// below still run.
+struct gradient_listener {
+  virtual void layer_done(std::size_t layer) = 0;
+
+ protected:
+  ~gradient_listener() = default;
+};
+
+// Sums per-channel values over data-parallel replicas, for batch statistics over the global
+// batch (synchronised batch norm); absent outside data-parallel training.
+struct replica_sums {
+  virtual void sum(std::span<float> values) = 0;
+  virtual void sum(std::span<double> values) = 0;
+
+ protected:
+  ~replica_sums() = default;
+};
+
 // What a forward or backward pass runs under.
 struct context {
   bool training = false;              // batch statistics, dropout
   bool want_input_gradient = true;    // false for the first layer: nobody needs dL/dx
   random_engine* rng = nullptr;       // for dropout; the model owns it
   bool want_parameter_gradients = true;  // false in a frozen layer: its gradients would go unused
+  gradient_listener* listener = nullptr;  // told as top-level layers finish backward (the model's chain only)
+  replica_sums* batch_sums = nullptr;     // batch statistics over all replicas (sync batch norm)
 };
 
 // One trainable tensor, as optimizers, savers and freezers see it.

@@ -206,6 +206,7 @@ struct Chain {
     // The context part I runs under: a frozen part as in inference, without parameter gradients.
     context part_context(std::size_t i, const context& ctx) const {
       context c = ctx;
+      c.listener = nullptr;  // the listener hears of top-level layers only
       if (frozen[i]) {
         c.training = false;
         c.want_parameter_gradients = false;
@@ -243,6 +244,7 @@ struct Chain {
       if constexpr (I == 0) {
         context c = part_context(0, ctx);
         std::get<0>(parts).backward(in, out, dy, dx, c);
+        if (ctx.listener) ctx.listener->layer_done(0);
       } else {
         context inner = part_context(I, ctx);
         // Below a frozen stretch that reaches the input, nobody needs this part's dL/dx.
@@ -250,11 +252,13 @@ struct Chain {
         if (!go_on) {
           inner.want_input_gradient = false;
           std::get<I>(parts).backward(in, out, dy, batch_view<T, D>{}, inner);
+          if (ctx.listener) ctx.listener->layer_done(I);
           return;
         }
         batch_view<T, D> d_in = ensure_batch(gradients[I % 2], n, type_at_t<I, inputs>::elements);
         inner.want_input_gradient = true;
         std::get<I>(parts).backward(in, out, dy, d_in, inner);
+        if (ctx.listener) ctx.listener->layer_done(I);
         backward_from<I - 1>(x, y, d_in, dx, n, ctx);
       }
     }

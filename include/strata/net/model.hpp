@@ -107,6 +107,23 @@ class Model {
     backward_impl(dy, dx, true);
   }
 
+  // The same, telling `listener` as each top-level layer's parameter gradients become final (the
+  // last layer first), so data-parallel training can sum them while the layers below still run.
+  void backward(batch_view<const element_type, D> dy, gradient_listener& listener) {
+    ctx_.listener = &listener;
+    try {
+      backward_impl(dy, batch_view<element_type, D>{}, false);
+    } catch (...) {
+      ctx_.listener = nullptr;
+      throw;
+    }
+    ctx_.listener = nullptr;
+  }
+
+  // Batch statistics (batch norm in training) over every replica's rows, summed by `sums`, until
+  // set back to nullptr: synchronised batch norm in data-parallel training.
+  void set_batch_sums(replica_sums* sums) noexcept { ctx_.batch_sums = sums; }
+
   // Every parameter, with its learning-rate multiplier in parameter_ref::rate: the model's rules
   // (below) times the layer's own factor (binary layers' per-layer rates, else 1).
   template <class F>
@@ -145,6 +162,10 @@ class Model {
       if (detail::path_covers(prefix, name)) rate = multiplier;
     return rate;
   }
+  // The learning-rate rules in the order they were given (layer path, multiplier): what a
+  // replica of this model repeats to train alike.
+  const std::vector<std::pair<std::string, double>>& learning_rate_rules() const noexcept { return rate_rules_; }
+
   // Whether top-level layer i is frozen (all its parameters at 0, or parameter-free below every
   // trainable layer).
   bool frozen(std::size_t layer) const { return layer < layer_count ? body_.frozen[layer] : false; }

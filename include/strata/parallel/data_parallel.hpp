@@ -1,0 +1,265 @@
+// strata/parallel/data_parallel.hpp — synchronous data parallelism over any communicator
+// (threads, MPI ranks, GPUs): each rank's replica runs forward and backward on its rows of the
+// global batch, the gradients are summed over ranks in buckets that start while backward is still
+// running (as PyTorch DDP and Horovod do), and every rank takes the same optimizer step. With a
+// loss averaged over the global batch, R replicas give the weights one model gives on the whole
+// batch (up to the order of additions; bit for bit across transports and reruns).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "strata/core/cast.hpp"
+#include "strata/core/error.hpp"
+#include "strata/core/tensor.hpp"
+#include "strata/layers/layer.hpp"
+#include "strata/layers/loss.hpp"
+#include "strata/layers/softmax_cross_entropy.hpp"
+#include "strata/parallel/communicator.hpp"
+
+namespace strata::parallel {
+
+struct data_parallel_options {
+  std::int64_t bucket_bytes = std::int64_t{25} << 20;  // gradients summed per bucket of ≥ this many bytes (PyTorch DDP's 25 MiB)
+  bool overlap = true;           // start a bucket's sum as soon as its layers' backward is done
+  bool sync_batch_norm = false;  // batch statistics over the global batch (default: each replica's own rows)
+};
+
+// Rows [B·r/R, B·(r+1)/R) of a global batch of B rows belong to rank r of R.
+struct row_range {
+  std::int64_t first = 0, count = 0;
+};
+inline row_range rows_of(std::int64_t global_rows, int rank, int ranks) {
+  const std::int64_t begin = global_rows * rank / ranks, end = global_rows * (rank + 1) / ranks;
+  return {begin, end - begin};
+}
+
+// A step's loss and accuracy over the global batch.
+struct step_result {
+  double loss = 0;            // mean over the global batch
+  std::int64_t correct = 0;   // over the global batch
+  std::int64_t rows = 0;      // the global batch's rows
+};
+
+// Sums over ranks for synchronised batch norm (the layer's view of a communicator).
+class communicator_sums final : public replica_sums {
+ public:
+  explicit communicator_sums(communicator& c) : comm_(&c) {}
+  void sum(std::span<float> v) override { comm_->all_reduce_sum(v); }
+  void sum(std::span<double> v) override { comm_->all_reduce_sum(v); }
+
+ private:
+  communicator* comm_;
+};
+
+// One rank's side of synchronous data parallelism: the replica (a Model), the communicator, and
+// the gradient buckets. Every rank makes the same calls in the same order.
+template <class Model>
+class replica final : gradient_listener {
+ public:
+  using T = typename Model::element_type;
+  using D = typename Model::device_type;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "strata::parallel::replica<Model>: data-parallel gradients are summed in fp32 or fp64; the model's element "
+                "type must be float or double");
+
+  replica(Model& model, communicator& comm, data_parallel_options options = {})
+      : model_(&model), comm_(&comm), options_(options), sums_(comm) {
+    if (options.bucket_bytes <= 0)
+      throw error("data_parallel: bucket_bytes must be positive, got " + std::to_string(options.bucket_bytes));
+    model.set_batch_sums(options.sync_batch_norm ? &sums_ : nullptr);
+    // Dropout draws from another stream on every rank (rank 0 keeps the model's own).
+    if (comm.rank() != 0) model.rng() = model.rng().fork(static_cast<std::uint64_t>(comm.rank()));
+  }
+  replica(const replica&) = delete;
+  replica& operator=(const replica&) = delete;
+  ~replica() { model_->set_batch_sums(nullptr); }
+
+  Model& model() noexcept { return *model_; }
+  communicator& comm() noexcept { return *comm_; }
+  const data_parallel_options& options() const noexcept { return options_; }
+
+  // Every rank's parameters and state (batch-norm statistics) become `root`'s: replicas start
+  // from one model, and after training every rank holds what rank 0 holds.
+  void broadcast_from(int root = 0) {
+    model_->visit_parameters([&](const parameter_ref<T, D>& p) { broadcast_values(p.value.data(), p.value.size(), root); });
+    model_->visit_state([&](const std::string&, auto view) { broadcast_values(view.data(), view.size(), root); });
+  }
+  // Batch-norm running statistics from `root` only (rank 0's, as PyTorch DDP keeps them).
+  void broadcast_state_from(int root = 0) {
+    model_->visit_state([&](const std::string&, auto view) { broadcast_values(view.data(), view.size(), root); });
+  }
+
+  // Forward and backward on this rank's rows of a global batch of `global_rows`, the loss
+  // averaged over the global batch, then the parameter gradients summed over ranks (every rank
+  // holds the global batch's gradients). A rank may have no rows (a short last batch).
+  template <Loss L = SoftmaxCrossEntropy>
+  step_result compute_gradients(batch_view<const T, D> x, TensorView<const std::int32_t, 1, D> labels, std::int64_t global_rows,
+                                const L& = {}) {
+    const std::int64_t rows = x.extent(0);
+    if (labels.extent(0) != rows)
+      throw shape_error("data_parallel: " + std::to_string(rows) + " rows but " + std::to_string(labels.extent(0)) + " labels");
+    if (global_rows <= 0 || rows > global_rows)
+      throw shape_error("data_parallel: this rank's " + std::to_string(rows) + " rows of a global batch of " +
+                        std::to_string(global_rows));
+    if (rows == 0 && options_.sync_batch_norm)
+      throw error("data_parallel: a global batch of " + std::to_string(global_rows) + " rows leaves rank " +
+                  std::to_string(comm_->rank()) + " of " + std::to_string(comm_->size()) +
+                  " without rows, which synchronised batch norm cannot run with (use batches of at least one row per rank)");
+    plan_buckets();
+    double totals[2] = {0, 0};  // Σ loss over rows, correct
+    if (rows > 0) {
+      const auto out = model_->forward(x, true);
+      if (gradient_.extent(0) != out.extent(0) || gradient_.extent(1) != out.extent(1))
+        gradient_ = Tensor<T, 2, D>::uninitialized(out.shape());
+      const loss_result r = L::template evaluate<T>(out, labels, gradient_.view());
+      // The loss gradient of this rank's mean, scaled to its share of the global mean.
+      if (rows != global_rows) gradient_ = gradient_ * T(double(rows) / double(global_rows));
+      totals[0] = r.loss * double(rows);
+      totals[1] = double(r.correct);
+      if (options_.overlap) {
+        model_->backward(gradient_, *this);
+      } else {
+        model_->backward(gradient_);
+      }
+    } else {
+      model_->visit_parameters([](const parameter_ref<T, D>& p) { p.gradient.fill(T(0)); });
+    }
+    finish_buckets();
+    comm_->all_reduce_sum(std::span<double>(totals, 2));
+    return {totals[0] / double(global_rows), static_cast<std::int64_t>(totals[1]), global_rows};
+  }
+
+  // compute_gradients, then the optimizer's step at rate lr (the same on every rank).
+  template <class Optimizer, Loss L = SoftmaxCrossEntropy>
+  step_result train_step(Optimizer& optimizer, double lr, batch_view<const T, D> x, TensorView<const std::int32_t, 1, D> labels,
+                         std::int64_t global_rows, const L& loss = {}) {
+    const step_result r = compute_gradients(x, labels, global_rows, loss);
+    optimizer.step(*model_, lr);
+    return r;
+  }
+
+  // Bytes of gradients summed per step, and the buckets (top-level layers, last first).
+  struct bucket_info {
+    std::size_t lowest_layer = 0, highest_layer = 0;
+    std::int64_t values = 0;
+  };
+  std::vector<bucket_info> buckets() const {
+    std::vector<bucket_info> out;
+    for (const auto& b : buckets_) out.push_back({b.lowest_layer, b.highest_layer, b.values});
+    return out;
+  }
+
+ private:
+  struct member {
+    std::size_t parameter = 0;  // index in visiting order
+    std::int64_t offset = 0, size = 0;
+  };
+  struct bucket {
+    std::size_t lowest_layer = 0, highest_layer = 0;
+    std::int64_t values = 0;
+    std::vector<member> members;
+    Tensor<T, 1, D> buffer;
+    bool started = false;
+  };
+
+  template <class V>
+  void broadcast_values(V* data, std::int64_t n, int root) {
+    comm_->broadcast(std::span<std::byte>(reinterpret_cast<std::byte*>(data), static_cast<std::size_t>(n) * sizeof(V)), root);
+  }
+
+  static std::size_t top_layer_of(const std::string& name) { return std::stoul(name.substr(0, name.find('.'))); }
+
+  // Buckets of whole top-level layers, from the last layer down, each closed once it holds
+  // bucket_bytes; frozen parameters (rate 0) are left out. Rebuilt when the trainable set changes.
+  void plan_buckets() {
+    std::vector<std::pair<std::size_t, std::int64_t>> trainable;  // (top-level layer, size) per parameter, 0 if frozen
+    std::size_t index = 0;
+    model_->visit_parameters([&](const parameter_ref<T, D>& p) {
+      trainable.emplace_back(top_layer_of(p.name), p.rate == 0 ? 0 : p.value.size());
+      ++index;
+    });
+    if (trainable == plan_key_) return;
+    plan_key_ = trainable;
+    buckets_.clear();
+    const std::int64_t limit = std::max<std::int64_t>(1, options_.bucket_bytes / std::int64_t(sizeof(T)));
+    bucket current;
+    bool open = false;
+    for (std::size_t k = trainable.size(); k-- > 0;) {
+      const auto [layer, size] = trainable[k];
+      if (size == 0) continue;
+      // A bucket holds whole layers: close it before a new layer once it is full.
+      if (open && current.lowest_layer != layer && current.values >= limit) {
+        buckets_.push_back(std::move(current));
+        current = bucket{};
+        open = false;
+      }
+      if (!open) current.highest_layer = layer;
+      open = true;
+      current.lowest_layer = layer;
+      current.members.insert(current.members.begin(), member{k, 0, size});
+      current.values += size;
+    }
+    if (open) buckets_.push_back(std::move(current));
+    for (auto& b : buckets_) {
+      std::int64_t offset = 0;
+      for (auto& m : b.members) m.offset = std::exchange(offset, offset + m.size);
+      b.buffer = Tensor<T, 1, D>::uninitialized(Shape<1>{b.values});
+    }
+  }
+
+  // The gradients of every parameter, in visiting order, for packing.
+  std::vector<TensorView<T, 1, D>> gradients() {
+    std::vector<TensorView<T, 1, D>> g;
+    model_->visit_parameters([&](const parameter_ref<T, D>& p) { g.push_back(p.gradient); });
+    return g;
+  }
+
+  void start(bucket& b, const std::vector<TensorView<T, 1, D>>& grads) {
+    for (const auto& m : b.members)
+      assign(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size}), as_node(grads[m.parameter]));
+    comm_->start_all_reduce_sum(std::span<T>(b.buffer.data(), static_cast<std::size_t>(b.values)));
+    b.started = true;
+  }
+
+  void layer_done(std::size_t layer) override {
+    bool any = false;
+    for (auto& b : buckets_) {
+      if (b.started || b.lowest_layer < layer) continue;
+      if (!any) grads_ = gradients();
+      any = true;
+      start(b, grads_);
+    }
+    comm_->progress();
+  }
+
+  // Starts what backward did not (everything without overlap, or below a frozen stretch), waits
+  // for every sum and unpacks them into the gradients.
+  void finish_buckets() {
+    grads_ = gradients();
+    for (auto& b : buckets_)
+      if (!b.started) start(b, grads_);
+    comm_->wait_all();
+    for (auto& b : buckets_) {
+      for (const auto& m : b.members)
+        assign(grads_[m.parameter], as_node(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size})));
+      b.started = false;
+    }
+  }
+
+  Model* model_;
+  communicator* comm_;
+  data_parallel_options options_;
+  communicator_sums sums_;
+  std::vector<std::pair<std::size_t, std::int64_t>> plan_key_;
+  std::vector<bucket> buckets_;
+  std::vector<TensorView<T, 1, D>> grads_;
+  Tensor<T, 2, D> gradient_;
+};
+
+}  // namespace strata::parallel

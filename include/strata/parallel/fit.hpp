@@ -1,0 +1,151 @@
+// strata/parallel/fit.hpp — train::fit and train::evaluate, data-parallel: fit(comm, …) runs on
+// every rank of a communicator (MPI processes, GPUs), each rank gathering its rows of the same
+// global batches in the same shuffled order; fit_threads(R, model, …) runs R replicas of model
+// on threads of this process. Epoch reports are the global batch's, identical on every rank.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <span>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "strata/core/random.hpp"
+#include "strata/parallel/data_parallel.hpp"
+#include "strata/parallel/thread_group.hpp"
+#include "strata/train/fit.hpp"
+
+namespace strata::parallel {
+
+// Loss and accuracy of `model` on a data set, each rank evaluating its share of the samples
+// (rank r: [N·r/R, N·(r+1)/R)) and the sums combined: the same numbers on every rank, as one
+// model gives them when every rank's model is the same.
+template <class Model, class Data, Loss L = SoftmaxCrossEntropy>
+train::evaluation evaluate(communicator& comm, Model& model, const Data& data, std::int64_t batch_size = 256, const L& = {}) {
+  using T = typename Model::element_type;
+  const std::int64_t n = train::detail::sample_count(data);
+  const row_range mine = rows_of(n, comm.rank(), comm.size());
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  Tensor<T, 2> x;
+  Tensor<std::int32_t, 1> y;
+  train::batch_feed<T, typename Model::device_type> feed;
+  double totals[2] = {0, 0};  // Σ loss, correct
+  for (std::int64_t first = mine.first; first < mine.first + mine.count; first += batch_size) {
+    const std::int64_t b = std::min(batch_size, mine.first + mine.count - first);
+    train::detail::gather(data, order, first, b, x, y);
+    loss_result r;
+    if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
+      r = L::template evaluate<T>(model.forward(x, false), y);
+    } else {
+      const auto staged = feed.stage(x, y);
+      r = L::template evaluate<T>(model.forward(staged.images, false), staged.labels);
+    }
+    totals[0] += r.loss * double(b);
+    totals[1] += double(r.correct);
+  }
+  comm.all_reduce_sum(std::span<double>(totals, 2));
+  return {n ? totals[0] / double(n) : 0.0, n ? totals[1] / double(n) : 0.0, n};
+}
+
+// train::fit on every rank of `comm`: the replicas start from rank 0's model, shuffle with the
+// same seed, and each trains on its rows of every global batch of options.batch_size; gradients
+// are summed over ranks (data_parallel.hpp), so every rank steps to the same weights. Only rank
+// 0 shows progress. After each epoch the batch-norm statistics are rank 0's everywhere and the
+// test set (when given) is evaluated in shares.
+template <class Model, class Optimizer, train::Schedule S, class Data, Loss L = SoftmaxCrossEntropy>
+  requires train::OptimizerFor<Optimizer, Model>
+std::vector<train::epoch_report> fit(communicator& comm, Model& model, const Data& train_set, Optimizer& optimizer, const S& schedule,
+                                     train::fit_options options, const data_parallel_options& dp = {}, const Data* test = nullptr,
+                                     const std::function<void(const train::epoch_report&)>& on_epoch = {}, const L& loss = {}) {
+  using T = typename Model::element_type;
+  if (options.batch_size <= 0) throw error("fit: batch size must be positive, got " + std::to_string(options.batch_size));
+  if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
+  if (comm.rank() != 0) options.show_progress = false;
+  const std::int64_t n = train::detail::sample_count(train_set);
+  const std::int64_t steps_per_epoch = (n + options.batch_size - 1) / options.batch_size;
+  replica<Model> rep(model, comm, dp);
+  rep.broadcast_from(0);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  random_engine shuffler(options.shuffle_seed, 0x5u);  // train::fit's order, so one process and R ranks see the same batches
+  Tensor<T, 2> x;
+  Tensor<std::int32_t, 1> y;
+  train::batch_feed<T, typename Model::device_type> feed;
+  std::vector<train::epoch_report> history;
+  std::int64_t step = 0;
+  train::detail::announce_conv_tuning(options);
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    if (options.shuffle)
+      for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
+        std::swap(order[static_cast<std::size_t>(i)], order[shuffler.below(static_cast<std::uint32_t>(i + 1))]);
+    std::ostringstream sink;
+    train::progress bar = train::detail::epoch_progress(options, epoch, steps_per_epoch, sink);
+    for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
+      const std::int64_t global_rows = std::min(options.batch_size, n - first);
+      const row_range mine = rows_of(global_rows, comm.rank(), comm.size());
+      train::detail::gather(train_set, order, first + mine.first, mine.count, x, y);
+      step_result r;
+      if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
+        r = rep.train_step(optimizer, schedule(step), x, y, global_rows, loss);
+      } else {
+        const auto staged = feed.stage(x, y);
+        r = rep.train_step(optimizer, schedule(step), staged.images, staged.labels, global_rows, loss);
+      }
+      bar.step(global_rows, r.loss, r.correct);
+    }
+    bar.finish();
+    rep.broadcast_state_from(0);
+    train::epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(),
+                               algo::get_conv_tuning()};
+    if (test) {
+      const train::evaluation e = evaluate(comm, model, *test, 256, loss);
+      report.test_loss = e.loss;
+      report.test_accuracy = e.accuracy;
+    }
+    history.push_back(report);
+    if (on_epoch) on_epoch(report);
+  }
+  return history;
+}
+
+// An optimizer like `o` for another replica: same kind, same settings, fresh state.
+template <class Optimizer>
+concept ReplicableOptimizer = requires(const Optimizer& o) { Optimizer(o.options()); };
+
+// fit() with `replicas` replicas of `model` on threads of this process, each with its share of
+// the cores (strata's thread count divided among them). `model` and `optimizer` are rank 0's and
+// hold the trained state afterwards; the other replicas copy model's learning-rate rules and get
+// optimizers made from optimizer.options(). A failure on any thread ends all and is rethrown.
+template <class Model, class Optimizer, train::Schedule S, class Data, Loss L = SoftmaxCrossEntropy>
+  requires train::OptimizerFor<Optimizer, Model> && ReplicableOptimizer<Optimizer>
+std::vector<train::epoch_report> fit_threads(int replicas, Model& model, const Data& train_set, Optimizer& optimizer, const S& schedule,
+                                             const train::fit_options& options, const data_parallel_options& dp = {},
+                                             const Data* test = nullptr,
+                                             const std::function<void(const train::epoch_report&)>& on_epoch = {},
+                                             const L& loss = {}) {
+  if (replicas < 1) throw error("fit_threads: needs at least one replica, got " + std::to_string(replicas));
+  std::vector<std::unique_ptr<Model>> models;
+  std::vector<std::unique_ptr<Optimizer>> optimizers;
+  for (int r = 1; r < replicas; ++r) {
+    models.push_back(std::make_unique<Model>());  // its parameters come from rank 0 in fit()
+    for (const auto& [layer, multiplier] : model.learning_rate_rules()) models.back()->set_learning_rate(layer, multiplier);
+    optimizers.push_back(std::make_unique<Optimizer>(optimizer.options()));
+  }
+  std::vector<train::epoch_report> history;
+  run_threads(replicas, [&](communicator& comm) {
+    const int r = comm.rank();
+    Model& m = r == 0 ? model : *models[static_cast<std::size_t>(r - 1)];
+    Optimizer& o = r == 0 ? optimizer : *optimizers[static_cast<std::size_t>(r - 1)];
+    auto h = fit(comm, m, train_set, o, schedule, options, dp, test, r == 0 ? on_epoch : std::function<void(const train::epoch_report&)>{},
+                 loss);
+    if (r == 0) history = std::move(h);
+  });
+  return history;
+}
+
+}  // namespace strata::parallel
