@@ -105,3 +105,7 @@ else()
 endif()
 # Two hosts: the collectives over TCP between two network namespaces.
 strata_add_two_hosts_test(parallel.mpi_two_hosts parallel.mpi_communicator)
+# Training over MPI: R ranks = one process (fp64 1e-12, fp32 1e-5) = R threads (bit for bit),
+# synchronised batch norm, checkpoints; on 2 and 4 ranks and on two hosts.
+strata_add_mpi_test(parallel.mpi_training ${CMAKE_CURRENT_LIST_DIR}/test_mpi_training.cpp TIMEOUT 300)
+strata_add_two_hosts_test(parallel.mpi_training_two_hosts parallel.mpi_training)

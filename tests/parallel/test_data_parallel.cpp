@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <stdexcept>
 #include <vector>
 
@@ -17,64 +18,18 @@
 #include "strata/layers/max_pool.hpp"
 #include "strata/layers/relu.hpp"
 #include "strata/net/model.hpp"
+#include "strata/parallel/checkpoint.hpp"
 #include "strata/parallel/fit.hpp"
 #include "strata/train/adam.hpp"
 #include "strata/train/sgd.hpp"
 #include "support/autotune_guard.hpp"
 #include "support/testing.hpp"
+#include "parallel/training_data.hpp"
 
 using namespace strata;
+using namespace strata::testing::parallel_data;
 
 namespace {
-
-struct data_set {
-  Tensor<float, 2> images;
-  Tensor<std::int32_t, 1> labels;
-};
-
-// n 1×8×8 images in `classes` classes, each class with its own bright square.
-data_set squares(std::int64_t n, int classes, std::uint64_t seed) {
-  data_set s{Tensor<float, 2>(n, 64), Tensor<std::int32_t, 1>(n)};
-  fill_normal(s.images, 0, 0.5, seed);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const int c = static_cast<int>(i % classes);
-    s.labels(i) = c;
-    for (int k = 0; k < 3; ++k) s.images(i, (c + k) * 8 + 2 * c + k) += 2.0f;  // a short diagonal per class
-  }
-  return s;
-}
-
-template <class M>
-std::vector<double> parameters_of(M& m) {
-  std::vector<double> values;
-  m.visit_parameters([&](const auto& p) { values.insert(values.end(), p.value.data(), p.value.data() + p.value.size()); });
-  m.visit_state([&](const std::string&, auto v) { values.insert(values.end(), v.data(), v.data() + v.size()); });
-  return values;
-}
-
-// max |a − b| over max |a|: the weights' relative difference.
-double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(a[i]));
-  }
-  return diff / scale;
-}
-
-using Small = Sequential<Input<1, 8, 8>, Conv<4, Kernel<3>, Pad<1>>, ReLU, MaxPool<2>, Flatten, Dense<16>, ReLU, Dense<4>>;
-using Normed = Sequential<Input<1, 8, 8>, Conv<4, Kernel<3>, Pad<1>>, BatchNorm, ReLU, MaxPool<2>, Flatten, Dense<16>, BatchNorm, ReLU,
-                          Dense<4>>;
-
-train::fit_options quiet(std::int64_t batch, int epochs = 1) {
-  train::fit_options o;
-  o.batch_size = batch;
-  o.epochs = epochs;
-  o.show_progress = false;
-  o.shuffle_seed = 7;
-  return o;
-}
 
 // Weights after training one model, and after training `replicas` replicas on threads.
 template <class Net, class T>
@@ -82,18 +37,11 @@ std::pair<std::vector<double>, std::vector<double>> one_and_many(int replicas, c
                                                                  parallel::data_parallel_options dp = {}, int epochs = 1,
                                                                  std::size_t frozen_layers = 0) {
   const testing::autotune_guard rule_of_thumb(false);
-  const auto schedule = [](std::int64_t step) { return 0.05 / (1.0 + 0.1 * double(step)); };
-  Model<Net, T> one(3);
   Model<Net, T> many(3);
-  if (frozen_layers) {
-    one.freeze(layer_range{0, frozen_layers});
-    many.freeze(layer_range{0, frozen_layers});
-  }
-  train::SGD<T> sgd_one({.momentum = 0.9, .weight_decay = 1e-3});
-  train::SGD<T> sgd_many({.momentum = 0.9, .weight_decay = 1e-3});
-  train::fit(one, data, sgd_one, schedule, quiet(batch, epochs));
-  parallel::fit_threads(replicas, many, data, sgd_many, schedule, quiet(batch, epochs), dp);
-  return {parameters_of(one), parameters_of(many)};
+  if (frozen_layers) many.freeze(layer_range{0, frozen_layers});
+  train::SGD<T> sgd(momentum_and_decay());
+  parallel::fit_threads(replicas, many, data, sgd, decaying_rate, quiet(batch, epochs), dp);
+  return {train_one<Net, T>(data, batch, epochs, frozen_layers), parameters_of(many)};
 }
 
 }  // namespace
@@ -299,4 +247,35 @@ TEST_CASE("a bad label on one replica's rows ends training with its message", "[
   train::SGD<float> sgd;
   CHECK_THROWS_WITH(parallel::fit_threads(2, m, data, sgd, [](std::int64_t) { return 0.01; }, quiet(16)),
                     Catch::Contains("9"));
+}
+
+TEST_CASE("checkpoints: rank 0 writes the file, every rank gets what it holds", "[checkpoint]") {
+  const auto path = std::filesystem::temp_directory_path() / "strata-parallel-checkpoint-test.strata";
+  std::filesystem::remove(path);
+  Model<Small, float> trained(21);
+  const auto expected = parameters_of(trained);
+  std::vector<std::vector<double>> loaded(3);
+  parallel::run_threads(3, [&](parallel::communicator& c) {
+    if (c.rank() == 0) parallel::save_checkpoint(c, trained, path);
+    else parallel::save_checkpoint(c, *std::make_unique<Model<Small, float>>(99), path);  // only rank 0's is written
+    Model<Small, float> fresh(static_cast<std::uint64_t>(c.rank()) + 100);  // every rank starts elsewhere
+    parallel::load_checkpoint(c, fresh, path);
+    loaded[static_cast<std::size_t>(c.rank())] = parameters_of(fresh);
+  });
+  for (const auto& l : loaded) CHECK(l == expected);
+  std::filesystem::remove(path);
+
+  // A file rank 0 cannot read is every rank's error, with rank 0's message.
+  std::atomic<int> failed{0};
+  parallel::run_threads(3, [&](parallel::communicator& c) {
+    Model<Small, float> m(1);
+    try {
+      parallel::load_checkpoint(c, m, path);
+    } catch (const error& e) {
+      if (std::string(e.what()).find("on rank 0") != std::string::npos &&
+          std::string(e.what()).find(path.filename().string()) != std::string::npos)
+        ++failed;
+    }
+  });
+  CHECK(failed == 3);
 }

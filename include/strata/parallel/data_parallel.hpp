@@ -39,6 +39,28 @@ inline row_range rows_of(std::int64_t global_rows, int rank, int ranks) {
   return {begin, end - begin};
 }
 
+namespace detail {
+template <class V>
+void broadcast_values(communicator& comm, V* data, std::int64_t n, int root) {
+  comm.broadcast(std::span<std::byte>(reinterpret_cast<std::byte*>(data), static_cast<std::size_t>(n) * sizeof(V)), root);
+}
+}  // namespace detail
+
+// Batch-norm running statistics (a model's state) from `root` on every rank.
+template <class Model>
+void broadcast_state(communicator& comm, Model& model, int root = 0) {
+  model.visit_state([&](const std::string&, auto view) { detail::broadcast_values(comm, view.data(), view.size(), root); });
+}
+
+// Every parameter and state tensor from `root` on every rank (models of one architecture).
+template <class Model>
+void broadcast_model(communicator& comm, Model& model, int root = 0) {
+  using T = typename Model::element_type;
+  using D = typename Model::device_type;
+  model.visit_parameters([&](const parameter_ref<T, D>& p) { detail::broadcast_values(comm, p.value.data(), p.value.size(), root); });
+  broadcast_state(comm, model, root);
+}
+
 // A step's loss and accuracy over the global batch.
 struct step_result {
   double loss = 0;            // mean over the global batch
@@ -86,14 +108,9 @@ class replica final : gradient_listener {
 
   // Every rank's parameters and state (batch-norm statistics) become `root`'s: replicas start
   // from one model, and after training every rank holds what rank 0 holds.
-  void broadcast_from(int root = 0) {
-    model_->visit_parameters([&](const parameter_ref<T, D>& p) { broadcast_values(p.value.data(), p.value.size(), root); });
-    model_->visit_state([&](const std::string&, auto view) { broadcast_values(view.data(), view.size(), root); });
-  }
+  void broadcast_from(int root = 0) { broadcast_model(*comm_, *model_, root); }
   // Batch-norm running statistics from `root` only (rank 0's, as PyTorch DDP keeps them).
-  void broadcast_state_from(int root = 0) {
-    model_->visit_state([&](const std::string&, auto view) { broadcast_values(view.data(), view.size(), root); });
-  }
+  void broadcast_state_from(int root = 0) { broadcast_state(*comm_, *model_, root); }
 
   // Forward and backward on this rank's rows of a global batch of `global_rows`, the loss
   // averaged over the global batch, then the parameter gradients summed over ranks (every rank
@@ -167,11 +184,6 @@ class replica final : gradient_listener {
     Tensor<T, 1, D> buffer;
     bool started = false;
   };
-
-  template <class V>
-  void broadcast_values(V* data, std::int64_t n, int root) {
-    comm_->broadcast(std::span<std::byte>(reinterpret_cast<std::byte*>(data), static_cast<std::size_t>(n) * sizeof(V)), root);
-  }
 
   static std::size_t top_layer_of(const std::string& name) { return std::stoul(name.substr(0, name.find('.'))); }
 

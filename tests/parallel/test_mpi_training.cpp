@@ -1,0 +1,94 @@
+// Data parallelism over MPI processes: R ranks give the weights one process gives on the same
+// global batches (fp64 within 1e-12, fp32 within 1e-5), the same bits as R replicas on threads
+// (the same rank-order sums, one compute thread each), synchronised batch norm across processes,
+// and checkpoints written by rank 0 and loaded by every rank. Run under mpiexec (2 and 4 ranks,
+// and on two hosts joined by TCP).
+#include "strata/mpi.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "strata/core/parallel.hpp"
+#include "strata/parallel/checkpoint.hpp"
+#include "strata/parallel/fit.hpp"
+#include "support/autotune_guard.hpp"
+#include "parallel/training_data.hpp"
+
+using namespace strata;
+using namespace strata::testing::parallel_data;
+
+namespace {
+
+template <class Net, class T>
+std::vector<double> train_ranks(parallel::communicator& comm, const data_set& data, std::int64_t batch,
+                                parallel::data_parallel_options dp = {}, int epochs = 1) {
+  Model<Net, T> m(3 + static_cast<std::uint64_t>(comm.rank()));  // rank 0's weights reach the others
+  train::SGD<T> sgd(momentum_and_decay());
+  parallel::fit(comm, m, data, sgd, decaying_rate, quiet(batch, epochs), dp);
+  return parameters_of(m);
+}
+
+// Every rank's vector equals rank 0's, bit for bit.
+bool same_on_every_rank(parallel::communicator& comm, std::vector<double> v) {
+  std::vector<double> root = v;
+  comm.broadcast(std::as_writable_bytes(std::span<double>(root)), 0);
+  double differs = root == v ? 0 : 1;
+  comm.all_reduce_sum(std::span<double>(&differs, 1));
+  return differs == 0;
+}
+
+}  // namespace
+
+TEST_CASE("R ranks train to one process's weights on the same global batches", "[invariant]") {
+  const testing::autotune_guard rule_of_thumb(false);
+  set_num_threads(1);  // one compute thread per rank, as each replica on threads gets below
+  parallel::mpi_communicator comm;
+  const data_set data = squares(53, 4, 11);  // batches of 8 and a last one of 5
+  const auto fp64 = train_ranks<Small, double>(comm, data, 8);
+  CHECK(relative_difference(train_one<Small, double>(data, 8), fp64) < 1e-12);
+  CHECK(same_on_every_rank(comm, fp64));
+  const auto fp32 = train_ranks<Small, float>(comm, data, 8);
+  CHECK(relative_difference(train_one<Small, float>(data, 8), fp32) < 1e-5);
+
+  // The threads' transport sums in the same order: R replicas on threads, the same bits.
+  Model<Small, double> threads(3);
+  train::SGD<double> sgd(momentum_and_decay());
+  parallel::fit_threads(comm.size(), threads, data, sgd, decaying_rate, quiet(8));
+  CHECK(parameters_of(threads) == fp64);
+
+  // Short last batches with fewer rows than ranks, over two epochs.
+  const data_set few = squares(11, 4, 5);
+  CHECK(relative_difference(train_one<Small, double>(few, 8, 2), train_ranks<Small, double>(comm, few, 8, {}, 2)) < 1e-12);
+  set_num_threads(0);
+}
+
+TEST_CASE("synchronised batch norm across processes", "[batch_norm]") {
+  const testing::autotune_guard rule_of_thumb(false);
+  parallel::mpi_communicator comm;
+  const data_set data = squares(48, 4, 9);
+  const auto synced = train_ranks<Normed, double>(comm, data, 12, {.sync_batch_norm = true});
+  CHECK(relative_difference(train_one<Normed, double>(data, 12), synced) < 1e-12);
+}
+
+TEST_CASE("checkpoints: rank 0 writes, every rank loads", "[checkpoint]") {
+  parallel::mpi_communicator comm;
+  // One name for every rank: rank 0's process id.
+  std::int64_t id = comm.rank() == 0 ? static_cast<std::int64_t>(::getpid()) : 0;
+  comm.broadcast(std::as_writable_bytes(std::span<std::int64_t>(&id, 1)), 0);
+  const auto path = std::filesystem::temp_directory_path() / ("strata-mpi-checkpoint-" + std::to_string(id) + ".strata");
+  Model<Small, float> trained(21);
+  parallel::save_checkpoint(comm, trained, path);
+  Model<Small, float> fresh(100 + static_cast<std::uint64_t>(comm.rank()));
+  parallel::load_checkpoint(comm, fresh, path);
+  CHECK(parameters_of(fresh) == parameters_of(trained));
+  comm.barrier();
+  if (comm.rank() == 0) std::filesystem::remove(path);
+  CHECK_THROWS_WITH(parallel::load_checkpoint(comm, fresh, path / "missing"), Catch::Contains("on rank 0"));
+}
