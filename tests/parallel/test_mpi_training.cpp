@@ -18,6 +18,7 @@
 #include "strata/core/parallel.hpp"
 #include "strata/parallel/checkpoint.hpp"
 #include "strata/parallel/fit.hpp"
+#include "strata/parallel/hybrid.hpp"
 #include "support/autotune_guard.hpp"
 #include "parallel/training_data.hpp"
 
@@ -75,6 +76,33 @@ TEST_CASE("synchronised batch norm across processes", "[batch_norm]") {
   const data_set data = squares(48, 4, 9);
   const auto synced = train_ranks<Normed, double>(comm, data, 12, {.sync_batch_norm = true});
   CHECK(relative_difference(train_one<Normed, double>(data, 12), synced) < 1e-12);
+}
+
+TEST_CASE("the hybrid across processes: one model's weights, the predicted bytes", "[hybrid]") {
+  const testing::autotune_guard rule_of_thumb(false);
+  parallel::mpi_communicator comm;
+  const data_set data = squares(53, 4, 11);
+  Model<Small, double> m(3 + static_cast<std::uint64_t>(comm.rank()));
+  train::SGD<double> sgd(momentum_and_decay());
+  const std::int64_t before = comm.bytes_sent();
+  parallel::fit_hybrid(comm, m, data, sgd, decaying_rate, quiet(8));
+  const std::int64_t sent = comm.bytes_sent() - before;
+  CHECK(relative_difference(train_one<Small, double>(data, 8), parameters_of(m)) < 1e-12);
+  CHECK(same_on_every_rank(comm, parameters_of(m)));
+  // The start (rank 0's network to all) and the end (the slices gathered) aside, every step sends
+  // what parallel::communication predicts: 6 batches of 8 and one of 5.
+  const auto step8 = parallel::communication<Small, double>(comm.size(), 8), step5 = parallel::communication<Small, double>(comm.size(), 5);
+  std::int64_t start = 0, end = 0;
+  if (comm.rank() == 0) start = (comm.size() - 1) * std::int64_t{sizeof(double)} * Model<Small, double>::parameter_count;
+  // The gather of the slices at the end: rank r sends its share of each Dense layer's rows.
+  m.visit_parameters([&](const auto& p) {
+    const std::size_t layer = std::stoul(p.name.substr(0, p.name.find('.')));
+    if (layer < parallel::hybrid<Small, double>::first_dense) return;
+    const std::int64_t rows = p.name.ends_with(".bias") ? p.value.size() : (layer == 4 ? 16 : 4);
+    const std::int64_t width = p.value.size() / rows;
+    end += (comm.size() - 1) * parallel::share(rows, comm.size(), comm.rank()) * width * std::int64_t{sizeof(double)};
+  });
+  CHECK(sent == start + 6 * step8.hybrid.sent(comm.rank()) + step5.hybrid.sent(comm.rank()) + end);
 }
 
 TEST_CASE("checkpoints: rank 0 writes, every rank loads", "[checkpoint]") {

@@ -79,10 +79,128 @@ class communicator_sums final : public replica_sums {
   communicator* comm_;
 };
 
+// Sums a model's parameter gradients over ranks in buckets of whole top-level layers, from the
+// last layer down, each closed once it holds bucket_bytes (frozen parameters left out). As the
+// model's gradient_listener it starts a bucket's sum as soon as backward has finished its layers;
+// finish() starts the rest (everything, without overlap), waits, and writes the sums back.
+template <class Model>
+class bucket_reducer final : public gradient_listener {
+ public:
+  using T = typename Model::element_type;
+  using D = typename Model::device_type;
+
+  bucket_reducer(Model& model, communicator& comm, std::int64_t bucket_bytes) : model_(&model), comm_(&comm), bucket_bytes_(bucket_bytes) {
+    if (bucket_bytes <= 0) throw error("data_parallel: bucket_bytes must be positive, got " + std::to_string(bucket_bytes));
+  }
+  bucket_reducer(const bucket_reducer&) = delete;
+  bucket_reducer& operator=(const bucket_reducer&) = delete;
+
+  // Before each backward pass: (re)plans when the set of trained parameters changed.
+  void plan() {
+    std::vector<std::pair<std::size_t, std::int64_t>> trainable;  // (top-level layer, size) per parameter, 0 if frozen
+    model_->visit_parameters([&](const parameter_ref<T, D>& p) { trainable.emplace_back(top_layer_of(p.name), p.rate == 0 ? 0 : p.value.size()); });
+    if (trainable == plan_key_) return;
+    plan_key_ = trainable;
+    buckets_.clear();
+    const std::int64_t limit = std::max<std::int64_t>(1, bucket_bytes_ / std::int64_t(sizeof(T)));
+    bucket current;
+    bool open = false;
+    for (std::size_t k = trainable.size(); k-- > 0;) {
+      const auto [layer, size] = trainable[k];
+      if (size == 0) continue;
+      // A bucket holds whole layers: close it before a new layer once it is full.
+      if (open && current.lowest_layer != layer && current.values >= limit) {
+        buckets_.push_back(std::move(current));
+        current = bucket{};
+        open = false;
+      }
+      if (!open) current.highest_layer = layer;
+      open = true;
+      current.lowest_layer = layer;
+      current.members.insert(current.members.begin(), member{k, 0, size});
+      current.values += size;
+    }
+    if (open) buckets_.push_back(std::move(current));
+    for (auto& b : buckets_) {
+      std::int64_t offset = 0;
+      for (auto& m : b.members) m.offset = std::exchange(offset, offset + m.size);
+      b.buffer = Tensor<T, 1, D>::uninitialized(Shape<1>{b.values});
+    }
+  }
+
+  void layer_done(std::size_t layer) override {
+    bool any = false;
+    for (auto& b : buckets_) {
+      if (b.started || b.lowest_layer < layer) continue;
+      if (!any) grads_ = gradients();
+      any = true;
+      start(b, grads_);
+    }
+    comm_->progress();
+  }
+
+  void finish() {
+    grads_ = gradients();
+    for (auto& b : buckets_)
+      if (!b.started) start(b, grads_);
+    comm_->wait_all();
+    for (auto& b : buckets_) {
+      for (const auto& m : b.members)
+        assign(grads_[m.parameter], as_node(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size})));
+      b.started = false;
+    }
+  }
+
+  struct bucket_info {
+    std::size_t lowest_layer = 0, highest_layer = 0;
+    std::int64_t values = 0;
+  };
+  std::vector<bucket_info> buckets() const {
+    std::vector<bucket_info> out;
+    for (const auto& b : buckets_) out.push_back({b.lowest_layer, b.highest_layer, b.values});
+    return out;
+  }
+
+ private:
+  struct member {
+    std::size_t parameter = 0;  // index in visiting order
+    std::int64_t offset = 0, size = 0;
+  };
+  struct bucket {
+    std::size_t lowest_layer = 0, highest_layer = 0;
+    std::int64_t values = 0;
+    std::vector<member> members;
+    Tensor<T, 1, D> buffer;
+    bool started = false;
+  };
+
+  static std::size_t top_layer_of(const std::string& name) { return std::stoul(name.substr(0, name.find('.'))); }
+
+  std::vector<TensorView<T, 1, D>> gradients() {
+    std::vector<TensorView<T, 1, D>> g;
+    model_->visit_parameters([&](const parameter_ref<T, D>& p) { g.push_back(p.gradient); });
+    return g;
+  }
+
+  void start(bucket& b, const std::vector<TensorView<T, 1, D>>& grads) {
+    for (const auto& m : b.members)
+      assign(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size}), as_node(grads[m.parameter]));
+    comm_->start_all_reduce_sum(std::span<T>(b.buffer.data(), static_cast<std::size_t>(b.values)));
+    b.started = true;
+  }
+
+  Model* model_;
+  communicator* comm_;
+  std::int64_t bucket_bytes_;
+  std::vector<std::pair<std::size_t, std::int64_t>> plan_key_;
+  std::vector<bucket> buckets_;
+  std::vector<TensorView<T, 1, D>> grads_;
+};
+
 // One rank's side of synchronous data parallelism: the replica (a Model), the communicator, and
 // the gradient buckets. Every rank makes the same calls in the same order.
 template <class Model>
-class replica final : gradient_listener {
+class replica {
  public:
   using T = typename Model::element_type;
   using D = typename Model::device_type;
@@ -91,9 +209,7 @@ class replica final : gradient_listener {
                 "type must be float or double");
 
   replica(Model& model, communicator& comm, data_parallel_options options = {})
-      : model_(&model), comm_(&comm), options_(options), sums_(comm) {
-    if (options.bucket_bytes <= 0)
-      throw error("data_parallel: bucket_bytes must be positive, got " + std::to_string(options.bucket_bytes));
+      : model_(&model), comm_(&comm), options_(options), sums_(comm), reducer_(model, comm, options.bucket_bytes) {
     model.set_batch_sums(options.sync_batch_norm ? &sums_ : nullptr);
     // Dropout draws from another stream on every rank (rank 0 keeps the model's own).
     if (comm.rank() != 0) model.rng() = model.rng().fork(static_cast<std::uint64_t>(comm.rank()));
@@ -128,7 +244,7 @@ class replica final : gradient_listener {
       throw error("data_parallel: a global batch of " + std::to_string(global_rows) + " rows leaves rank " +
                   std::to_string(comm_->rank()) + " of " + std::to_string(comm_->size()) +
                   " without rows, which synchronised batch norm cannot run with (use batches of at least one row per rank)");
-    plan_buckets();
+    reducer_.plan();
     double totals[2] = {0, 0};  // Σ loss over rows, correct
     if (rows > 0) {
       const auto out = model_->forward(x, true);
@@ -140,14 +256,14 @@ class replica final : gradient_listener {
       totals[0] = r.loss * double(rows);
       totals[1] = double(r.correct);
       if (options_.overlap) {
-        model_->backward(gradient_, *this);
+        model_->backward(gradient_, reducer_);
       } else {
         model_->backward(gradient_);
       }
     } else {
       model_->visit_parameters([](const parameter_ref<T, D>& p) { p.gradient.fill(T(0)); });
     }
-    finish_buckets();
+    reducer_.finish();
     comm_->all_reduce_sum(std::span<double>(totals, 2));
     return {totals[0] / double(global_rows), static_cast<std::int64_t>(totals[1]), global_rows};
   }
@@ -161,116 +277,15 @@ class replica final : gradient_listener {
     return r;
   }
 
-  // Bytes of gradients summed per step, and the buckets (top-level layers, last first).
-  struct bucket_info {
-    std::size_t lowest_layer = 0, highest_layer = 0;
-    std::int64_t values = 0;
-  };
-  std::vector<bucket_info> buckets() const {
-    std::vector<bucket_info> out;
-    for (const auto& b : buckets_) out.push_back({b.lowest_layer, b.highest_layer, b.values});
-    return out;
-  }
+  // The buckets of the last step (top-level layers, last first).
+  auto buckets() const { return reducer_.buckets(); }
 
  private:
-  struct member {
-    std::size_t parameter = 0;  // index in visiting order
-    std::int64_t offset = 0, size = 0;
-  };
-  struct bucket {
-    std::size_t lowest_layer = 0, highest_layer = 0;
-    std::int64_t values = 0;
-    std::vector<member> members;
-    Tensor<T, 1, D> buffer;
-    bool started = false;
-  };
-
-  static std::size_t top_layer_of(const std::string& name) { return std::stoul(name.substr(0, name.find('.'))); }
-
-  // Buckets of whole top-level layers, from the last layer down, each closed once it holds
-  // bucket_bytes; frozen parameters (rate 0) are left out. Rebuilt when the trainable set changes.
-  void plan_buckets() {
-    std::vector<std::pair<std::size_t, std::int64_t>> trainable;  // (top-level layer, size) per parameter, 0 if frozen
-    std::size_t index = 0;
-    model_->visit_parameters([&](const parameter_ref<T, D>& p) {
-      trainable.emplace_back(top_layer_of(p.name), p.rate == 0 ? 0 : p.value.size());
-      ++index;
-    });
-    if (trainable == plan_key_) return;
-    plan_key_ = trainable;
-    buckets_.clear();
-    const std::int64_t limit = std::max<std::int64_t>(1, options_.bucket_bytes / std::int64_t(sizeof(T)));
-    bucket current;
-    bool open = false;
-    for (std::size_t k = trainable.size(); k-- > 0;) {
-      const auto [layer, size] = trainable[k];
-      if (size == 0) continue;
-      // A bucket holds whole layers: close it before a new layer once it is full.
-      if (open && current.lowest_layer != layer && current.values >= limit) {
-        buckets_.push_back(std::move(current));
-        current = bucket{};
-        open = false;
-      }
-      if (!open) current.highest_layer = layer;
-      open = true;
-      current.lowest_layer = layer;
-      current.members.insert(current.members.begin(), member{k, 0, size});
-      current.values += size;
-    }
-    if (open) buckets_.push_back(std::move(current));
-    for (auto& b : buckets_) {
-      std::int64_t offset = 0;
-      for (auto& m : b.members) m.offset = std::exchange(offset, offset + m.size);
-      b.buffer = Tensor<T, 1, D>::uninitialized(Shape<1>{b.values});
-    }
-  }
-
-  // The gradients of every parameter, in visiting order, for packing.
-  std::vector<TensorView<T, 1, D>> gradients() {
-    std::vector<TensorView<T, 1, D>> g;
-    model_->visit_parameters([&](const parameter_ref<T, D>& p) { g.push_back(p.gradient); });
-    return g;
-  }
-
-  void start(bucket& b, const std::vector<TensorView<T, 1, D>>& grads) {
-    for (const auto& m : b.members)
-      assign(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size}), as_node(grads[m.parameter]));
-    comm_->start_all_reduce_sum(std::span<T>(b.buffer.data(), static_cast<std::size_t>(b.values)));
-    b.started = true;
-  }
-
-  void layer_done(std::size_t layer) override {
-    bool any = false;
-    for (auto& b : buckets_) {
-      if (b.started || b.lowest_layer < layer) continue;
-      if (!any) grads_ = gradients();
-      any = true;
-      start(b, grads_);
-    }
-    comm_->progress();
-  }
-
-  // Starts what backward did not (everything without overlap, or below a frozen stretch), waits
-  // for every sum and unpacks them into the gradients.
-  void finish_buckets() {
-    grads_ = gradients();
-    for (auto& b : buckets_)
-      if (!b.started) start(b, grads_);
-    comm_->wait_all();
-    for (auto& b : buckets_) {
-      for (const auto& m : b.members)
-        assign(grads_[m.parameter], as_node(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size})));
-      b.started = false;
-    }
-  }
-
   Model* model_;
   communicator* comm_;
   data_parallel_options options_;
   communicator_sums sums_;
-  std::vector<std::pair<std::size_t, std::int64_t>> plan_key_;
-  std::vector<bucket> buckets_;
-  std::vector<TensorView<T, 1, D>> grads_;
+  bucket_reducer<Model> reducer_;
   Tensor<T, 2, D> gradient_;
 };
 
