@@ -4,8 +4,9 @@
 A ```cpp block is compiled as it stands (a complete translation unit). A block whose fence reads
 ```cpp fragment=NAME is a piece of a larger program: it is compiled as the body of a function,
 after tests/readme/NAME.hpp (the includes and declarations it relies on). A ```cpp cuda block
-needs nvcc and is skipped here. Usage:
-  check_snippets.py README.md --compiler g++ -I include -I /usr/include/eigen3 [-D NAME ...]
+needs nvcc and is skipped here; a ```cpp mpi block is compiled only with --mpi (the build found
+MPI and passes its include directories). Usage:
+  check_snippets.py README.md --compiler g++ -I include -I /usr/include/eigen3 [-D NAME ...] [--mpi]
 """
 import argparse
 import os
@@ -31,6 +32,7 @@ def main():
     ap.add_argument("--compiler", required=True)
     ap.add_argument("-I", dest="includes", action="append", default=[])
     ap.add_argument("-D", dest="defines", action="append", default=[])
+    ap.add_argument("--mpi", action="store_true", help="compile the snippets marked mpi too")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     text = open(args.readme, encoding="utf-8").read()
@@ -39,6 +41,10 @@ def main():
         for n, (line, info, code) in enumerate(blocks(text), 1):
             if "cuda" in info:
                 print(f"README.md:{line}: CUDA snippet, skipped (needs nvcc)")
+                skipped += 1
+                continue
+            if "mpi" in info and not args.mpi:
+                print(f"README.md:{line}: MPI snippet, skipped (the build found no MPI)")
                 skipped += 1
                 continue
             fragment = next((i.split("=", 1)[1] for i in info if i.startswith("fragment=")), None)

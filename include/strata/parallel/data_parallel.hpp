@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -128,6 +129,16 @@ class bucket_reducer final : public gradient_listener {
     }
   }
 
+  struct bucket_info {
+    std::size_t lowest_layer = 0, highest_layer = 0;
+    std::int64_t values = 0;
+  };
+  std::vector<bucket_info> buckets() const {
+    std::vector<bucket_info> out;
+    for (const auto& b : buckets_) out.push_back({b.lowest_layer, b.highest_layer, b.values});
+    return out;
+  }
+
   void layer_done(std::size_t layer) override {
     bool any = false;
     for (auto& b : buckets_) {
@@ -140,6 +151,16 @@ class bucket_reducer final : public gradient_listener {
   }
 
   void finish() {
+    const auto t0 = std::chrono::steady_clock::now();
+    finish_sums();
+    wait_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // Seconds the last finish() took: the communication the backward pass did not hide (all of
+  // it, packing included, without overlap).
+  double last_wait_seconds() const noexcept { return wait_seconds_; }
+
+ private:
+  void finish_sums() {
     grads_ = gradients();
     for (auto& b : buckets_)
       if (!b.started) start(b, grads_);
@@ -151,17 +172,7 @@ class bucket_reducer final : public gradient_listener {
     }
   }
 
-  struct bucket_info {
-    std::size_t lowest_layer = 0, highest_layer = 0;
-    std::int64_t values = 0;
-  };
-  std::vector<bucket_info> buckets() const {
-    std::vector<bucket_info> out;
-    for (const auto& b : buckets_) out.push_back({b.lowest_layer, b.highest_layer, b.values});
-    return out;
-  }
 
- private:
   struct member {
     std::size_t parameter = 0;  // index in visiting order
     std::int64_t offset = 0, size = 0;
@@ -195,6 +206,7 @@ class bucket_reducer final : public gradient_listener {
   std::vector<std::pair<std::size_t, std::int64_t>> plan_key_;
   std::vector<bucket> buckets_;
   std::vector<TensorView<T, 1, D>> grads_;
+  double wait_seconds_ = 0;
 };
 
 // One rank's side of synchronous data parallelism: the replica (a Model), the communicator, and
@@ -277,8 +289,10 @@ class replica {
     return r;
   }
 
-  // The buckets of the last step (top-level layers, last first).
+  // The buckets of the last step (top-level layers, last first), and the seconds its gradient
+  // sums kept the step waiting after backward.
   auto buckets() const { return reducer_.buckets(); }
+  double last_wait_seconds() const noexcept { return reducer_.last_wait_seconds(); }
 
  private:
   Model* model_;
