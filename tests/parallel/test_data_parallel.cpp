@@ -279,3 +279,15 @@ TEST_CASE("checkpoints: rank 0 writes the file, every rank gets what it holds", 
   });
   CHECK(failed == 3);
 }
+
+TEST_CASE("fit_threads twice continues one optimizer's state, as train::fit twice does", "[fit]") {
+  const testing::autotune_guard rule_of_thumb(false);
+  const data_set data = squares(40, 4, 6);
+  Model<Small, double> one(3), many(3);
+  train::SGD<double> sgd_one(momentum_and_decay()), sgd_many(momentum_and_decay());
+  for (int call = 0; call < 2; ++call) {
+    train::fit(one, data, sgd_one, decaying_rate, quiet(8));
+    parallel::fit_threads(3, many, data, sgd_many, decaying_rate, quiet(8));
+  }
+  CHECK(relative_difference(parameters_of(one), parameters_of(many)) < 1e-12);
+}

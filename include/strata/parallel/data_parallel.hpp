@@ -53,12 +53,18 @@ void broadcast_state(communicator& comm, Model& model, int root = 0) {
   model.visit_state([&](const std::string&, auto view) { detail::broadcast_values(comm, view.data(), view.size(), root); });
 }
 
-// Every parameter and state tensor from `root` on every rank (models of one architecture).
+// Every parameter from `root` on every rank (models of one architecture).
 template <class Model>
-void broadcast_model(communicator& comm, Model& model, int root = 0) {
+void broadcast_parameters(communicator& comm, Model& model, int root = 0) {
   using T = typename Model::element_type;
   using D = typename Model::device_type;
   model.visit_parameters([&](const parameter_ref<T, D>& p) { detail::broadcast_values(comm, p.value.data(), p.value.size(), root); });
+}
+
+// Every parameter and state tensor from `root` on every rank.
+template <class Model>
+void broadcast_model(communicator& comm, Model& model, int root = 0) {
+  broadcast_parameters(comm, model, root);
   broadcast_state(comm, model, root);
 }
 

@@ -52,16 +52,15 @@ train::evaluation evaluate(communicator& comm, Model& model, const Data& data, s
   return {n ? totals[0] / double(n) : 0.0, n ? totals[1] / double(n) : 0.0, n};
 }
 
-// train::fit on every rank of `comm`: the replicas start from rank 0's model, shuffle with the
-// same seed, and each trains on its rows of every global batch of options.batch_size; gradients
-// are summed over ranks (data_parallel.hpp), so every rank steps to the same weights. Only rank
-// 0 shows progress. After each epoch the batch-norm statistics are rank 0's everywhere and the
-// test set (when given) is evaluated in shares.
-template <class Model, class Optimizer, train::Schedule S, class Data, Loss L = SoftmaxCrossEntropy>
-  requires train::OptimizerFor<Optimizer, Model>
-std::vector<train::epoch_report> fit(communicator& comm, Model& model, const Data& train_set, Optimizer& optimizer, const S& schedule,
-                                     train::fit_options options, const data_parallel_options& dp = {}, const Data* test = nullptr,
-                                     const std::function<void(const train::epoch_report&)>& on_epoch = {}, const L& loss = {}) {
+namespace detail {
+// fit() on one rank. Every rank steps its own optimizer (processes, GPUs), or, where `optimizer`
+// is null on the ranks other than 0 (threads of one process), rank 0 steps and the others take
+// its parameters: one optimizer state however often fit_threads is called.
+template <class Model, class Optimizer, class S, class Data, class L>
+std::vector<train::epoch_report> fit_ranks(communicator& comm, Model& model, const Data& train_set, Optimizer* optimizer,
+                                           const S& schedule, train::fit_options options, const data_parallel_options& dp,
+                                           const Data* test, const std::function<void(const train::epoch_report&)>& on_epoch,
+                                           const L& loss, bool root_steps) {
   using T = typename Model::element_type;
   if (options.batch_size <= 0) throw error("fit: batch size must be positive, got " + std::to_string(options.batch_size));
   if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
@@ -91,11 +90,13 @@ std::vector<train::epoch_report> fit(communicator& comm, Model& model, const Dat
       train::detail::gather(train_set, order, first + mine.first, mine.count, x, y);
       step_result r;
       if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
-        r = rep.train_step(optimizer, schedule(step), x, y, global_rows, loss);
+        r = rep.compute_gradients(x, y, global_rows, loss);
       } else {
         const auto staged = feed.stage(x, y);
-        r = rep.train_step(optimizer, schedule(step), staged.images, staged.labels, global_rows, loss);
+        r = rep.compute_gradients(staged.images, staged.labels, global_rows, loss);
       }
+      if (optimizer) optimizer->step(model, schedule(step));
+      if (root_steps) broadcast_parameters(comm, model, 0);
       bar.step(global_rows, r.loss, r.correct);
     }
     bar.finish();
@@ -112,17 +113,28 @@ std::vector<train::epoch_report> fit(communicator& comm, Model& model, const Dat
   }
   return history;
 }
+}  // namespace detail
 
-// An optimizer like `o` for another replica: same kind, same settings, fresh state.
-template <class Optimizer>
-concept ReplicableOptimizer = requires(const Optimizer& o) { Optimizer(o.options()); };
+// train::fit on every rank of `comm`: the replicas start from rank 0's model, shuffle with the
+// same seed, and each trains on its rows of every global batch of options.batch_size; gradients
+// are summed over ranks (data_parallel.hpp), so every rank steps its optimizer to the same
+// weights. Only rank 0 shows progress. After each epoch the batch-norm statistics are rank 0's
+// everywhere and the test set (when given) is evaluated in shares.
+template <class Model, class Optimizer, train::Schedule S, class Data, Loss L = SoftmaxCrossEntropy>
+  requires train::OptimizerFor<Optimizer, Model>
+std::vector<train::epoch_report> fit(communicator& comm, Model& model, const Data& train_set, Optimizer& optimizer, const S& schedule,
+                                     train::fit_options options, const data_parallel_options& dp = {}, const Data* test = nullptr,
+                                     const std::function<void(const train::epoch_report&)>& on_epoch = {}, const L& loss = {}) {
+  return detail::fit_ranks(comm, model, train_set, &optimizer, schedule, options, dp, test, on_epoch, loss, false);
+}
 
 // fit() with `replicas` replicas of `model` on threads of this process, each with its share of
-// the cores (strata's thread count divided among them). `model` and `optimizer` are rank 0's and
-// hold the trained state afterwards; the other replicas copy model's learning-rate rules and get
-// optimizers made from optimizer.options(). A failure on any thread ends all and is rethrown.
+// the cores (strata's thread count divided among them). `model` and `optimizer` are rank 0's:
+// rank 0 steps with them and the other replicas take its parameters after each step, so any
+// optimizer works and its state carries over from one call to the next. The other replicas copy
+// model's learning-rate rules. A failure on any thread ends all and is rethrown.
 template <class Model, class Optimizer, train::Schedule S, class Data, Loss L = SoftmaxCrossEntropy>
-  requires train::OptimizerFor<Optimizer, Model> && ReplicableOptimizer<Optimizer>
+  requires train::OptimizerFor<Optimizer, Model>
 std::vector<train::epoch_report> fit_threads(int replicas, Model& model, const Data& train_set, Optimizer& optimizer, const S& schedule,
                                              const train::fit_options& options, const data_parallel_options& dp = {},
                                              const Data* test = nullptr,
@@ -130,19 +142,16 @@ std::vector<train::epoch_report> fit_threads(int replicas, Model& model, const D
                                              const L& loss = {}) {
   if (replicas < 1) throw error("fit_threads: needs at least one replica, got " + std::to_string(replicas));
   std::vector<std::unique_ptr<Model>> models;
-  std::vector<std::unique_ptr<Optimizer>> optimizers;
   for (int r = 1; r < replicas; ++r) {
-    models.push_back(std::make_unique<Model>());  // its parameters come from rank 0 in fit()
+    models.push_back(std::make_unique<Model>());  // its parameters come from rank 0
     for (const auto& [layer, multiplier] : model.learning_rate_rules()) models.back()->set_learning_rate(layer, multiplier);
-    optimizers.push_back(std::make_unique<Optimizer>(optimizer.options()));
   }
   std::vector<train::epoch_report> history;
   run_threads(replicas, [&](communicator& comm) {
     const int r = comm.rank();
     Model& m = r == 0 ? model : *models[static_cast<std::size_t>(r - 1)];
-    Optimizer& o = r == 0 ? optimizer : *optimizers[static_cast<std::size_t>(r - 1)];
-    auto h = fit(comm, m, train_set, o, schedule, options, dp, test, r == 0 ? on_epoch : std::function<void(const train::epoch_report&)>{},
-                 loss);
+    auto h = detail::fit_ranks(comm, m, train_set, r == 0 ? &optimizer : nullptr, schedule, options, dp, test,
+                               r == 0 ? on_epoch : std::function<void(const train::epoch_report&)>{}, loss, true);
     if (r == 0) history = std::move(h);
   });
   return history;

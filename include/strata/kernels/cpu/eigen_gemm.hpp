@@ -22,7 +22,13 @@ void eigen_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std:
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using ConstMap = Eigen::Map<const Matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
   using Map = Eigen::Map<Matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-  if (!in_parallel_region()) Eigen::setNbThreads(num_threads());  // Eigen runs serially when nested
+  // Eigen threads its GEMM over omp_get_max_threads() while its own global setting is unset, so
+  // strata sets OpenMP's per-thread count instead of that global: replicas training on several
+  // threads at once (parallel/) each keep their own budget and never write one shared value.
+  // (Eigen runs serially when nested.)
+#if defined(_OPENMP)
+  if (!in_parallel_region() && omp_get_max_threads() != num_threads()) omp_set_num_threads(num_threads());
+#endif
   const ConstMap A(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
   const ConstMap B(b, trans_b ? n : k, trans_b ? k : n, Eigen::OuterStride<>(ldb));
   Map C(c, m, n, Eigen::OuterStride<>(ldc));
