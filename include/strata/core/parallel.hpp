@@ -87,6 +87,22 @@ inline void set_parallel_threshold(std::int64_t elements) {
   detail::parallel_threshold_setting().store(std::max<std::int64_t>(elements, 1));
 }
 
+// Calls body() once on each of `threads` threads at once, the calling thread among them (one
+// OpenMP team, so no threads beyond strata's own), for work the threads share by claiming items
+// from a counter: items of uneven cost, or items that threads outside the team claim too.
+template <class Body>
+void on_team(int threads, Body&& body) {
+#if defined(_OPENMP)
+  if (threads > 1 && !in_parallel_region()) {
+#pragma omp parallel num_threads(threads)
+    body();
+    return;
+  }
+#endif
+  (void)threads;
+  body();
+}
+
 // Splits [0, n) into one contiguous range per thread, boundaries rounded to `align` elements
 // (a cache line of floats by default, so threads never share a line they write), and calls
 // body(begin, end) once per non-empty range. Serial when n is below the threshold.
