@@ -6,15 +6,18 @@
 
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <cmath>
 #include <cstdint>
+#include <future>
+#include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "strata/augment/augmentation.hpp"
+#include "strata/core/thread_plan.hpp"
 #include "strata/data/loader.hpp"
 #include "strata/layers/dense.hpp"
 #include "strata/layers/relu.hpp"
@@ -129,9 +132,19 @@ TEST_CASE("order and augmentation depend on seed and epoch, not on the number of
   data::loader l0(d, add_random{}, {.batch_size = 6, .seed = 11, .workers = 0});
   data::loader l1(d, add_random{}, {.batch_size = 6, .seed = 11, .workers = 1});
   data::loader l3(d, add_random{}, {.batch_size = 6, .seed = 11, .workers = 3, .prefetch = 2});
+  // Worker threads whatever the cores (planned placement may run none here), at either priority.
+  data::loader b3(d, add_random{}, {.batch_size = 6, .seed = 11, .workers = 3, .prefetch = 2,
+                                    .placement = data::worker_placement::background});
+  data::loader i2(d, add_random{}, {.batch_size = 6, .seed = 11, .workers = 2, .placement = data::worker_placement::idle_priority});
   const auto e0 = epoch_values(l0, 4);
   CHECK(epoch_values(l1, 4) == e0);
   CHECK(epoch_values(l3, 4) == e0);
+  CHECK(epoch_values(b3, 4) == e0);
+  CHECK(epoch_values(i2, 4) == e0);
+  {  // samples made in next() on one compute thread or on several give the same batches
+    const thread_budget one(1);
+    CHECK(epoch_values(l0, 4) == e0);
+  }
   CHECK(epoch_values(l3, 5) != e0);  // another epoch, another order
   data::loader other(d, add_random{}, {.batch_size = 6, .seed = 12, .workers = 2});
   CHECK(epoch_values(other, 4) != e0);  // another seed
@@ -251,9 +264,11 @@ TEST_CASE("workers fill the queue ahead of the consumer, and no further", "[data
       return toy_dataset::get(i);
     }
   } d;
-  data::loader l(d, data::no_augmentation{}, {.batch_size = 5, .workers = 2, .prefetch = 3});
+  data::loader l(d, data::no_augmentation{},
+                 {.batch_size = 5, .workers = 2, .prefetch = 3, .placement = data::worker_placement::background});
   data::batch b;
   l.start_epoch(0);
+  REQUIRE(l.threads() == 2);
   // Without any next(), the workers make exactly `prefetch` batches (polled; 10 s is only a
   // guard against a hang, not a timing assertion).
   for (int i = 0; i < 10000 && l.batches_ready() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -330,4 +345,159 @@ TEST_CASE("drop_last drops a short last batch, and shuffle = false keeps the rec
       CHECK(seen == (l == &keep ? 50 : 48));
     }
   }
+}
+
+TEST_CASE("thread plan: ranks × (compute threads + worker threads) never exceeds the cores", "[data][loader][thread_plan]") {
+  // 2 cores, 1 rank, 1 worker (the loader_overlap benchmark): compute keeps both cores and the
+  // worker's work runs on them, between steps.
+  constexpr auto bench = plan_threads(2, 1, 1);
+  static_assert(bench.cores_per_rank == 2 && bench.compute_threads == 2 && bench.dedicated_workers == 0 &&
+                bench.workers_on_compute_threads() == 1);
+  // Asking for fewer compute threads frees cores for workers, one each, no more.
+  static_assert(plan_threads(8, 2, 3, 2).cores_per_rank == 4);
+  static_assert(plan_threads(8, 2, 3, 2).dedicated_workers == 2);
+  static_assert(plan_threads(8, 2, 3, 2).workers_on_compute_threads() == 1);
+  // More compute threads than a rank's cores are cut to its cores.
+  static_assert(plan_threads(8, 4, 1, 16).compute_threads == 2);
+  // More ranks than cores: one core each (the ranks alone oversubscribe), no worker threads.
+  static_assert(plan_threads(2, 4, 2).cores_per_rank == 1 && plan_threads(2, 4, 2).dedicated_workers == 0);
+  for (int cores = 1; cores <= 64; ++cores)
+    for (int ranks = 1; ranks <= cores; ++ranks)
+      for (int workers = 0; workers <= 4; ++workers)
+        for (int compute = 0; compute <= cores + 1; ++compute) {
+          const auto p = plan_threads(cores, ranks, workers, compute);
+          INFO(cores << " cores, " << ranks << " ranks, " << workers << " workers, " << compute << " compute threads asked");
+          REQUIRE(p.compute_threads >= 1);
+          REQUIRE(ranks * (p.compute_threads + p.dedicated_workers) <= cores);
+          REQUIRE(p.dedicated_workers + p.workers_on_compute_threads() == workers);
+          if (compute <= 0) REQUIRE(p.compute_threads == cores / ranks);  // by default the compute takes every core
+        }
+}
+
+TEST_CASE("thread plan here: the process's cores, the launcher's local ranks, the caller's compute threads", "[data][loader][thread_plan]") {
+  const int cores = available_cores();
+  REQUIRE(cores >= 1);
+  set_local_ranks(1);
+  {
+    const thread_budget one(1);
+    const auto p = plan_threads_here(3);
+    CHECK(p.cores_per_rank == cores);
+    CHECK(p.compute_threads == 1);
+    CHECK(p.dedicated_workers == std::min(3, cores - 1));
+  }
+  // More local ranks than cores: one core each — unless the affinity mask is narrower than the
+  // machine, which means the launcher has already given this process its own cores.
+  set_local_ranks(cores + 1);
+  const int machine = std::max(1, int(std::thread::hardware_concurrency()));
+  CHECK(plan_threads_here(1).cores_per_rank == (cores < machine ? cores : 1));
+  set_local_ranks(0);  // back to the environment's (or 1)
+}
+
+namespace {
+// Records, for every thread that reads a record, whether it ran at idle priority.
+struct priority_probe : toy_dataset {
+  mutable std::mutex m;
+  mutable std::map<std::thread::id, thread_priority> seen;
+  sample get(std::int64_t i) const {
+    {
+      std::lock_guard lock(m);
+      seen[std::this_thread::get_id()] = this_thread_priority();
+    }
+    return toy_dataset::get(i);
+  }
+};
+}  // namespace
+
+TEST_CASE("worker threads run where the plan puts them, at the priority asked", "[data][loader][thread_plan]") {
+  const int cores = available_cores();
+  set_local_ranks(1);
+  SECTION("planned, the compute on every core: no worker thread; next() makes the batches, the same ones") {
+    const thread_budget all(cores);
+    if (num_threads() != cores) return;  // a build without OpenMP computes on one thread
+    toy_dataset d;
+    data::loader planned(d, add_random{}, {.batch_size = 6, .seed = 11, .workers = 2});
+    data::loader serial(d, add_random{}, {.batch_size = 6, .seed = 11, .workers = 0});
+    CHECK(epoch_values(planned, 2) == epoch_values(serial, 2));
+    CHECK(planned.threads() == 0);
+    CHECK(planned.plan().dedicated_workers == 0);
+    const auto c = planned.counts();
+    CHECK(c.samples_by_workers == 0);
+    CHECK(c.samples_in_next == 50);
+    CHECK(c.batches == 9);
+    CHECK(c.not_ready == 9);
+  }
+  SECTION("planned, one compute thread: workers on the free cores, at normal priority") {
+    if (cores < 2) return;
+    const thread_budget one(1);
+    priority_probe d;
+    data::loader l(d, data::no_augmentation{}, {.batch_size = 5, .workers = 4, .prefetch = 3});
+    l.start_epoch(0);
+    CHECK(l.threads() == std::min(4, cores - 1));
+    // Left alone, the worker threads fill the queue (polled; 10 s only guards against a hang).
+    for (int i = 0; i < 10000 && l.batches_ready() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(l.batches_ready() == 3);
+    std::lock_guard lock(d.m);
+    REQUIRE(!d.seen.empty());
+    for (const auto& [thread, priority] : d.seen) CHECK(priority == thread_priority::normal);
+    CHECK(l.counts().samples_by_workers == 15);
+  }
+  SECTION("idle_priority: every worker thread at idle priority") {
+    priority_probe d;
+    data::loader l(d, data::no_augmentation{},
+                   {.batch_size = 5, .workers = 2, .prefetch = 3, .placement = data::worker_placement::idle_priority});
+    l.start_epoch(0);
+    CHECK(l.threads() == 2);
+    for (int i = 0; i < 10000 && l.batches_ready() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(l.batches_ready() == 3);
+    std::lock_guard lock(d.m);
+    REQUIRE(!d.seen.empty());
+    for (const auto& [thread, priority] : d.seen) CHECK(priority == thread_priority::idle);
+    CHECK(this_thread_priority() == thread_priority::normal);  // the caller's own is untouched
+  }
+  set_local_ranks(0);
+}
+
+TEST_CASE("next() and worker threads share a batch's samples without making one twice", "[data][loader]") {
+  // Records are slow on the worker thread only; before each next() the test waits until the
+  // worker is inside the batch, so next() finds it half made and makes the rest itself (on its
+  // compute threads, in a parallel region) while the worker finishes the record it holds.
+  struct slow_on_worker : toy_dataset {
+    std::thread::id consumer = std::this_thread::get_id();
+    mutable std::atomic<std::int64_t> gets{0}, worker_gets{0};
+    sample get(std::int64_t i) const {
+      ++gets;
+      if (std::this_thread::get_id() != consumer && !in_parallel_region()) {
+        ++worker_gets;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      return toy_dataset::get(i);
+    }
+  } d;
+  data::loader shared(d, add_random{}, {.batch_size = 10, .seed = 4, .workers = 1, .prefetch = 1,
+                                        .placement = data::worker_placement::background});
+  data::loader alone(d, add_random{}, {.batch_size = 10, .seed = 4, .workers = 0});
+  const auto want = epoch_values(alone, 1);
+  d.gets = 0;
+  d.worker_gets = 0;
+  std::vector<std::vector<float>> got;
+  {
+    const thread_budget two(2);
+    data::batch b;
+    shared.start_epoch(1);
+    for (std::int64_t k = 0;; ++k) {
+      // Polled; 10 s only guards against a hang (the worker starts each batch on its own).
+      for (int i = 0; i < 10000 && k < 5 && d.worker_gets.load() <= k; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (!shared.next(b)) break;
+      check_labels_match_images(b);
+      got.emplace_back(b.images.data(), b.images.data() + b.images.size());
+      for (std::int64_t i = 0; i < b.labels.extent(0); ++i) got.back().push_back(float(b.labels(i)));
+    }
+  }
+  CHECK(got == want);
+  CHECK(d.gets.load() == 50);  // each record read once
+  const auto c = shared.counts();
+  CHECK(c.samples_by_workers + c.samples_in_next == 50);
+  CHECK(c.samples_by_workers >= 5);  // one record of each batch at least
+  CHECK(c.samples_in_next > 0);
 }
