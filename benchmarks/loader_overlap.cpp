@@ -3,6 +3,7 @@
 // a full augmentation pipeline (padded random crop, flip, random affine, brightness/contrast,
 // Gaussian noise) and from the same loader with none, alternating the two several times in one
 // run; overlap = images/s with ÷ images/s without (1.0: augmentation is completely hidden).
+// The loaders place their workers by the library's rule (core/thread_plan.hpp), as training does.
 //
 // Usage: loader_overlap [--data DIR] [--batches N] [--repeats N] [--workers N]
 #include <strata/zoo/fashion_net.hpp>
@@ -12,6 +13,7 @@
 #include <strata/augment/crop.hpp>
 #include <strata/augment/flip.hpp>
 #include <strata/augment/noise.hpp>
+#include <strata/core/thread_plan.hpp>
 #include <strata/data/dataset.hpp>
 #include <strata/data/loader.hpp>
 #include <strata/layers/conv.hpp>
@@ -116,6 +118,17 @@ int main(int argc, char** argv) {
   const auto [stalls, waits] = augmented.stalls();
   std::printf("\nmedian   %16.1f %16.1f   (the augmented loader's batch was not ready %lld of %lld times)\n",
               median(without), median(with), static_cast<long long>(stalls), static_cast<long long>(waits));
+  // Where the loaders' time went (warm-up included): how the library's thread plan placed the
+  // workers, the samples made on worker threads vs on the compute threads inside next(), and the
+  // training thread's time inside next() per batch.
+  const thread_plan& plan = augmented.plan();
+  std::printf("thread plan: %d core(s), %d compute thread(s); %d of %d worker(s) on a core of their own, "
+              "the work of the others made in next() on the compute threads\n",
+              plan.cores_per_rank, plan.compute_threads, plan.dedicated_workers, plan.loader_workers);
+  for (const auto& [name, counts] : {std::pair{"no aug", plain.counts()}, std::pair{"full aug", augmented.counts()}})
+    std::printf("%-8s samples made on worker threads %lld, in next() %lld; next() took %.3f ms per batch\n", name,
+                static_cast<long long>(counts.samples_by_workers), static_cast<long long>(counts.samples_in_next),
+                1e3 * counts.seconds_in_next / double(std::max<std::int64_t>(counts.batches, 1)));
   std::printf("\nRESULT overlap=%.3f images_per_second_plain=%.1f images_per_second_augmented=%.1f\n",
               median(with) / median(without), median(without), median(with));
   return 0;
