@@ -116,6 +116,10 @@ int mpi_worker(int argc, char** argv, const std::filesystem::path& dir, std::int
     const data_set d = first_images(dir, samples);
     Model<Demo> m(1);
     train::SGD<float> sgd({.momentum = 0.9});
+    // Warm-up, untimed: convolution algorithms are timed once per shape and process, which the
+    // in-process runs of the other columns have behind them after their first round.
+    const data_set warm = first_images(dir, std::min<std::int64_t>(samples, 8 * batch));
+    parallel::fit(comm, m, warm, sgd, constant_rate, options_for(batch), {.bucket_bytes = bucket_bytes});
     comm.barrier();
     const auto t0 = clock_type::now();
     parallel::fit(comm, m, d, sgd, constant_rate, options_for(batch), {.bucket_bytes = bucket_bytes});

@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <utility>
 
 #include "strata/core/error.hpp"
+#include "strata/core/parallel.hpp"
+#include "strata/core/thread_plan.hpp"
 #include "strata/parallel/communicator.hpp"
 #include "strata/parallel/mpi_communicator.hpp"
 
@@ -61,6 +64,9 @@ class mpi_environment {
       throw error("mpi_environment: MPI provides thread level " + std::to_string(provided_) +
                   ", strata needs MPI_THREAD_SERIALIZED (" + std::to_string(MPI_THREAD_SERIALIZED) + ")");
     }
+    // R ranks on one node share its cores (core/thread_plan.hpp): unless OMP_NUM_THREADS or
+    // set_num_threads chose, each rank computes on cores / R threads, so ranks never oversubscribe.
+    if (!std::getenv("OMP_NUM_THREADS") && strata::detail::thread_setting().load() == 0) set_num_threads(plan_threads_here(0).compute_threads);
   }
 
   bool owner_ = false;
