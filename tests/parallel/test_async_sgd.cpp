@@ -25,15 +25,12 @@
 #include "strata/train/sgd.hpp"
 #include "support/autotune_guard.hpp"
 #include "support/testing.hpp"
+#include "parallel/training_data.hpp"
 
 using namespace strata;
+using namespace strata::testing::parallel_data;
 
 namespace {
-
-struct data_set {
-  Tensor<float, 2> images;
-  Tensor<std::int32_t, 1> labels;
-};
 
 // n noisy 1×8×8 images of `classes` classes, class c marked by a bright stroke of its own.
 data_set strokes(std::int64_t n, int classes, std::uint64_t seed) {
@@ -45,38 +42,6 @@ data_set strokes(std::int64_t n, int classes, std::uint64_t seed) {
     for (int k = 0; k < 4; ++k) s.images(i, 8 * (2 * c % 8) + k + c % 4) += 2.0f;
   }
   return s;
-}
-
-template <class M>
-std::vector<double> weights_of(M& m) {
-  std::vector<double> values;
-  m.visit_parameters([&](const auto& p) { values.insert(values.end(), p.value.data(), p.value.data() + p.value.size()); });
-  m.visit_state([&](const std::string&, auto v) { values.insert(values.end(), v.data(), v.data() + v.size()); });
-  return values;
-}
-
-// max |a − b| / max |a|.
-double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(a[i]));
-  }
-  return diff / scale;
-}
-
-using Small = Sequential<Input<1, 8, 8>, Conv<4, Kernel<3>, Pad<1>>, ReLU, MaxPool<2>, Flatten, Dense<16>, ReLU, Dense<4>>;
-using Normed = Sequential<Input<1, 8, 8>, Conv<4, Kernel<3>, Pad<1>>, BatchNorm, ReLU, MaxPool<2>, Flatten, Dense<16>, BatchNorm, ReLU,
-                          Dense<4>>;
-
-train::fit_options quiet(std::int64_t batch, int epochs = 1) {
-  train::fit_options o;
-  o.batch_size = batch;
-  o.epochs = epochs;
-  o.show_progress = false;
-  o.shuffle_seed = 7;
-  return o;
 }
 
 const auto decaying = [](std::int64_t step) { return 0.05 / (1.0 + 0.1 * double(step)); };
@@ -93,7 +58,7 @@ std::pair<std::vector<double>, std::vector<double>> sequential_and_async(int wor
   const auto result = parallel::fit_async(workers, many, data, sgd_many, decaying, quiet(batch, epochs), {.staleness = s});
   CHECK(result.staleness.max == 0);
   CHECK(result.staleness.updates == epochs * ((data.images.extent(0) + batch - 1) / batch));
-  return {weights_of(one), weights_of(many)};
+  return {parameters_of(one), parameters_of(many)};
 }
 
 }  // namespace
@@ -113,7 +78,7 @@ TEST_CASE("s = 0 is sequential SGD: train::fit's weights for 1, 2 and 4 workers"
   SECTION("training moved the weights (the comparison is not of two untouched models)") {
     Model<Small, double> untouched(3);
     const auto [one, async] = sequential_and_async<Small>(2, 0, data, 8, 1);
-    CHECK(relative_difference(one, weights_of(untouched)) > 1e-2);
+    CHECK(relative_difference(one, parameters_of(untouched)) > 1e-2);
   }
 }
 
