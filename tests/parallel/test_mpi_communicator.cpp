@@ -189,6 +189,48 @@ TEST_CASE("started sums, float and double, finish correctly around blocking coll
   }
 }
 
+TEST_CASE("a sum over pieces is the packed vector's sum, bit for bit, summed where the pieces lie", "[mpi][started][pieces]") {
+  // Piece sizes that put chunk boundaries inside pieces, on their edges and between empty pieces
+  // (gradient buckets hold a big weight beside small biases): every split of the vector must come
+  // out as the packed sum and send the same bytes.
+  mpi_communicator comm;
+  const int R = comm.size(), me = comm.rank();
+  CHECK(comm.sums_pieces());
+  const std::vector<std::vector<std::int64_t>> cuts{{1000}, {997, 3}, {1, 0, 998, 0, 1}, {250, 250, 250, 250}, {0, 7}, {5}};
+  for (std::size_t c = 0; c < cuts.size(); ++c) {
+    std::int64_t n = 0;
+    for (const auto k : cuts[c]) n += k;
+    const std::uint64_t salt = 300 + c;
+    auto f = rank_data<float>(salt, me, n);
+    auto d = rank_data<double>(salt + 1000, me, n);
+    std::vector<std::span<float>> fp;
+    std::vector<std::span<double>> dp;
+    std::int64_t at = 0;
+    for (const auto k : cuts[c]) {
+      fp.emplace_back(f.data() + at, static_cast<std::size_t>(k));
+      dp.emplace_back(d.data() + at, static_cast<std::size_t>(k));
+      at += k;
+    }
+    const std::int64_t before = comm.bytes_sent();
+    comm.start_all_reduce_sum(std::span<const std::span<float>>(fp));
+    comm.progress();
+    comm.start_all_reduce_sum(std::span<const std::span<double>>(dp));
+    comm.wait_all();
+    INFO("cut " << c << ", R = " << R << ", rank " << me);
+    CHECK(first_difference<float>(f, rank_order_sum<float>(salt, R, 0, n)) == -1);
+    CHECK(first_difference<double>(d, rank_order_sum<double>(salt + 1000, R, 0, n)) == -1);
+    CHECK(comm.bytes_sent() - before == all_reduce_bytes(n, 4, me, R) + all_reduce_bytes(n, 8, me, R));
+  }
+  // MPI's own order sums one buffer: pieces are refused with the reason, on the rank that passed them.
+  mpi_communicator fast(MPI_COMM_WORLD, mpi_sum_order::mpi);
+  CHECK_FALSE(fast.sums_pieces());
+  if (R > 1) {
+    std::vector<float> a(4), b(4);
+    const std::span<float> two[2] = {std::span<float>(a), std::span<float>(b)};
+    CHECK_THROWS_WITH(fast.start_all_reduce_sum(std::span<const std::span<float>>(two)), Catch::Contains("one contiguous buffer, got 2 pieces"));
+  }
+}
+
 TEST_CASE("many started sums with progress() called a different number of times on each rank", "[mpi][started]") {
   // Each rank moves its sums along at its own pace, so gathers become ready in a different order
   // on each: the transport must still start them in the same order everywhere.

@@ -19,6 +19,7 @@
 #include "strata/parallel/checkpoint.hpp"
 #include "strata/parallel/fit.hpp"
 #include "strata/parallel/hybrid.hpp"
+#include "strata/train/adam.hpp"
 #include "support/autotune_guard.hpp"
 #include "parallel/training_data.hpp"
 
@@ -68,6 +69,48 @@ TEST_CASE("R ranks train to one process's weights on the same global batches", "
   const data_set few = squares(11, 4, 5);
   CHECK(relative_difference(train_one<Small, double>(few, 8, 2), train_ranks<Small, double>(comm, few, 8, {}, 2)) < 1e-12);
   set_num_threads(0);
+}
+
+TEST_CASE("a sharded optimizer (ZeRO stage 1): the same bits as every rank stepping the whole model", "[invariant][shard]") {
+  const testing::autotune_guard rule_of_thumb(false);
+  parallel::mpi_communicator comm;
+  const int R = comm.size();
+  const data_set data = squares(53, 4, 11);
+  for (const std::int64_t bucket_bytes : {std::int64_t{25} << 20, std::int64_t{200}}) {  // one bucket; many, cut inside layers' chunks
+    INFO("bucket_bytes " << bucket_bytes << ", R = " << R);
+    const auto whole = train_ranks<Small, double>(comm, data, 8, {.bucket_bytes = bucket_bytes}, 2);
+    const auto sharded = train_ranks<Small, double>(comm, data, 8, {.bucket_bytes = bucket_bytes, .shard_optimizer = true}, 2);
+    CHECK(sharded == whole);
+    CHECK(same_on_every_rank(comm, sharded));
+
+    // Adam in fp32 with a frozen first layer (in no rank's shard), and SGD's momentum, which each
+    // rank keeps for its chunks only: over the ranks, one copy of every trained parameter's.
+    const auto adam = [&](bool shard) {
+      Model<Small, float> m(5);
+      m.freeze(layer_range{0, 1});
+      train::Adam<float> opt({.weight_decay = 1e-3});
+      parallel::fit(comm, m, data, opt, decaying_rate, quiet(8), {.bucket_bytes = bucket_bytes, .shard_optimizer = shard});
+      return parameters_of(m);
+    };
+    CHECK(adam(true) == adam(false));
+    Model<Small, float> m(5);
+    train::SGD<float> sgd(momentum_and_decay());
+    parallel::fit(comm, m, data, sgd, decaying_rate, quiet(8), {.bucket_bytes = bucket_bytes, .shard_optimizer = true});
+    double momentum = 0;
+    for (const auto& v : sgd.state()) momentum += double(v.size());
+    CHECK(momentum <= double(Model<Small, float>::parameter_count / R + 32));  // this rank's share, give or take a cut
+    comm.all_reduce_sum(std::span<double>(&momentum, 1));
+    CHECK(momentum == double(Model<Small, float>::parameter_count));
+  }
+  // A transport that packs its sums cannot shard: said before anything runs.
+  Model<Small, double> m(3);
+  train::SGD<double> sgd(momentum_and_decay());
+  CHECK_THROWS_WITH(parallel::fit_threads(2, m, data, sgd, decaying_rate, quiet(8), {.shard_optimizer = true}),
+                    Catch::Contains("shard_optimizer is for fit(comm"));
+  parallel::mpi_communicator fast(MPI_COMM_WORLD, parallel::mpi_sum_order::mpi);
+  if (R > 1)
+    CHECK_THROWS_WITH(parallel::fit(fast, m, data, sgd, decaying_rate, quiet(8), {.shard_optimizer = true}),
+                      Catch::Contains("sums gradients where they lie"));
 }
 
 TEST_CASE("synchronised batch norm across processes", "[batch_norm]") {

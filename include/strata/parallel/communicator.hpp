@@ -40,6 +40,20 @@ class communicator {
   // runs nothing early: wait_all() does the sums, blocking.
   virtual void start_all_reduce_sum(std::span<float> data) { pending_float_.push_back(data); }
   virtual void start_all_reduce_sum(std::span<double> data) { pending_double_.push_back(data); }
+  // The sum of one vector held in pieces (the pieces one after the other, as if packed), each
+  // piece summed in place: no packing where the transport says sums_pieces(); the same values,
+  // chunks and bytes as a start_all_reduce_sum of the packed vector. Host memory only.
+  virtual bool sums_pieces() const { return false; }
+  virtual void start_all_reduce_sum(std::span<const std::span<float>>) { refuse_pieces(); }
+  virtual void start_all_reduce_sum(std::span<const std::span<double>>) { refuse_pieces(); }
+  // The two halves of that sum, for an optimizer sharded over ranks (ZeRO's first stage): the
+  // started reduce-scatter leaves this rank's chunk [n·r/R, n·(r+1)/R) summed over ranks (after
+  // wait_all; the other chunks as they were), and all_gather_chunks copies chunk q from rank q to
+  // every rank (blocking). Same chunks, order and bytes as the all-reduce.
+  virtual void start_reduce_scatter_sum(std::span<const std::span<float>>) { refuse_pieces(); }
+  virtual void start_reduce_scatter_sum(std::span<const std::span<double>>) { refuse_pieces(); }
+  virtual void all_gather_chunks(std::span<const std::span<float>>) { refuse_pieces(); }
+  virtual void all_gather_chunks(std::span<const std::span<double>>) { refuse_pieces(); }
   virtual void progress() {}
   virtual void wait_all() {
     for (auto d : pending_float_) all_reduce_sum(d);
@@ -75,6 +89,10 @@ class communicator {
   void count_sent(std::int64_t bytes) noexcept { bytes_sent_ += bytes; }
 
  private:
+  [[noreturn]] static void refuse_pieces() {
+    throw error("communicator: this transport sums contiguous buffers only (sums_pieces() is false); pack the pieces");
+  }
+
   std::vector<std::span<float>> pending_float_;
   std::vector<std::span<double>> pending_double_;
   std::int64_t bytes_sent_ = 0;

@@ -29,6 +29,34 @@ struct data_parallel_options {
   std::int64_t bucket_bytes = std::int64_t{25} << 20;  // gradients summed per bucket of ≥ this many bytes (PyTorch DDP's 25 MiB)
   bool overlap = true;           // start a bucket's sum as soon as its layers' backward is done
   bool sync_batch_norm = false;  // batch statistics over the global batch (default: each replica's own rows)
+  // ZeRO's first stage: each rank sums and updates only its chunk of every bucket (reduce-scatter,
+  // its share of the optimizer step and state, all-gather of the parameters). The same weights
+  // bit for bit, 1/R of the update's work and optimizer memory per rank. Needs a transport that
+  // sums in place (MPI in rank order) and an optimizer that works value by value (SGD, Adam).
+  bool shard_optimizer = false;
+};
+
+// What a sharded optimizer steps: one parameter_ref per parameter of the model, in the model's
+// visiting order, each the slice this rank owns (empty where it owns none: another rank's chunk,
+// or frozen). Looks like a model to an optimizer (element_type, device_type, visit_parameters).
+template <class T, class D>
+class parameter_shard {
+ public:
+  using element_type = T;
+  using device_type = D;
+  template <class F>
+  void visit_parameters(F&& f) const {
+    for (const auto& p : parts_) f(p);
+  }
+  std::int64_t size() const noexcept {
+    std::int64_t n = 0;
+    for (const auto& p : parts_) n += p.value.size();
+    return n;
+  }
+  std::vector<parameter_ref<T, D>>& parts() noexcept { return parts_; }
+
+ private:
+  std::vector<parameter_ref<T, D>> parts_;
 };
 
 // Rows [B·r/R, B·(r+1)/R) of a global batch of B rows belong to rank r of R.
@@ -89,15 +117,22 @@ class communicator_sums final : public replica_sums {
 // Sums a model's parameter gradients over ranks in buckets of whole top-level layers, from the
 // last layer down, each closed once it holds bucket_bytes (frozen parameters left out). As the
 // model's gradient_listener it starts a bucket's sum as soon as backward has finished its layers;
-// finish() starts the rest (everything, without overlap), waits, and writes the sums back.
+// finish() starts the rest (everything, without overlap), waits, and writes the sums back (where
+// they were not summed in place).
 template <class Model>
 class bucket_reducer final : public gradient_listener {
  public:
   using T = typename Model::element_type;
   using D = typename Model::device_type;
 
-  bucket_reducer(Model& model, communicator& comm, std::int64_t bucket_bytes) : model_(&model), comm_(&comm), bucket_bytes_(bucket_bytes) {
+  // scatter_only: the buckets are reduce-scattered (each rank's chunk summed), for a sharded
+  // optimizer that steps shard() and then calls gather_parameters().
+  bucket_reducer(Model& model, communicator& comm, std::int64_t bucket_bytes, bool scatter_only = false)
+      : model_(&model), comm_(&comm), bucket_bytes_(bucket_bytes), scatter_only_(scatter_only) {
     if (bucket_bytes <= 0) throw error("data_parallel: bucket_bytes must be positive, got " + std::to_string(bucket_bytes));
+    if (scatter_only && !(std::is_same_v<D, cpu> && comm.sums_pieces()))
+      throw error("data_parallel: shard_optimizer needs a transport that sums gradients where they lie (MPI in rank order); "
+                  "this one packs them (threads, NCCL, MPI's own order)");
   }
   bucket_reducer(const bucket_reducer&) = delete;
   bucket_reducer& operator=(const bucket_reducer&) = delete;
@@ -131,7 +166,20 @@ class bucket_reducer final : public gradient_listener {
     for (auto& b : buckets_) {
       std::int64_t offset = 0;
       for (auto& m : b.members) m.offset = std::exchange(offset, offset + m.size);
-      b.buffer = Tensor<T, 1, D>::uninitialized(Shape<1>{b.values});
+    }
+    if (scatter_only_) plan_shard();
+  }
+
+  // This rank's slices (scatter_only): valid after plan(), their values and gradients in place.
+  parameter_shard<T, D>& shard() noexcept { return shard_; }
+
+  // After the sharded step: every rank's updated chunks to every rank (scatter_only).
+  void gather_parameters() {
+    const auto values = parameter_values();
+    for (const auto& b : buckets_) {
+      pieces_.clear();
+      for (const auto& m : b.members) pieces_.emplace_back(values[m.parameter].data(), static_cast<std::size_t>(m.size));
+      comm_->all_gather_chunks(std::span<const std::span<T>>(pieces_));
     }
   }
 
@@ -172,12 +220,42 @@ class bucket_reducer final : public gradient_listener {
       if (!b.started) start(b, grads_);
     comm_->wait_all();
     for (auto& b : buckets_) {
-      for (const auto& m : b.members)
-        assign(grads_[m.parameter], as_node(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size})));
+      if (!b.in_place)
+        for (const auto& m : b.members)
+          assign(grads_[m.parameter], as_node(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size})));
       b.started = false;
     }
   }
 
+
+  // Rank r owns values [n·r/R, n·(r+1)/R) of each bucket of n values, as the sums chunk it.
+  void plan_shard() {
+    std::vector<std::pair<std::int64_t, std::int64_t>> owned(plan_key_.size());  // (first, count) per parameter
+    const auto R = static_cast<std::int64_t>(comm_->size()), r = static_cast<std::int64_t>(comm_->rank());
+    for (const auto& b : buckets_) {
+      const std::int64_t begin = b.values * r / R, end = b.values * (r + 1) / R;
+      for (const auto& m : b.members) {
+        const std::int64_t from = std::max(begin, m.offset), to = std::min(end, m.offset + m.size);
+        if (from < to) owned[m.parameter] = {from - m.offset, to - from};
+      }
+    }
+    auto& parts = shard_.parts();
+    parts.clear();
+    std::size_t k = 0;
+    model_->visit_parameters([&](const parameter_ref<T, D>& p) {
+      const auto [first, count] = owned[k++];
+      // (Views assign values, not where they look: the slices are constructed, never assigned.)
+      parts.push_back(parameter_ref<T, D>{p.name, TensorView<T, 1, D>(p.value.data() + first, Shape<1>{count}),
+                                          TensorView<T, 1, D>(p.gradient.data() + first, Shape<1>{count}), p.weight_decay,
+                                          p.rate, p.binarized});
+    });
+  }
+
+  std::vector<TensorView<T, 1, D>> parameter_values() {
+    std::vector<TensorView<T, 1, D>> v;
+    model_->visit_parameters([&](const parameter_ref<T, D>& p) { v.push_back(p.value); });
+    return v;
+  }
 
   struct member {
     std::size_t parameter = 0;  // index in visiting order
@@ -187,8 +265,8 @@ class bucket_reducer final : public gradient_listener {
     std::size_t lowest_layer = 0, highest_layer = 0;
     std::int64_t values = 0;
     std::vector<member> members;
-    Tensor<T, 1, D> buffer;
-    bool started = false;
+    Tensor<T, 1, D> buffer;  // the packed gradients, where the transport cannot sum pieces
+    bool started = false, in_place = false;
   };
 
   static std::size_t top_layer_of(const std::string& name) { return std::stoul(name.substr(0, name.find('.'))); }
@@ -200,18 +278,32 @@ class bucket_reducer final : public gradient_listener {
   }
 
   void start(bucket& b, const std::vector<TensorView<T, 1, D>>& grads) {
+    b.started = true;
+    // Summed where the gradients lie when the transport can (no copy in, no copy out: ~2 passes
+    // over every gradient saved); packed into the bucket's buffer otherwise.
+    b.in_place = std::is_same_v<D, cpu> && comm_->sums_pieces();
+    if (b.in_place) {
+      pieces_.clear();
+      for (const auto& m : b.members) pieces_.emplace_back(grads[m.parameter].data(), static_cast<std::size_t>(m.size));
+      if (scatter_only_) comm_->start_reduce_scatter_sum(std::span<const std::span<T>>(pieces_));
+      else comm_->start_all_reduce_sum(std::span<const std::span<T>>(pieces_));
+      return;
+    }
+    if (b.buffer.size() != b.values) b.buffer = Tensor<T, 1, D>::uninitialized(Shape<1>{b.values});
     for (const auto& m : b.members)
       assign(TensorView<T, 1, D>(b.buffer.data() + m.offset, Shape<1>{m.size}), as_node(grads[m.parameter]));
     comm_->start_all_reduce_sum(std::span<T>(b.buffer.data(), static_cast<std::size_t>(b.values)));
-    b.started = true;
   }
 
   Model* model_;
   communicator* comm_;
   std::int64_t bucket_bytes_;
+  bool scatter_only_;
+  parameter_shard<T, D> shard_;
   std::vector<std::pair<std::size_t, std::int64_t>> plan_key_;
   std::vector<bucket> buckets_;
   std::vector<TensorView<T, 1, D>> grads_;
+  std::vector<std::span<T>> pieces_;
   double wait_seconds_ = 0;
 };
 
@@ -227,7 +319,8 @@ class replica {
                 "type must be float or double");
 
   replica(Model& model, communicator& comm, data_parallel_options options = {})
-      : model_(&model), comm_(&comm), options_(options), sums_(comm), reducer_(model, comm, options.bucket_bytes) {
+      : model_(&model), comm_(&comm), options_(options), sums_(comm),
+        reducer_(model, comm, options.bucket_bytes, options.shard_optimizer) {
     model.set_batch_sums(options.sync_batch_norm ? &sums_ : nullptr);
     // Dropout draws from another stream on every rank (rank 0 keeps the model's own).
     if (comm.rank() != 0) model.rng() = model.rng().fork(static_cast<std::uint64_t>(comm.rank()));
@@ -248,7 +341,8 @@ class replica {
 
   // Forward and backward on this rank's rows of a global batch of `global_rows`, the loss
   // averaged over the global batch, then the parameter gradients summed over ranks (every rank
-  // holds the global batch's gradients). A rank may have no rows (a short last batch).
+  // holds the global batch's gradients; with shard_optimizer only its shard's). A rank may have
+  // no rows (a short last batch).
   template <Loss L = SoftmaxCrossEntropy>
   step_result compute_gradients(batch_view<const T, D> x, TensorView<const std::int32_t, 1, D> labels, std::int64_t global_rows,
                                 const L& = {}) {
@@ -286,14 +380,29 @@ class replica {
     return {totals[0] / double(global_rows), static_cast<std::int64_t>(totals[1]), global_rows};
   }
 
-  // compute_gradients, then the optimizer's step at rate lr (the same on every rank).
+  // The optimizer's step at rate lr after compute_gradients (the same on every rank): on the
+  // whole model, or, with shard_optimizer, on this rank's shard and then the parameters gathered.
+  template <class Optimizer>
+  void step(Optimizer& optimizer, double lr) {
+    if (!options_.shard_optimizer) {
+      optimizer.step(*model_, lr);
+      return;
+    }
+    optimizer.step(reducer_.shard(), lr);
+    reducer_.gather_parameters();
+  }
+
+  // compute_gradients, then step.
   template <class Optimizer, Loss L = SoftmaxCrossEntropy>
   step_result train_step(Optimizer& optimizer, double lr, batch_view<const T, D> x, TensorView<const std::int32_t, 1, D> labels,
                          std::int64_t global_rows, const L& loss = {}) {
     const step_result r = compute_gradients(x, labels, global_rows, loss);
-    optimizer.step(*model_, lr);
+    step(optimizer, lr);
     return r;
   }
+
+  // The slices this rank's optimizer steps with shard_optimizer (valid after compute_gradients).
+  const parameter_shard<T, D>& shard() { return reducer_.shard(); }
 
   // The buckets of the last step (top-level layers, last first), and the seconds its gradient
   // sums kept the step waiting after backward.

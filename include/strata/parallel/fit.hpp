@@ -95,7 +95,7 @@ std::vector<train::epoch_report> fit_ranks(communicator& comm, Model& model, con
         const auto staged = feed.stage(x, y);
         r = rep.compute_gradients(staged.images, staged.labels, global_rows, loss);
       }
-      if (optimizer) optimizer->step(model, schedule(step));
+      if (optimizer) rep.step(*optimizer, schedule(step));
       if (root_steps) broadcast_parameters(comm, model, 0);
       bar.step(global_rows, r.loss, r.correct);
     }
@@ -141,6 +141,9 @@ std::vector<train::epoch_report> fit_threads(int replicas, Model& model, const D
                                              const std::function<void(const train::epoch_report&)>& on_epoch = {},
                                              const L& loss = {}) {
   if (replicas < 1) throw error("fit_threads: needs at least one replica, got " + std::to_string(replicas));
+  if (dp.shard_optimizer)
+    throw error("fit_threads: rank 0 steps the one optimizer and the replicas take its parameters; shard_optimizer is "
+                "for fit(comm, …), where every rank steps its own");
   std::vector<std::unique_ptr<Model>> models;
   for (int r = 1; r < replicas; ++r) {
     models.push_back(std::make_unique<Model>());  // its parameters come from rank 0

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <deque>
 #include <initializer_list>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -89,14 +90,6 @@ struct exchange_plan {
   }
 };
 
-// The all-reduce split: chunk r of n values over R ranks is [n·r/R, n·(r+1)/R), the thread
-// transport's split too.
-inline std::vector<std::int64_t> chunk_counts(std::int64_t n, int ranks) {
-  std::vector<std::int64_t> c(static_cast<std::size_t>(ranks));
-  for (int r = 0; r < ranks; ++r) c[static_cast<std::size_t>(r)] = n * (r + 1) / ranks - n * r / ranks;
-  return c;
-}
-
 // out ← rank 0's part, then + rank 1's, + rank 2's, …: this order is the result's definition.
 template <class T>
 void sum_in_rank_order(const T* received, std::int64_t count, int ranks, T* out) {
@@ -104,6 +97,42 @@ void sum_in_rank_order(const T* received, std::int64_t count, int ranks, T* out)
   for (int q = 1; q < ranks; ++q) {
     const T* part = received + static_cast<std::int64_t>(q) * count;
     for (std::int64_t i = 0; i < count; ++i) out[i] += part[i];
+  }
+}
+
+// The contiguous segments of values [first, first + count) of a vector held in pieces (the
+// pieces one after the other): f(pointer, length, offset within the range), each length within
+// MPI's int counts.
+template <class T, class F>
+void for_each_segment(std::span<const std::span<T>> pieces, std::int64_t first, std::int64_t count, F&& f) {
+  constexpr std::int64_t largest = std::int64_t{1} << 30;
+  std::int64_t at = 0;  // the current piece's first value in the vector
+  for (const auto& piece : pieces) {
+    const auto size = static_cast<std::int64_t>(piece.size());
+    const std::int64_t begin = std::max(first, at), end = std::min(first + count, at + size);
+    for (std::int64_t b = begin; b < end; b += largest) f(piece.data() + (b - at), std::min(largest, end - b), b - first);
+    at += size;
+    if (at >= first + count) break;
+  }
+}
+
+// out[i] ← Σ over q in rank order 0, 1, …, R−1 of part q, where this rank's own part is `out`
+// itself and rank q's (q ≠ me) is received[slot(q)·stride + i]: one pass, in blocks that stay in
+// the first-level cache.
+template <class T>
+void sum_in_rank_order_in_place(T* out, std::int64_t count, const T* received, std::int64_t stride, int ranks, int me) {
+  constexpr std::int64_t block = 1024;
+  T acc[block];
+  for (std::int64_t at = 0; at < count; at += block) {
+    const std::int64_t m = std::min(block, count - at);
+    for (int q = 0; q < ranks; ++q) {
+      const T* part = q == me ? out + at : received + static_cast<std::int64_t>(q - (q > me)) * stride + at;
+      if (q == 0)
+        for (std::int64_t i = 0; i < m; ++i) acc[i] = part[i];
+      else
+        for (std::int64_t i = 0; i < m; ++i) acc[i] += part[i];
+    }
+    std::copy(acc, acc + m, out + at);
   }
 }
 
@@ -158,6 +187,16 @@ class mpi_communicator final : public communicator {
 
   void start_all_reduce_sum(std::span<float> data) override { start(data); }
   void start_all_reduce_sum(std::span<double> data) override { start(data); }
+
+  // In rank order the pieces are sent and summed where they lie (point-to-point messages, one
+  // copy each way); MPI's own order needs one buffer.
+  bool sums_pieces() const override { return order_ == mpi_sum_order::rank; }
+  void start_all_reduce_sum(std::span<const std::span<float>> pieces) override { start_pieces(pieces, true); }
+  void start_all_reduce_sum(std::span<const std::span<double>> pieces) override { start_pieces(pieces, true); }
+  void start_reduce_scatter_sum(std::span<const std::span<float>> pieces) override { start_pieces(pieces, false); }
+  void start_reduce_scatter_sum(std::span<const std::span<double>> pieces) override { start_pieces(pieces, false); }
+  void all_gather_chunks(std::span<const std::span<float>> pieces) override { gather_chunks(pieces); }
+  void all_gather_chunks(std::span<const std::span<double>> pieces) override { gather_chunks(pieces); }
 
   // Tests the started sums; one whose exchange has arrived is summed and its gather started.
   // Gathers start in start order only, so that every rank starts them in the same order.
@@ -231,17 +270,24 @@ class mpi_communicator final : public communicator {
   // One started sum: in rank order, exchanging → exchanged → gathering → done; in MPI's order,
   // a single MPI_Iallreduce (gathering → done).
   struct started_sum {
-    void* data = nullptr;
+    std::vector<std::span<float>> pieces_float;  // the vector, where it lies (one type is used)
+    std::vector<std::span<double>> pieces_double;
     bool is_double = false;
-    detail::exchange_plan plan;
-    std::vector<float> scratch_float;
-    std::vector<double> scratch_double;
-    MPI_Request request = MPI_REQUEST_NULL;
+    bool gather = true;  // false: a reduce-scatter, done once this rank's chunk is summed
+    std::int64_t values = 0;
+    std::unique_ptr<float[]> scratch_float;  // the other ranks' parts of this rank's chunk
+    std::unique_ptr<double[]> scratch_double;
+    std::vector<MPI_Request> requests;
     stage at = stage::exchanging;
   };
 
   template <class T>
-  std::vector<T>& scratch(started_sum& s) {
+  std::vector<std::span<T>>& pieces_of(started_sum& s) {
+    if constexpr (std::is_same_v<T, float>) return s.pieces_float;
+    else return s.pieces_double;
+  }
+  template <class T>
+  std::unique_ptr<T[]>& scratch_of(started_sum& s) {
     if constexpr (std::is_same_v<T, float>) return s.scratch_float;
     else return s.scratch_double;
   }
@@ -253,73 +299,163 @@ class mpi_communicator final : public communicator {
     count_sent((n - c) * bytes + static_cast<std::int64_t>(size_ - 1) * c * bytes);
   }
 
+  // The all-reduce split: chunk q of n values is [n·q/R, n·(q+1)/R), the thread transport's too.
+  std::int64_t chunk_first(std::int64_t n, int q) const { return n * q / size_; }
+  std::int64_t chunk_count(std::int64_t n, int q) const { return n * (q + 1) / size_ - n * q / size_; }
+
+  // The exchange: chunk q of the vector to rank q, and every other rank's part of this rank's
+  // chunk into scratch (rank q's at slot q − (q > me)), segment by segment as the pieces cut it.
+  template <class T>
+  void post_exchange(started_sum& s, MPI_Comm comm) {
+    const std::span<const std::span<T>> pieces(pieces_of<T>(s));
+    const std::int64_t n = s.values, mine = chunk_count(n, rank_), first = chunk_first(n, rank_);
+    auto& scratch = scratch_of<T>(s);
+    scratch.reset(new T[static_cast<std::size_t>((size_ - 1) * mine)]);  // left uninitialised: MPI writes it
+    const MPI_Datatype type = detail::mpi_datatype<T>();
+    for (int q = 0; q < size_; ++q) {
+      if (q == rank_) continue;
+      T* slot = scratch.get() + static_cast<std::int64_t>(q - (q > rank_)) * mine;
+      detail::for_each_segment(pieces, first, mine, [&](T*, std::int64_t length, std::int64_t offset) {
+        s.requests.emplace_back();
+        detail::mpi_check(MPI_Irecv(slot + offset, static_cast<int>(length), type, q, 0, comm, &s.requests.back()), "MPI_Irecv");
+      });
+    }
+    for (int q = 0; q < size_; ++q) {
+      if (q == rank_) continue;
+      detail::for_each_segment(pieces, chunk_first(n, q), chunk_count(n, q), [&](T* data, std::int64_t length, std::int64_t) {
+        s.requests.emplace_back();
+        detail::mpi_check(MPI_Isend(data, static_cast<int>(length), type, q, 0, comm, &s.requests.back()), "MPI_Isend");
+      });
+    }
+  }
+
+  // After the exchange: this rank's chunk summed in rank order where it lies.
+  template <class T>
+  void sum_chunk(started_sum& s) {
+    const std::span<const std::span<T>> pieces(pieces_of<T>(s));
+    const std::int64_t n = s.values, mine = chunk_count(n, rank_);
+    auto& scratch = scratch_of<T>(s);
+    detail::for_each_segment(pieces, chunk_first(n, rank_), mine, [&](T* data, std::int64_t length, std::int64_t offset) {
+      detail::sum_in_rank_order_in_place(data, length, scratch.get() + offset, mine, size_, rank_);
+    });
+    scratch.reset();
+    s.requests.clear();
+  }
+
+  // This rank's chunk to every other rank while theirs arrive where they lie.
+  template <class T>
+  void post_gather(started_sum& s, MPI_Comm comm) {
+    const std::span<const std::span<T>> pieces(pieces_of<T>(s));
+    const std::int64_t n = s.values, mine = chunk_count(n, rank_), first = chunk_first(n, rank_);
+    const MPI_Datatype type = detail::mpi_datatype<T>();
+    for (int q = 0; q < size_; ++q) {
+      if (q == rank_) continue;
+      detail::for_each_segment(pieces, chunk_first(n, q), chunk_count(n, q), [&](T* data, std::int64_t length, std::int64_t) {
+        s.requests.emplace_back();
+        detail::mpi_check(MPI_Irecv(data, static_cast<int>(length), type, q, 0, comm, &s.requests.back()), "MPI_Irecv");
+      });
+    }
+    for (int q = 0; q < size_; ++q) {
+      if (q == rank_) continue;
+      detail::for_each_segment(pieces, first, mine, [&](T* data, std::int64_t length, std::int64_t) {
+        s.requests.emplace_back();
+        detail::mpi_check(MPI_Isend(data, static_cast<int>(length), type, q, 0, comm, &s.requests.back()), "MPI_Isend");
+      });
+    }
+    s.at = stage::gathering;
+  }
+
+  template <class T>
+  void gather_chunks(std::span<const std::span<T>> pieces) {
+    started_sum s = make_sum<T>(pieces);
+    if (s.values == 0 || size_ == 1) return;
+    post_gather<T>(s, comm_);
+    wait(s);
+    count_sent(static_cast<std::int64_t>(size_ - 1) * chunk_count(s.values, rank_) * static_cast<std::int64_t>(sizeof(T)));
+  }
+
+  template <class T>
+  started_sum make_sum(std::span<const std::span<T>> pieces) {
+    started_sum s;
+    s.is_double = std::is_same_v<T, double>;
+    for (const auto& p : pieces) {
+      if (p.empty()) continue;
+      pieces_of<T>(s).push_back(p);
+      s.values += static_cast<std::int64_t>(p.size());
+    }
+    return s;
+  }
+
   template <class T>
   void all_reduce(std::span<T> data) {
     const auto n = static_cast<std::int64_t>(data.size());
     if (n == 0 || size_ == 1) return;
-    const MPI_Datatype type = detail::mpi_datatype<T>();
     if (order_ == mpi_sum_order::mpi) {
       const int count = detail::mpi_count(n, "the buffer's length", "all_reduce_sum");
-      detail::mpi_check(MPI_Allreduce(MPI_IN_PLACE, data.data(), count, type, MPI_SUM, comm_), "MPI_Allreduce");
+      detail::mpi_check(MPI_Allreduce(MPI_IN_PLACE, data.data(), count, detail::mpi_datatype<T>(), MPI_SUM, comm_), "MPI_Allreduce");
     } else {
-      const auto parts = detail::chunk_counts(n, size_);
-      const detail::exchange_plan plan(parts, rank_, "all_reduce_sum");
-      auto& received = scratch_of<T>();
-      received.resize(static_cast<std::size_t>(size_) * static_cast<std::size_t>(plan.mine));
-      detail::mpi_check(MPI_Alltoallv(data.data(), plan.counts.data(), plan.offsets.data(), type, received.data(),
-                                      plan.recv_counts.data(), plan.recv_offsets.data(), type, comm_),
-                        "MPI_Alltoallv");
-      detail::sum_in_rank_order(received.data(), plan.mine, size_, data.data() + plan.offsets[rank_]);
-      detail::mpi_check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data(), plan.counts.data(),
-                                       plan.offsets.data(), type, comm_),
-                        "MPI_Allgatherv");
+      const std::span<T> one[1] = {data};
+      started_sum s = make_sum<T>(std::span<const std::span<T>>(one));
+      post_exchange<T>(s, comm_);
+      wait(s);
+      sum_chunk<T>(s);
+      post_gather<T>(s, comm_);
+      wait(s);
     }
     count_all_reduce(n, static_cast<std::int64_t>(sizeof(T)));
   }
 
   template <class T>
   void start(std::span<T> data) {
-    const auto n = static_cast<std::int64_t>(data.size());
-    if (n == 0 || size_ == 1) return;
-    const MPI_Datatype type = detail::mpi_datatype<T>();
-    const auto parts = detail::chunk_counts(n, size_);
-    started_sum s{data.data(), std::is_same_v<T, double>, detail::exchange_plan(parts, rank_, "start_all_reduce_sum"),
-                  {}, {}, MPI_REQUEST_NULL, stage::exchanging};
-    if (order_ == mpi_sum_order::mpi) {
-      detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, data.data(), static_cast<int>(n), type, MPI_SUM, exchange_comm_,
-                                       &s.request),
-                        "MPI_Iallreduce");
-      s.at = stage::gathering;
-    } else {
-      auto& received = scratch<T>(s);
-      received.resize(static_cast<std::size_t>(size_) * static_cast<std::size_t>(s.plan.mine));
-      detail::mpi_check(MPI_Ialltoallv(data.data(), s.plan.counts.data(), s.plan.offsets.data(), type, received.data(),
-                                       s.plan.recv_counts.data(), s.plan.recv_offsets.data(), type, exchange_comm_,
-                                       &s.request),
-                        "MPI_Ialltoallv");
-    }
-    started_.push_back(std::move(s));  // the vectors' storage, which MPI reads and writes, stays put
-    count_all_reduce(n, static_cast<std::int64_t>(sizeof(T)));
+    const std::span<T> one[1] = {data};
+    start_pieces(std::span<const std::span<T>>(one), true);
   }
 
   template <class T>
-  void start_gather_of(started_sum& s) {
-    T* data = static_cast<T*>(s.data);
-    detail::sum_in_rank_order(scratch<T>(s).data(), s.plan.mine, size_, data + s.plan.offsets[rank_]);
-    scratch<T>(s) = {};
-    detail::mpi_check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, s.plan.counts.data(),
-                                      s.plan.offsets.data(), detail::mpi_datatype<T>(), gather_comm_, &s.request),
-                      "MPI_Iallgatherv");
-    s.at = stage::gathering;
+  void start_pieces(std::span<const std::span<T>> pieces, bool gather) {
+    started_sum s = make_sum<T>(pieces);
+    s.gather = gather;
+    const std::int64_t n = s.values;
+    if (n == 0 || size_ == 1) return;
+    if (!gather && order_ == mpi_sum_order::mpi)
+      throw error("mpi_communicator: a reduce-scatter in place runs in rank order only (sums_pieces() is false in MPI's order)");
+    if (order_ == mpi_sum_order::mpi) {
+      if (pieces_of<T>(s).size() != 1)
+        throw error("mpi_communicator: in MPI's sum order a started sum takes one contiguous buffer, got " +
+                    std::to_string(pieces_of<T>(s).size()) + " pieces (sums_pieces() is false)");
+      s.requests.emplace_back();
+      detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, pieces_of<T>(s)[0].data(), detail::mpi_count(n, "the buffer's length", "start_all_reduce_sum"),
+                                       detail::mpi_datatype<T>(), MPI_SUM, exchange_comm_, &s.requests.back()),
+                        "MPI_Iallreduce");
+      s.at = stage::gathering;
+    } else {
+      post_exchange<T>(s, exchange_comm_);
+    }
+    started_.push_back(std::move(s));  // the requests' buffers (pieces, scratch) stay put
+    if (gather) count_all_reduce(n, static_cast<std::int64_t>(sizeof(T)));
+    else count_sent((n - chunk_count(n, rank_)) * static_cast<std::int64_t>(sizeof(T)));
   }
-  void start_gather(started_sum& s) { s.is_double ? start_gather_of<double>(s) : start_gather_of<float>(s); }
+
+  // An exchanged sum: its chunk summed, then its gather started (a reduce-scatter is done).
+  void start_gather(started_sum& s) {
+    if (s.is_double) sum_chunk<double>(s);
+    else sum_chunk<float>(s);
+    if (!s.gather) {
+      s.at = stage::done;
+      return;
+    }
+    if (s.is_double) post_gather<double>(s, gather_comm_);
+    else post_gather<float>(s, gather_comm_);
+  }
 
   bool test(started_sum& s) {
     int done = 0;
-    detail::mpi_check(MPI_Test(&s.request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    detail::mpi_check(MPI_Testall(static_cast<int>(s.requests.size()), s.requests.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
     return done != 0;
   }
-  void wait(started_sum& s) { detail::mpi_check(MPI_Wait(&s.request, MPI_STATUS_IGNORE), "MPI_Wait"); }
+  void wait(started_sum& s) {
+    detail::mpi_check(MPI_Waitall(static_cast<int>(s.requests.size()), s.requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  }
 
   template <class T>
   void gather(std::span<const T> mine, std::span<T> out, std::span<const std::int64_t> counts) {
