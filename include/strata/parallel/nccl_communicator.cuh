@@ -292,6 +292,7 @@ class nccl_communicator final : public communicator {
   // cannot wait for wait_all(): they are summed now, blocking.
   void start_all_reduce_sum(std::span<float> data) override { start(data); }
   void start_all_reduce_sum(std::span<double> data) override { start(data); }
+  using communicator::start_all_reduce_sum;  // the pieces: refused (device buffers are packed)
 
   // Nothing to move along (NCCL's kernels run by themselves): looks for a failure only.
   void progress() override {
