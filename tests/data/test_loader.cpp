@@ -501,3 +501,95 @@ TEST_CASE("next() and worker threads share a batch's samples without making one 
   CHECK(c.samples_by_workers >= 5);  // one record of each batch at least
   CHECK(c.samples_in_next > 0);
 }
+
+namespace {
+// One epoch's batches, whole.
+template <class L>
+std::vector<data::batch> epoch_batches(L& l, std::int64_t epoch) {
+  std::vector<data::batch> out;
+  data::batch b;
+  l.start_epoch(epoch);
+  while (l.next(b)) out.push_back(std::move(b));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a shard makes its rank's rows of each global batch, and the ranks together make the batch", "[data][loader][shard]") {
+  toy_dataset d;  // 50 records: batches of 8, the last of 2 (a shard of 3 ranks without rows in it)
+  data::loader whole(d, add_random{}, {.batch_size = 8, .seed = 4, .workers = 2});
+  const auto expected = epoch_batches(whole, 3);
+  REQUIRE(expected.size() == 7);
+  for (const int ranks : {2, 3, 5}) {
+    std::vector<std::vector<data::batch>> shards;
+    for (int r = 0; r < ranks; ++r) {
+      data::loader l(d, add_random{}, {.batch_size = 8, .seed = 4, .workers = r % 3, .shard = {r, ranks}});
+      CHECK(l.batches_per_epoch() == whole.batches_per_epoch());
+      shards.push_back(epoch_batches(l, 3));
+    }
+    for (std::size_t k = 0; k < expected.size(); ++k) {
+      INFO(ranks << " ranks, batch " << k);
+      const data::batch& e = expected[k];
+      const std::int64_t per = e.images.extent(1), rows = e.images.extent(0);
+      std::int64_t row = 0;
+      for (int r = 0; r < ranks; ++r) {
+        REQUIRE(shards[std::size_t(r)].size() == expected.size());
+        const data::batch& s = shards[std::size_t(r)][k];
+        const data::row_range mine = data::rows_of(rows, r, ranks);
+        CHECK(s.number == e.number);
+        CHECK(s.global_rows == rows);
+        REQUIRE(s.images.extent(0) == mine.count);
+        REQUIRE(s.labels.extent(0) == mine.count);
+        CHECK(row == mine.first);
+        for (std::int64_t i = 0; i < mine.count; ++i, ++row) {
+          CHECK(s.labels(i) == e.labels(row));
+          CHECK(std::equal(s.images.data() + i * per, s.images.data() + (i + 1) * per, e.images.data() + row * per));
+        }
+      }
+      CHECK(row == rows);  // the shards cover the batch, in order
+    }
+  }
+}
+
+TEST_CASE("sharded with bad records skipped: each rank keeps its good rows, and the global count is left to the ranks",
+          "[data][loader][shard]") {
+  toy_dataset d;
+  d.bad = {3, 17, 18, 40};
+  data::loader whole(d, data::no_augmentation{}, {.batch_size = 8, .seed = 9, .workers = 1, .on_bad_record = data::bad_records::skip});
+  const auto expected = epoch_batches(whole, 1);
+  std::vector<std::vector<data::batch>> shards;
+  for (int r = 0; r < 2; ++r) {
+    data::loader l(d, data::no_augmentation{},
+                   {.batch_size = 8, .seed = 9, .workers = 1, .on_bad_record = data::bad_records::skip, .shard = {r, 2}});
+    shards.push_back(epoch_batches(l, 1));
+  }
+  std::int64_t kept = 0;
+  for (std::size_t k = 0; k < expected.size(); ++k) {
+    INFO("batch " << k);
+    CHECK(expected[k].global_rows == expected[k].images.extent(0));  // one rank: its own rows
+    std::vector<long> records;
+    for (const auto& shard : shards) {
+      CHECK(shard[k].global_rows == 0);  // another rank may have skipped records
+      for (std::int64_t i = 0; i < shard[k].images.extent(0); ++i) records.push_back(record_of(shard[k], i));
+    }
+    std::vector<long> want;
+    for (std::int64_t i = 0; i < expected[k].images.extent(0); ++i) want.push_back(record_of(expected[k], i));
+    CHECK(records == want);
+    kept += std::int64_t(want.size());
+  }
+  CHECK(kept == 46);
+}
+
+TEST_CASE("a shard outside its ranks is refused, and train::fit refuses a sharded loader", "[data][loader][shard]") {
+  toy_dataset d;
+  const auto make = [&](data::rank_shard s) { data::loader l(d, data::no_augmentation{}, {.shard = s}); };
+  CHECK_THROWS_WITH(make({2, 2}), Catch::Contains("shard rank 2 of 2"));
+  CHECK_THROWS_WITH(make({0, 0}), Catch::Contains("shard rank 0 of 0"));
+  CHECK_THROWS_WITH(make({-1, 2}), Catch::Contains("shard rank -1 of 2"));
+  CHECK_NOTHROW(make({1, 2}));
+  using Net = Sequential<Input<2, 4, 3>, Dense<7>>;  // toy_dataset's images: 3×4×2 as C×H×W floats of 2·3·4
+  Model<Net> model(1);
+  train::SGD<float> sgd;
+  data::loader l(d, data::no_augmentation{}, {.batch_size = 8, .workers = 0, .shard = {1, 2}});
+  CHECK_THROWS_WITH(train::fit(model, l, sgd, train::constant(0.1), train::fit_options{.show_progress = false}),
+                    Catch::Contains("shard 1 of 2") && Catch::Contains("parallel::fit(comm, …) on every rank"));
+}

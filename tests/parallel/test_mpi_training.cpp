@@ -9,13 +9,17 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include "strata/augment/flip.hpp"
 #include "strata/core/parallel.hpp"
+#include "strata/data/data_error.hpp"
+#include "strata/data/loader.hpp"
 #include "strata/parallel/checkpoint.hpp"
 #include "strata/parallel/fit.hpp"
 #include "strata/parallel/hybrid.hpp"
@@ -46,6 +50,40 @@ bool same_on_every_rank(parallel::communicator& comm, std::vector<double> v) {
   return differs == 0;
 }
 
+// data_set's rows as image records a data::loader reads (1×8×8 floats, taken as they are); the
+// records listed in `bad` fail to read.
+struct square_images {
+  struct record {
+    strata::image<float> image;
+    std::int32_t label = 0;
+  };
+  const data_set* rows = nullptr;
+  std::set<std::int64_t> bad;
+  std::int64_t size() const { return rows->labels.size(); }
+  record get(std::int64_t i) const {
+    if (bad.count(i)) throw data::data_error("squares.bin", "unreadable record", i);
+    record r{strata::image<float>(8, 8, 1), rows->labels(i)};
+    for (std::int64_t p = 0; p < 64; ++p) r.image(p / 8, p % 8, 0) = rows->images(i, p);
+    return r;
+  }
+};
+
+// Weights after `epochs` epochs from a loader with `o` and random flips: on every rank of `comm`
+// (each loader sharded to its rank), or in one process with train::fit when comm is null.
+template <class T>
+std::vector<double> train_from_loader(parallel::communicator* comm, const square_images& records, data::loader_options o, int epochs,
+                                      parallel::data_parallel_options dp = {}) {
+  Model<Small, T> m(3 + static_cast<std::uint64_t>(comm ? comm->rank() : 0));
+  train::SGD<T> sgd(momentum_and_decay());
+  if (comm) o.shard = {comm->rank(), comm->size()};
+  data::loader l(records, augment::horizontal_flip{}, o);
+  if (comm)
+    parallel::fit(*comm, m, l, sgd, decaying_rate, quiet(o.batch_size, epochs), dp);
+  else
+    train::fit(m, l, sgd, decaying_rate, quiet(o.batch_size, epochs));
+  return parameters_of(m);
+}
+
 }  // namespace
 
 TEST_CASE("R ranks train to one process's weights on the same global batches", "[invariant]") {
@@ -68,6 +106,43 @@ TEST_CASE("R ranks train to one process's weights on the same global batches", "
   // Short last batches with fewer rows than ranks, over two epochs.
   const data_set few = squares(11, 4, 5);
   CHECK(relative_difference(train_one<Small, double>(few, 8, 2), train_ranks<Small, double>(comm, few, 8, {}, 2)) < 1e-12);
+  set_num_threads(0);
+}
+
+TEST_CASE("sharded loaders: R ranks, each loading and augmenting its rows, train to one process's weights", "[invariant][loader]") {
+  const testing::autotune_guard rule_of_thumb(false);
+  set_num_threads(1);
+  parallel::mpi_communicator comm;
+  const data_set data = squares(53, 4, 11);  // batches of 8 and a last one of 5 (ranks without rows at 4+ ranks... of 5: none)
+  square_images records{&data, {}};
+  const data::loader_options o{.batch_size = 8, .seed = 6, .workers = 1};
+  const auto fp64 = train_from_loader<double>(&comm, records, o, 2);
+  CHECK(relative_difference(train_from_loader<double>(nullptr, records, o, 2), fp64) < 1e-12);
+  CHECK(same_on_every_rank(comm, fp64));
+  CHECK(relative_difference(train_from_loader<float>(nullptr, records, o, 1), train_from_loader<float>(&comm, records, o, 1)) < 1e-5);
+  CHECK(train_from_loader<double>(&comm, records, o, 2, {.shard_optimizer = true}) == fp64);
+
+  // Bad records skipped: the ranks sum their kept rows each step to scale the gradients. A short
+  // last batch (3 rows) leaves a rank without rows at 4 ranks.
+  records.bad = {2, 9, 10, 30};
+  const data::loader_options lenient{.batch_size = 10, .seed = 8, .workers = 0, .on_bad_record = data::bad_records::skip};
+  const auto skipped = train_from_loader<double>(&comm, records, lenient, 2);
+  CHECK(relative_difference(train_from_loader<double>(nullptr, records, lenient, 2), skipped) < 1e-12);
+  CHECK(same_on_every_rank(comm, skipped));
+  records.bad.clear();
+
+  // Loaders that do not make up one global batch are refused on every rank, before any step.
+  Model<Small, double> m(3);
+  train::SGD<double> sgd(momentum_and_decay());
+  if (comm.size() > 1) {
+    data::loader unsharded(records, data::no_augmentation{}, o);
+    CHECK_THROWS_WITH(parallel::fit(comm, m, unsharded, sgd, decaying_rate, quiet(8)),
+                      Catch::Contains("the loader is shard 0 of 1 but this is rank " + std::to_string(comm.rank())));
+    data::loader other_seed(records, data::no_augmentation{},
+                            {.batch_size = 8, .seed = comm.rank() == 1 ? 7u : 6u, .workers = 1, .shard = {comm.rank(), comm.size()}});
+    CHECK_THROWS_WITH(parallel::fit(comm, m, other_seed, sgd, decaying_rate, quiet(8)),
+                      Catch::Contains("the ranks' loaders differ in seed"));
+  }
   set_num_threads(0);
 }
 

@@ -2,7 +2,10 @@
 // each as the body of a function after this header).
 #pragma once
 
+#include <strata/augment/flip.hpp>
+#include <strata/data/dataset.hpp>
 #include <strata/data/idx.hpp>
+#include <strata/data/loader.hpp>
 #include <strata/net/model.hpp>
 #include <strata/parallel/fit.hpp>
 #include <strata/train/schedule.hpp>
@@ -15,3 +18,4 @@ extern Model<zoo::FashionNet<>> model;
 extern train::SGD<float> sgd;
 extern const decltype(train::constant(0.1)) schedule;
 extern const data::labelled_images train_set;
+extern parallel::communicator& comm;

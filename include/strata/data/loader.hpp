@@ -2,7 +2,8 @@
 // convert to normalised C×H×W floats) into a bounded queue ahead of the training loop, so the
 // compute never waits while a batch could be ready. Epoch order and every sample's random
 // augmentation depend only on (seed, epoch, sample), never on the number of workers; a worker's
-// error reaches the caller of next() (or bad records are skipped and counted, by choice).
+// error reaches the caller of next() (or bad records are skipped and counted, by choice). With a
+// shard (rank r of R, data/shard.hpp) it makes only rank r's rows of each global batch.
 //
 // Scheduling (core/thread_plan.hpp): a batch is made sample by sample, and any thread may claim
 // the next sample of a batch in the making. By default a worker thread runs only on a core the
@@ -34,6 +35,7 @@
 #include "strata/core/thread_plan.hpp"
 #include "strata/data/data_error.hpp"
 #include "strata/data/labelled_images.hpp"
+#include "strata/data/shard.hpp"
 #include "strata/image/convert.hpp"
 #include "strata/image/image.hpp"
 
@@ -62,6 +64,10 @@ struct loader_options {
   bad_records on_bad_record = bad_records::fail;
   std::vector<float> mean = {}, stddev = {};  // per-channel normalisation after scaling to [0, 1]
   worker_placement placement = worker_placement::planned;
+  // Rank r of R makes rows rows_of(B, r, R) of each global batch of B rows (the same order and
+  // draws on every rank): R loaders with the same options and ranks 0…R−1 together make each
+  // batch once. For parallel::fit(comm, …), which checks the ranks agree.
+  rank_shard shard = {};
 };
 
 // Where a loader's time went, over all its epochs so far.
@@ -75,10 +81,14 @@ struct loader_counts {
 
 // One batch: images [n, C·H·W] (normalised floats) and labels [n]; `number` counts batches
 // within the epoch. With bad_records::skip a batch may hold fewer samples than batch_size.
+// `global_rows` is the rows of the whole global batch this one is a shard of (its own rows
+// without a shard); 0 where it is not known here: where other ranks may have skipped records,
+// the ranks sum their rows.
 struct batch {
   Tensor<float, 2> images;
   Tensor<std::int32_t, 1> labels;
   std::int64_t number = 0;
+  std::int64_t global_rows = 0;
 };
 
 // The "augmentation" that leaves images as they are.
@@ -98,11 +108,15 @@ class loader {
       throw error("loader: batch size must be positive, got " + std::to_string(options_.batch_size));
     if (options_.workers < 0) throw error("loader: workers must be ≥ 0, got " + std::to_string(options_.workers));
     if (options_.prefetch <= 0) throw error("loader: prefetch must be positive, got " + std::to_string(options_.prefetch));
+    if (options_.shard.ranks < 1 || options_.shard.rank < 0 || options_.shard.rank >= options_.shard.ranks)
+      throw error("loader: shard rank " + std::to_string(options_.shard.rank) + " of " + std::to_string(options_.shard.ranks) +
+                  " (a shard is rank r of R with 0 ≤ r < R)");
   }
   loader(const loader&) = delete;
   loader& operator=(const loader&) = delete;
   ~loader() { stop(); }
 
+  // Samples in the data set (all ranks' together where sharded).
   std::int64_t samples() const { return std::int64_t(data_->size()); }
   std::int64_t batches_per_epoch() const {
     const std::int64_t n = samples(), b = options_.batch_size;
@@ -222,7 +236,8 @@ class loader {
       std::int64_t channels = 0, height = 0, width = 0;
       bool kept = false;  // made (not a skipped bad record)
     };
-    std::int64_t number = 0, count = 0;
+    std::int64_t number = 0, count = 0;  // count: this shard's rows
+    std::int64_t first = 0, global = 0;  // where they start in the global batch, and its rows
     std::atomic<std::int64_t> claimed{0}, finished{0};
     std::vector<row> rows;
     std::mutex shape_mutex;
@@ -242,14 +257,29 @@ class loader {
     workers_.clear();
   }
 
-  // Starts the next batch (under mutex_): its rows become claimable.
+  // Starts the next batch (under mutex_): its rows (this shard's) become claimable. A shard
+  // without rows in it (a global batch smaller than the ranks) is ready at once.
   std::shared_ptr<assembly> begin_batch() {
     auto a = std::make_shared<assembly>();
     a->number = next_to_make_++;
-    a->count = std::min(options_.batch_size, samples() - a->number * options_.batch_size);
+    a->global = std::min(options_.batch_size, samples() - a->number * options_.batch_size);
+    const row_range mine = rows_of(a->global, options_.shard.rank, options_.shard.ranks);
+    a->first = mine.first;
+    a->count = mine.count;
     a->rows.resize(std::size_t(a->count));
+    if (a->count == 0) {
+      batch empty{Tensor<float, 2>(Shape{0, 0}), Tensor<std::int32_t, 1>(Shape<1>{0}), a->number, global_rows_of(*a, 0)};
+      ready_.emplace(a->number, made_batch{std::move(empty), nullptr});
+      return a;
+    }
     making_.emplace(a->number, a);
     return a;
+  }
+
+  // The global batch's rows where every rank knows them: unless records may be skipped.
+  std::int64_t global_rows_of(const assembly& a, std::int64_t kept) const {
+    if (options_.shard.ranks == 1) return kept;
+    return options_.on_bad_record == bad_records::fail ? a.global : 0;
   }
 
   // Under mutex_: the oldest batch in the making with rows to claim, or a new one if the
@@ -295,7 +325,7 @@ class loader {
     using pixel = std::remove_cvref_t<decltype(data_->get(0).image(0, 0, 0))>;
     thread_local image<pixel> augmented;  // per thread: rows of one batch run on several at once
     auto& row = a.rows[std::size_t(r)];
-    const std::int64_t index = order_[std::size_t(a.number * options_.batch_size + r)];
+    const std::int64_t index = order_[std::size_t(a.number * options_.batch_size + a.first + r)];
     try {
       decltype(data_->get(index)) s;
       try {
@@ -350,7 +380,7 @@ class loader {
           first = r;
         } else if (const auto& f = a.rows[std::size_t(first)];
                    row.channels != f.channels || row.height != f.height || row.width != f.width) {
-          const auto at = [&](std::int64_t i) { return order_[std::size_t(a.number * options_.batch_size + i)]; };
+          const auto at = [&](std::int64_t i) { return order_[std::size_t(a.number * options_.batch_size + a.first + i)]; };
           const auto size = [](const auto& x) {
             return std::to_string(x.channels) + "×" + std::to_string(x.height) + "×" + std::to_string(x.width);
           };
@@ -374,6 +404,7 @@ class loader {
       b.labels = std::move(labels);
     }
     b.number = a.number;
+    b.global_rows = global_rows_of(a, kept);
     {
       std::lock_guard lock(mutex_);
       ready_.emplace(a.number, made_batch{std::move(b), failure});

@@ -18,6 +18,7 @@
 #include "strata/core/cast.hpp"
 #include "strata/core/error.hpp"
 #include "strata/core/tensor.hpp"
+#include "strata/data/shard.hpp"
 #include "strata/layers/layer.hpp"
 #include "strata/layers/loss.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
@@ -59,14 +60,9 @@ class parameter_shard {
   std::vector<parameter_ref<T, D>> parts_;
 };
 
-// Rows [B·r/R, B·(r+1)/R) of a global batch of B rows belong to rank r of R.
-struct row_range {
-  std::int64_t first = 0, count = 0;
-};
-inline row_range rows_of(std::int64_t global_rows, int rank, int ranks) {
-  const std::int64_t begin = global_rows * rank / ranks, end = global_rows * (rank + 1) / ranks;
-  return {begin, end - begin};
-}
+// Rows [B·r/R, B·(r+1)/R) of a global batch of B rows belong to rank r of R (data/shard.hpp).
+using data::row_range;
+using data::rows_of;
 
 namespace detail {
 template <class V>

@@ -1,16 +1,20 @@
 // strata/parallel/fit.hpp — train::fit and train::evaluate, data-parallel: fit(comm, …) runs on
 // every rank of a communicator (MPI processes, GPUs), each rank gathering its rows of the same
-// global batches in the same shuffled order; fit_threads(R, model, …) runs R replicas of model
-// on threads of this process. Epoch reports are the global batch's, identical on every rank.
+// global batches in the same shuffled order (from a tensor data set, or from a data::loader
+// sharded to the rank); fit_threads(R, model, …) runs R replicas of model on threads of this
+// process. Epoch reports are the global batch's, identical on every rank.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <span>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -53,6 +57,25 @@ train::evaluation evaluate(communicator& comm, Model& model, const Data& data, s
 }
 
 namespace detail {
+// Closes an epoch on every rank: rank 0's batch-norm statistics everywhere, the test set
+// evaluated in shares, the report kept and announced.
+template <class Model, class Test, class L>
+void finish_epoch(communicator& comm, replica<Model>& rep, Model& model, train::progress& bar, int epoch, const Test* test,
+                  std::vector<train::epoch_report>& history, const std::function<void(const train::epoch_report&)>& on_epoch,
+                  const L& loss) {
+  bar.finish();
+  rep.broadcast_state_from(0);
+  train::epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(),
+                             algo::get_conv_tuning()};
+  if (test) {
+    const train::evaluation e = evaluate(comm, model, *test, 256, loss);
+    report.test_loss = e.loss;
+    report.test_accuracy = e.accuracy;
+  }
+  history.push_back(report);
+  if (on_epoch) on_epoch(report);
+}
+
 // fit() on one rank. Every rank steps its own optimizer (processes, GPUs), or, where `optimizer`
 // is null on the ranks other than 0 (threads of one process), rank 0 steps and the others take
 // its parameters: one optimizer state however often fit_threads is called.
@@ -99,17 +122,7 @@ std::vector<train::epoch_report> fit_ranks(communicator& comm, Model& model, con
       if (root_steps) broadcast_parameters(comm, model, 0);
       bar.step(global_rows, r.loss, r.correct);
     }
-    bar.finish();
-    rep.broadcast_state_from(0);
-    train::epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(),
-                               algo::get_conv_tuning()};
-    if (test) {
-      const train::evaluation e = evaluate(comm, model, *test, 256, loss);
-      report.test_loss = e.loss;
-      report.test_accuracy = e.accuracy;
-    }
-    history.push_back(report);
-    if (on_epoch) on_epoch(report);
+    finish_epoch(comm, rep, model, bar, epoch, test, history, on_epoch, loss);
   }
   return history;
 }
@@ -126,6 +139,86 @@ std::vector<train::epoch_report> fit(communicator& comm, Model& model, const Dat
                                      train::fit_options options, const data_parallel_options& dp = {}, const Data* test = nullptr,
                                      const std::function<void(const train::epoch_report&)>& on_epoch = {}, const L& loss = {}) {
   return detail::fit_ranks(comm, model, train_set, &optimizer, schedule, options, dp, test, on_epoch, loss, false);
+}
+
+namespace detail {
+// A loader's settings that every rank must share, with their names for the message.
+template <class Loader>
+void check_loader_agrees(communicator& comm, const Loader& train) {
+  if constexpr (requires { train.options().shard; }) {
+    const auto& o = train.options();
+    if (o.shard.ranks != comm.size() || o.shard.rank != comm.rank())
+      throw error("parallel::fit: the loader is shard " + std::to_string(o.shard.rank) + " of " + std::to_string(o.shard.ranks) +
+                  " but this is rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) +
+                  " (set loader_options::shard = {comm.rank(), comm.size()})");
+    const std::int64_t mine[] = {o.batch_size, train.samples(), std::int64_t(o.seed), o.shuffle, o.drop_last,
+                                 o.on_bad_record == data::bad_records::skip};
+    static const char* const names[] = {"batch_size", "the data set's size", "seed", "shuffle", "drop_last", "on_bad_record"};
+    constexpr std::size_t n = std::size(mine);
+    std::int64_t root[n];
+    std::copy(std::begin(mine), std::end(mine), root);
+    comm.broadcast(std::as_writable_bytes(std::span<std::int64_t>(root, n)), 0);
+    double differs[n];
+    for (std::size_t i = 0; i < n; ++i) differs[i] = root[i] != mine[i] ? 1 : 0;
+    comm.all_reduce_sum(std::span<double>(differs, n));
+    for (std::size_t i = 0; i < n; ++i)
+      if (differs[i] != 0)
+        throw error(std::string("parallel::fit: the ranks' loaders differ in ") + names[i] +
+                    " (every rank's loader needs the same options and data, only the shard's rank differs)");
+  }
+}
+}  // namespace detail
+
+// fit() over a batch source on every rank of `comm`: each rank's loader makes its rows of the
+// same global batches (data::loader with loader_options::shard = {comm.rank(), comm.size()}, the
+// same seed and data everywhere, checked before the first epoch), so R ranks train on what one
+// process's loader gives it, in the same order with the same augmentation. Where records may be
+// skipped, the ranks sum their rows each step to scale the gradients by the global batch.
+// Other batch sources: each rank's batches together form the step's global batch.
+template <class Model, class Optimizer, train::Schedule S, train::BatchSource Loader, class Data = data::labelled_images,
+          Loss L = SoftmaxCrossEntropy>
+  requires train::OptimizerFor<Optimizer, Model>
+std::vector<train::epoch_report> fit(communicator& comm, Model& model, Loader& train_set, Optimizer& optimizer, const S& schedule,
+                                     train::fit_options options, const data_parallel_options& dp = {}, const Data* test = nullptr,
+                                     const std::function<void(const train::epoch_report&)>& on_epoch = {}, const L& loss = {}) {
+  using T = typename Model::element_type;
+  if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
+  if (comm.rank() != 0) options.show_progress = false;
+  detail::check_loader_agrees(comm, train_set);
+  replica<Model> rep(model, comm, dp);
+  rep.broadcast_from(0);
+  Tensor<T, 2> x;
+  train::batch_feed<T, typename Model::device_type> feed;
+  data::batch b;
+  std::vector<train::epoch_report> history;
+  std::int64_t step = 0;
+  train::detail::announce_conv_tuning(options);
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    std::ostringstream sink;
+    train::progress bar = train::detail::epoch_progress(options, epoch, train_set.batches_per_epoch(), sink);
+    train_set.start_epoch(epoch);
+    while (train_set.next(b)) {
+      std::int64_t global_rows = b.global_rows;
+      if (global_rows <= 0) {
+        double rows = double(b.images.extent(0));
+        comm.all_reduce_sum(std::span<double>(&rows, 1));
+        global_rows = std::int64_t(rows);
+      }
+      if (global_rows == 0) continue;  // every rank skipped every record of the batch
+      const Tensor<T, 2>& images = train::detail::batch_images(b.images, x);
+      step_result r;
+      if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
+        r = rep.compute_gradients(images, b.labels, global_rows, loss);
+      } else {
+        const auto staged = feed.stage(images, b.labels);
+        r = rep.compute_gradients(staged.images, staged.labels, global_rows, loss);
+      }
+      rep.step(optimizer, schedule(step++));
+      bar.step(global_rows, r.loss, r.correct);
+    }
+    detail::finish_epoch(comm, rep, model, bar, epoch, test, history, on_epoch, loss);
+  }
+  return history;
 }
 
 // fit() with `replicas` replicas of `model` on threads of this process, each with its share of

@@ -108,6 +108,19 @@ inline progress epoch_progress(const fit_options& options, int epoch, std::int64
   return progress("epoch " + std::to_string(epoch) + "/" + std::to_string(options.epochs), steps, po);
 }
 
+// A loader's float images as the model's element type: the batch itself for float models, else
+// converted into `scratch` (sized to the batch, which may be shorter than the last).
+template <class T>
+const Tensor<T, 2>& batch_images(const Tensor<float, 2>& images, Tensor<T, 2>& scratch) {
+  if constexpr (std::is_same_v<T, float>) {
+    return images;
+  } else {
+    if (scratch.shape() != images.shape()) scratch = Tensor<T, 2>::uninitialized(images.shape());
+    scratch = cast<T>(images);
+    return scratch;
+  }
+}
+
 // Says once, before training, how convolution algorithms will be chosen (and so whether a rerun
 // gives bit-identical weights).
 inline void announce_conv_tuning(const fit_options& options) {
@@ -256,6 +269,10 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
                               const std::function<void(const epoch_report&)>& on_epoch = {}, const L& loss = {}) {
   using T = typename Model::element_type;
   if (options.epochs < 0) throw error("fit: epochs must be non-negative, got " + std::to_string(options.epochs));
+  if constexpr (requires { train.options().shard; })
+    if (const data::rank_shard s = train.options().shard; s.ranks > 1)
+      throw error("fit: the loader is shard " + std::to_string(s.rank) + " of " + std::to_string(s.ranks) +
+                  ", which makes only that rank's rows of each batch; train it with parallel::fit(comm, …) on every rank");
   Tensor<T, 2> x;
   Tensor<T, 2, typename Model::device_type> gradient;
   batch_feed<T, typename Model::device_type> feed;
@@ -271,11 +288,7 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
     train.start_epoch(epoch);
     while (train.next(b)) {
       if (b.images.extent(0) == 0) continue;  // every record of the batch was skipped
-      if constexpr (!std::is_same_v<T, float>) x = cast<T>(b.images);
-      const auto& images = [&]() -> const Tensor<T, 2>& {
-        if constexpr (std::is_same_v<T, float>) return b.images;
-        else return x;
-      }();
+      const Tensor<T, 2>& images = detail::batch_images(b.images, x);
       if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
         detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), images, b.labels, gradient, bar, loss,
                                                     scaler);
