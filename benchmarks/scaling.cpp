@@ -2,8 +2,9 @@
 //  1. On this machine: the demo network (Fashion-MNIST, global batch 64) trained by 2 MPI ranks
 //     × 1 compute thread against 1 process × 2 compute threads, alternating round by round
 //     (mpi2_vs_threads2 = images/s of the ranks ÷ images/s of the threads), the same ranks with
-//     the optimizer sharded over them (mpi2_sharded_vs_threads2), and 2 replicas on threads × 1
-//     compute thread as a fourth column.
+//     the optimizer sharded over them (mpi2_sharded_vs_threads2), the same ranks with the hybrid
+//     (convolutions data-parallel, Dense layers model-parallel: mpi2_hybrid_vs_threads2), and 2
+//     replicas on threads × 1 compute thread as a fifth column.
 //  2. How much of the gradient sums the backward pass hides: each rank's wait after backward
 //     with buckets started during backward, against the whole sum without overlap
 //     (allreduce_hidden = 1 − exposed ÷ whole).
@@ -20,6 +21,7 @@
 #include <strata/net/network_edit.hpp>
 #include <strata/parallel/communication.hpp>
 #include <strata/parallel/fit.hpp>
+#include <strata/parallel/hybrid.hpp>
 #include <strata/parallel/scaling_model.hpp>
 #include <strata/train/fit.hpp>
 #include <strata/train/sgd.hpp>
@@ -110,8 +112,10 @@ double train_replicas(const data_set& d, std::int64_t batch, int replicas, std::
 #if defined(STRATA_BENCH_HAVE_MPI)
 // Under mpiexec: every rank trains its rows with one compute thread; rank 0 prints the rate and
 // the seconds each step waited for its gradient sums, with and without overlap.
+enum class strategy { data_parallel, sharded, hybrid };
+
 int mpi_worker(int argc, char** argv, const std::filesystem::path& dir, std::int64_t samples, std::int64_t batch,
-               std::int64_t bucket_bytes, bool shard) {
+               std::int64_t bucket_bytes, strategy how) {
   return parallel::mpi_main(argc, argv, [&](parallel::communicator& comm) {
     set_num_threads(1);
     const data_set d = first_images(dir, samples);
@@ -120,11 +124,18 @@ int mpi_worker(int argc, char** argv, const std::filesystem::path& dir, std::int
     // Warm-up, untimed: convolution algorithms are timed once per shape and process, which the
     // in-process runs of the other columns have behind them after their first round.
     const data_set warm = first_images(dir, std::min<std::int64_t>(samples, 8 * batch));
+    const bool shard = how == strategy::sharded;
     const parallel::data_parallel_options dp{.bucket_bytes = bucket_bytes, .shard_optimizer = shard};
-    parallel::fit(comm, m, warm, sgd, constant_rate, options_for(batch), dp);
+    const auto train = [&](const data_set& on) {
+      if (how == strategy::hybrid)
+        parallel::fit_hybrid(comm, m, on, sgd, constant_rate, options_for(batch), bucket_bytes);
+      else
+        parallel::fit(comm, m, on, sgd, constant_rate, options_for(batch), dp);
+    };
+    train(warm);
     comm.barrier();
     const auto t0 = clock_type::now();
-    parallel::fit(comm, m, d, sgd, constant_rate, options_for(batch), dp);
+    train(d);
     comm.barrier();
     const double seconds = seconds_since(t0);
     // The gradient sums' wait after backward, per step, with and without overlap (each on the
@@ -141,7 +152,8 @@ int mpi_worker(int argc, char** argv, const std::filesystem::path& dir, std::int
       }
       return median(w);
     };
-    const double whole = shard ? 0 : waits(false), exposed = shard ? 0 : waits(true);
+    const bool plain = how == strategy::data_parallel;
+    const double whole = plain ? waits(false) : 0, exposed = plain ? waits(true) : 0;
     if (comm.rank() == 0)
       std::printf("mpi_worker images_per_second=%.2f exposed_ms=%.4f whole_ms=%.4f buckets=%zu\n", double(samples) / seconds,
                   exposed * 1e3, whole * 1e3,
@@ -156,12 +168,12 @@ struct mpi_run {
 
 // Runs this program under mpiexec with `ranks` ranks and reads rank 0's line.
 mpi_run run_mpi(const char* self, int ranks, const std::filesystem::path& dir, std::int64_t samples, std::int64_t batch,
-                std::int64_t bucket_bytes, bool shard) {
+                std::int64_t bucket_bytes, strategy how) {
   const char* mpiexec = std::getenv("STRATA_MPIEXEC") ? std::getenv("STRATA_MPIEXEC") : "mpiexec";
   std::ostringstream cmd;
   cmd << "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " << mpiexec << " -n " << ranks << " --bind-to none " << self
       << " --mpi-worker --data '" << dir.string() << "' --samples " << samples << " --batch " << batch << " --bucket-bytes "
-      << bucket_bytes << (shard ? " --shard" : "") << " 2>&1";
+      << bucket_bytes << (how == strategy::sharded ? " --shard" : how == strategy::hybrid ? " --hybrid" : "") << " 2>&1";
   mpi_run r;
   FILE* pipe = popen(cmd.str().c_str(), "r");
   if (!pipe) return r;
@@ -249,7 +261,7 @@ int main(int argc, char** argv) {
   std::filesystem::path dir = data::default_fashion_mnist_dir;
   std::int64_t steps = 60, batch = 64, samples = 0, bucket_bytes = std::int64_t{4} << 20;
   int rounds = 5;
-  bool projection = true, worker = false, shard = false;
+  bool projection = true, worker = false, shard = false, hybrid = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -260,6 +272,7 @@ int main(int argc, char** argv) {
     else if (a == "--skip-projection") projection = false;
     else if (a == "--mpi-worker") worker = true;
     else if (a == "--shard") shard = true;
+    else if (a == "--hybrid") hybrid = true;
     else if (a == "--samples") samples = std::atoll(next().c_str());
     else if (a == "--batch") batch = std::atoll(next().c_str());
     else if (a == "--bucket-bytes") bucket_bytes = std::atoll(next().c_str());
@@ -269,7 +282,9 @@ int main(int argc, char** argv) {
     }
   }
 #if defined(STRATA_BENCH_HAVE_MPI)
-  if (worker) return mpi_worker(argc, argv, dir, samples, batch, bucket_bytes, shard);
+  if (worker)
+    return mpi_worker(argc, argv, dir, samples, batch, bucket_bytes,
+                      hybrid ? strategy::hybrid : shard ? strategy::sharded : strategy::data_parallel);
 #else
   if (worker) {
     std::fprintf(stderr, "scaling: built without MPI\n");
@@ -281,28 +296,31 @@ int main(int argc, char** argv) {
   std::printf("scaling: demo network, global batch %lld, %lld steps per run (%lld images), %d rounds, gradient buckets of %lld MiB\n",
               static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(samples), rounds,
               static_cast<long long>(bucket_bytes >> 20));
-  std::printf("\n%-7s %16s %16s %16s %16s %12s %12s\n", "round", "1 proc x 2 thr", "2 ranks x 1 thr", "2 ranks sharded",
-              "2 replicas x 1", "exposed ms", "whole sum ms");
-  std::vector<double> threads2, mpi2, sharded2, replicas2, hidden;
+  std::printf("\n%-7s %16s %16s %16s %16s %16s %12s %12s\n", "round", "1 proc x 2 thr", "2 ranks x 1 thr", "2 ranks sharded",
+              "2 ranks hybrid", "2 replicas x 1", "exposed ms", "whole sum ms");
+  std::vector<double> threads2, mpi2, sharded2, hybrid2, replicas2, hidden;
   for (int r = 1; r <= rounds; ++r) {
     threads2.push_back(train_threads(d, batch, 2));
 #if defined(STRATA_BENCH_HAVE_MPI)
-    const mpi_run m = run_mpi(argv[0], 2, dir, samples, batch, bucket_bytes, false);
+    const mpi_run m = run_mpi(argv[0], 2, dir, samples, batch, bucket_bytes, strategy::data_parallel);
     if (m.ok) {
       mpi2.push_back(m.images_per_second);
       hidden.push_back(m.whole_ms > 0 ? 1.0 - m.exposed_ms / m.whole_ms : 0.0);
     }
-    const mpi_run z = run_mpi(argv[0], 2, dir, samples, batch, bucket_bytes, true);
+    const mpi_run z = run_mpi(argv[0], 2, dir, samples, batch, bucket_bytes, strategy::sharded);
     if (z.ok) sharded2.push_back(z.images_per_second);
+    const mpi_run y = run_mpi(argv[0], 2, dir, samples, batch, bucket_bytes, strategy::hybrid);
+    if (y.ok) hybrid2.push_back(y.images_per_second);
 #else
-    const struct { double images_per_second = 0, exposed_ms = 0, whole_ms = 0; } m, z;
+    const struct { double images_per_second = 0, exposed_ms = 0, whole_ms = 0; } m, z, y;
 #endif
     replicas2.push_back(train_replicas(d, batch, 2, bucket_bytes));
-    std::printf("%-7d %16.1f %16.1f %16.1f %16.1f %12.3f %12.3f\n", r, threads2.back(), m.images_per_second, z.images_per_second,
-                replicas2.back(), m.exposed_ms, m.whole_ms);
+    std::printf("%-7d %16.1f %16.1f %16.1f %16.1f %16.1f %12.3f %12.3f\n", r, threads2.back(), m.images_per_second, z.images_per_second,
+                y.images_per_second, replicas2.back(), m.exposed_ms, m.whole_ms);
   }
-  const double t2 = median(threads2), m2 = median(mpi2), z2 = median(sharded2), p2 = median(replicas2), h = median(hidden);
-  std::printf("%-7s %16.1f %16.1f %16.1f %16.1f   (images/s; allreduce hidden %.3f)\n", "median", t2, m2, z2, p2, h);
+  const double t2 = median(threads2), m2 = median(mpi2), z2 = median(sharded2), y2 = median(hybrid2), p2 = median(replicas2),
+               h = median(hidden);
+  std::printf("%-7s %16.1f %16.1f %16.1f %16.1f %16.1f   (images/s; allreduce hidden %.3f)\n", "median", t2, m2, z2, y2, p2, h);
   if (mpi2.empty()) std::printf("(no MPI runs: built without MPI, or mpiexec failed; scripts/setup installs Open MPI)\n");
 
   std::pair<double, double> eff_resnet{0, 0}, eff_alexnet{0, 0};
@@ -313,9 +331,10 @@ int main(int argc, char** argv) {
     eff_alexnet = project_network<zoo::TorchvisionAlexNet<>>("AlexNet (torchvision's, the weird trick's network)", 32, 3, parallel::default_bucket_bytes);
     eff_resnet = project_network<zoo::ResNet50<>>("ResNet-50", 8, 2, parallel::default_bucket_bytes);
   }
-  std::printf("\nRESULT mpi2_vs_threads2=%.3f mpi2_sharded_vs_threads2=%.3f replicas2_vs_threads2=%.3f allreduce_hidden=%.3f "
+  std::printf("\nRESULT mpi2_vs_threads2=%.3f mpi2_sharded_vs_threads2=%.3f mpi2_hybrid_vs_threads2=%.3f replicas2_vs_threads2=%.3f "
+              "allreduce_hidden=%.3f "
               "projected_eff_64_resnet50=%.3f projected_eff_64_alexnet=%.3f projected_eff_64_resnet50_fast100=%.3f "
               "projected_eff_64_alexnet_fast100=%.3f\n",
-              t2 > 0 ? m2 / t2 : 0.0, t2 > 0 ? z2 / t2 : 0.0, t2 > 0 ? p2 / t2 : 0.0, h, eff_resnet.first, eff_alexnet.first, eff_resnet.second,
+              t2 > 0 ? m2 / t2 : 0.0, t2 > 0 ? z2 / t2 : 0.0, t2 > 0 ? y2 / t2 : 0.0, t2 > 0 ? p2 / t2 : 0.0, h, eff_resnet.first, eff_alexnet.first, eff_resnet.second,
               eff_alexnet.second);
 }
