@@ -66,12 +66,6 @@
 #include "strata/numeric/half.hpp"
 #include "strata/numeric/precision_traits.hpp"
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>  // fsync
-#elif defined(_WIN32)
-#include <io.h>  // _commit
-#endif
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
 #define STRATA_IO_X86_CRC32C 1
 #else
@@ -453,9 +447,9 @@ struct archive {
 // The archive in the file format, in memory (for sending over a network or embedding).
 STRATA_FUNC std::vector<std::byte> encode_archive(const archive& a);
 
-// Writes to a temporary file in the same directory, flushes it to disk, then renames it over
-// `path`: a crash or error never leaves a half-written file under the final name, and an existing
-// file keeps its old contents unless the new one is complete.
+// Writes atomically (io/atomic_file.hpp): to a temporary file in the same directory, flushed to
+// disk, then renamed over `path`, then the directory flushed. A crash or error never leaves a
+// half-written file under the final name: `path` holds the old archive or the new one, whole.
 STRATA_FUNC void write_archive(const std::filesystem::path& path, const archive& a);
 
 // Reads and checks a whole archive: the magic, the format version, every checksum and length.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "strata/io/archive.hpp"
+#include "strata/io/atomic_file.hpp"
 
 namespace strata::io {
 
@@ -219,20 +220,6 @@ inline std::FILE* open_file(const std::filesystem::path& p, const char* mode) {
 #endif
 }
 
-// A name for the temporary file that is unlikely to collide; the exclusive open handles the rest.
-inline std::string temporary_suffix(unsigned attempt) {
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t x = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-                    reinterpret_cast<std::uintptr_t>(&attempt) ^ (++counter * 0x9E3779B97F4A7C15ull);
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 29;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string s = ".tmp-";
-  for (int i = 0; i < 12; ++i, x >>= 4) s += hex[x & 15];
-  return s;
-}
-
 }  // namespace detail
 
 // The archive in the file format, in memory (for sending over a network or embedding).
@@ -244,61 +231,16 @@ STRATA_FUNC std::vector<std::byte> encode_archive(const archive& a) {
   return out;
 }
 
-// Writes to a temporary file in the same directory, flushes it to disk, then renames it over
-// `path`: a crash or error never leaves a half-written file under the final name, and an existing
-// file keeps its old contents unless the new one is complete.
+// Streams the format through io::atomic_file, which holds no more than 64 KiB of it at a time.
 STRATA_FUNC void write_archive(const std::filesystem::path& path, const archive& a) {
-  namespace fs = std::filesystem;
-  const std::string prefix = "cannot write " + detail::quote_path(path) + ": ";
-  const std::uint64_t total = detail::checked_archive_size(a, prefix);
-  if (path.filename().empty()) throw archive_error(prefix + "the path names a directory, not a file");
-
-  fs::path temp;
-  std::FILE* f = nullptr;
-  int err = 0;
-  for (unsigned attempt = 0; attempt < 16 && !f; ++attempt) {
-    temp = path;
-    temp += detail::temporary_suffix(attempt);
-    f = detail::open_file(temp, "wbx");  // exclusive: never reuses another writer's file
-    err = errno;
-    if (!f && err != EEXIST) break;
-  }
-  if (!f)
-    throw archive_error(prefix + "cannot create the temporary file " + detail::quote_path(temp) + ": " +
-                        detail::errno_message(err));
-
-  auto abandon = [&](const std::string& what) {
-    if (f) std::fclose(f);
-    f = nullptr;
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw archive_error(prefix + what);
-  };
+  const std::uint64_t total = detail::checked_archive_size(a, "cannot write " + detail::quote_path(path) + ": ");
   try {
-    std::setvbuf(f, nullptr, _IOFBF, std::size_t{1} << 16);
-    detail::write_archive_to(
-        [&](const std::byte* p, std::size_t n) {
-          if (std::fwrite(p, 1, n, f) != n) abandon("writing " + detail::quote_path(temp) + " failed: " + detail::errno_message(errno));
-        },
-        a, total);
-    if (std::fflush(f) != 0) abandon("writing " + detail::quote_path(temp) + " failed: " + detail::errno_message(errno));
-#if defined(__unix__) || defined(__APPLE__)
-    // On disk before the rename, so a power cut cannot leave the new name on an empty file.
-    if (::fsync(::fileno(f)) != 0) abandon("flushing " + detail::quote_path(temp) + " to disk failed: " + detail::errno_message(errno));
-#elif defined(_WIN32)
-    if (::_commit(::_fileno(f)) != 0) abandon("flushing " + detail::quote_path(temp) + " to disk failed: " + detail::errno_message(errno));
-#endif
-    const int closed = std::fclose(f);
-    f = nullptr;
-    if (closed != 0) abandon("closing " + detail::quote_path(temp) + " failed: " + detail::errno_message(errno));
-  } catch (const archive_error&) {
-    throw;
-  } catch (const std::exception& ex) {
-    abandon(ex.what());
+    atomic_file file(path);
+    detail::write_archive_to([&](const std::byte* p, std::size_t n) { file.write({p, n}); }, a, total);
+    file.commit();
+  } catch (const error& e) {  // callers of the archive functions catch one type
+    throw archive_error(e.what());
   }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) abandon("renaming the finished temporary file " + detail::quote_path(temp) + " to it failed: " + ec.message());
 }
 
 // ---------------------------------------------------------------------------------------------
