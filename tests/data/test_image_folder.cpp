@@ -154,6 +154,73 @@ TEST_CASE("read_image errors name the file and the reason", "[image][io]") {
                     Contains((tmp / "text.png").string()) && Contains("cannot decode") && Contains("stb_image"));
 }
 
+TEST_CASE("images past the limits are refused from their header, before decoding", "[image][io][limits]") {
+  temp_dir tmp;
+  strata::write_png(tmp / "small.png", test_image(48, 64, 3));
+  CHECK(strata::read_image(tmp / "small.png").width() == 64);
+  CHECK_THROWS_WITH(strata::read_image(tmp / "small.png", 0, {.max_width = 32}),
+                    Contains((tmp / "small.png").string()) && Contains("64×48") && Contains("past the limits") &&
+                        Contains("not decoded"));
+  CHECK_THROWS_WITH(strata::read_image(tmp / "small.png", 0, {.max_pixels = 64 * 48 - 1}), Contains("past the limits"));
+  CHECK(strata::read_image(tmp / "small.png", 0, {.max_width = 64, .max_height = 48, .max_pixels = 64 * 48}).height() == 48);
+
+  // A header that promises 1,000,000 × 48 pixels (stb itself would try: its own bound is 2^24 a
+  // side) is refused by the default limits without decoding a row.
+  std::ifstream in(tmp / "small.png", std::ios::binary);
+  std::vector<std::uint8_t> png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(png.size() > 24);
+  const std::uint32_t wide = 1000000;  // IHDR's width: bytes 16–19, big-endian
+  for (int i = 0; i < 4; ++i) png[std::size_t(16 + i)] = std::uint8_t(wide >> (24 - 8 * i));
+  CHECK_THROWS_WITH(strata::decode_image(png, 0, "forged.png"),
+                    Contains("forged.png") && Contains("1000000×48") && Contains("image_limits raises them"));
+
+  // An image folder passes its limits on to every file it decodes.
+  const fs::path root = tmp / "folder";
+  fs::create_directories(root / "a");
+  strata::write_png(root / "a/x.png", test_image(48, 64, 1));
+  CHECK(image_folder_dataset(root).get(0).image.width() == 64);
+  CHECK_THROWS_WITH(image_folder_dataset(root, {.limits = {.max_pixels = 100}}).get(0), Contains("past the limits"));
+}
+
+TEST_CASE("fuzzing's findings: an image without pixels, a JPEG Huffman table of more than 256 codes", "[image][io][fuzz]") {
+  // A PNM header of 0 × 3 pixels: stb "decodes" it to no pixels (fuzz/regressions/image).
+  const std::string empty_pnm = "P6\n0 3\n255\n";
+  CHECK_THROWS_WITH(strata::decode_image(std::span(reinterpret_cast<const std::uint8_t*>(empty_pnm.data()), empty_pnm.size())),
+                    Contains("0×3") && Contains("without pixels"));
+  // A whole JPEG whose first Huffman table's counts add up to 16 × 255 codes: stb 2.27 writes
+  // past its table (fuzz/regressions/image_folder); strata refuses the file first.
+  temp_dir tmp;
+  write_jpg(tmp / "good.jpg", test_image(8, 8, 3));
+  std::ifstream in(tmp / "good.jpg", std::ios::binary);
+  std::vector<std::uint8_t> jpg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(strata::decode_image(jpg).width() == 8);
+  std::size_t dht = 0;
+  for (std::size_t i = 2; i + 1 < jpg.size() && !dht; ++i)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) dht = i;
+  REQUIRE(dht > 0);
+  for (std::size_t k = 0; k < 16; ++k) jpg[dht + 5 + k] = 0xFF;  // after FF C4, the length and the table's class/id byte
+  CHECK_THROWS_WITH(strata::decode_image(jpg, 0, "huffman.jpg"),
+                    Contains("huffman.jpg") && Contains("Huffman table") && Contains("4080 codes"));
+
+  // The inputs the fuzzer found, as committed (the image target's first byte is its options):
+  // under the sanitizers these crashed; here each must be refused for its reason.
+  const auto finding = [](const char* name) {
+    std::ifstream f(fs::path(STRATA_SOURCE_TEST_DIR) / "../fuzz/regressions/image" / name, std::ios::binary);
+    std::vector<std::uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    REQUIRE(b.size() > 1);
+    return std::vector<std::uint8_t>(b.begin() + 1, b.end());
+  };
+  CHECK_THROWS_WITH(strata::decode_image(finding("empty-pnm-memcpy-null")), Contains("without pixels"));
+  // A table cut by the end of the file: stb reads the missing counts as zeros, and still more than 256.
+  CHECK_THROWS_WITH(strata::decode_image(finding("jpeg-dht-cut-by-end-of-file")), Contains("Huffman table"));
+  // A BMP header whose rows × row bytes pass 2^63: the completeness check must not overflow.
+  CHECK_THROWS_WITH(strata::decode_image(finding("bmp-size-overflow")), Contains("BMP"));
+  // A PNM header number past 2^31 - 1, which stb 2.27 overflows an int on.
+  CHECK_THROWS_WITH(strata::decode_image(finding("pnm-number-overflow")), Contains("PNM header"));
+  // stb also takes a file for a JPEG when fill bytes (FF) come before its start marker.
+  CHECK_THROWS_WITH(strata::decode_image(finding("jpeg-fill-bytes-before-soi-dht")), Contains("Huffman table"));
+}
+
 TEST_CASE("image_folder_dataset: sorted classes, labels by folder, files sorted, decoded on get", "[data][image_folder]") {
   temp_dir tmp;
   const auto root = tmp / "set";

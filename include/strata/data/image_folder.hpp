@@ -26,6 +26,8 @@ struct image_folder_options {
   // 0 keeps each file's own channel count; 1 (grey), 3 (RGB) or 4 (RGBA) converts every image,
   // which a batch needs when a folder mixes greyscale and colour files.
   std::int64_t channels = 0;
+  // The largest image a file may hold (checked from its header before decoding).
+  image_limits limits = {};
 };
 
 class image_folder_dataset {
@@ -97,7 +99,7 @@ class image_folder_dataset {
     detail::check_sample_index(i, size(), "image_folder_dataset::get");
     const auto& path = files_[static_cast<std::size_t>(i)];
     try {
-      return {read_image<std::uint8_t>(path, options_.channels), labels_[static_cast<std::size_t>(i)]};
+      return {read_image<std::uint8_t>(path, options_.channels, options_.limits), labels_[static_cast<std::size_t>(i)]};
     } catch (const image_file_error& e) {
       throw data_error(path, e.reason(), i);
     }

@@ -4,6 +4,8 @@
 //
 // Without stb the header still compiles; calling any of these then fails at compile time with a
 // named static_assert. Define STRATA_NO_STB to leave stb out even where its headers exist.
+// Decoding first reads the header alone and refuses images past image_limits, so a hostile file
+// cannot make stb allocate more than the limits allow.
 #pragma once
 
 #include <cerrno>
@@ -17,6 +19,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "strata/core/error.hpp"
@@ -55,6 +58,15 @@ class image_file_error : public error {
   std::shared_ptr<const std::string> reason_;
 };
 
+// The largest image decode_image and read_image decode: checked against the file's header
+// before stb allocates anything. The defaults admit 8192 × 8192 (a photograph of 67 megapixels);
+// raise them for larger images, lower them for inputs from strangers.
+struct image_limits {
+  std::int64_t max_width = 32768;
+  std::int64_t max_height = 32768;
+  std::int64_t max_pixels = std::int64_t{1} << 26;  // width × height
+};
+
 namespace detail {
 
 template <class>
@@ -83,6 +95,81 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& fi
 
 inline std::uint32_t little_endian_u32(const std::uint8_t* p) noexcept {
   return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
+}
+
+// stb_image 2.27 (Debian 12's) builds a JPEG Huffman table from its 16 code counts without
+// checking that they add up to at most 256 symbols, and writes past its table when they do not
+// (found by fuzz/image and fuzz/image_folder; stb 2.28 refuses such a table). stb takes a file
+// for a JPEG when it starts with FF (fill bytes, then SOI), and it meets DHT segments before the
+// first scan and between the scans of a progressive JPEG, where its reading of the entropy-coded
+// data decides where the next marker is. So, rather than follow stb's walk, every FF C4 of such
+// a file is read as a DHT segment the way stb reads one (tables until its length is used up,
+// zeros past the end of the file), except inside the APPn and COM segments before the first scan
+// (EXIF, ICC profiles: opaque bytes stb skips by their length). A table of more than 256 codes
+// is refused before stb sees the file.
+inline std::string jpeg_huffman_problem(std::span<const std::uint8_t> b) {
+  const std::size_t n = b.size();
+  if (n < 2 || b[0] != 0xFF) return "";
+  // The opaque segments before the first scan, walked by their lengths as stb skips them.
+  std::vector<std::pair<std::size_t, std::size_t>> opaque;
+  for (std::size_t p = 0; p + 1 < n;) {
+    if (b[p] != 0xFF) break;
+    const std::uint8_t m = b[p + 1];
+    if (m == 0xFF) { ++p; continue; }
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { p += 2; continue; }
+    if (m == 0xDA || m == 0xD9 || p + 4 > n) break;
+    const std::size_t len = (std::size_t{b[p + 2]} << 8) | b[p + 3];
+    if ((m >= 0xE0 && m <= 0xEF) || m == 0xFE) opaque.emplace_back(p + 4, p + 2 + len);
+    p += 2 + len;
+  }
+  const auto inside_opaque = [&](std::size_t i) {
+    for (const auto& [first, end] : opaque)
+      if (i >= first && i < end) return true;
+    return false;
+  };
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    if (b[i] != 0xFF || b[i + 1] != 0xC4 || inside_opaque(i)) continue;
+    const auto at = [&](std::size_t k) -> std::int64_t { return k < n ? b[k] : 0; };
+    std::int64_t left = ((at(i + 2) << 8) | at(i + 3)) - 2;
+    for (std::size_t q = i + 4; left > 0 && q < n;) {
+      std::int64_t codes = 0;
+      for (std::size_t k = 1; k <= 16; ++k) codes += at(q + k);
+      if (codes > 256)
+        return "corrupt JPEG: a Huffman table (DHT) lists " + std::to_string(codes) + " codes, more than the 256 a table can hold";
+      q += 17 + std::size_t(codes);
+      left -= 17 + codes;
+    }
+  }
+  return "";
+}
+
+// stb_image 2.27 reads a PNM header's width, height and maximum value into an int without a
+// bound, so a long number overflows it (undefined behaviour; found by fuzz/image; 2.28 bounds
+// it). The header is read here as stb reads it (whitespace, # comments, digits; zeros past the
+// end of the file), and a number past 2^31 − 1 is refused before stb sees the file.
+inline std::string pnm_header_problem(std::span<const std::uint8_t> b) {
+  const std::size_t n = b.size();
+  if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return "";
+  std::size_t i = 2;
+  const auto get8 = [&]() -> int { return i < n ? b[i++] : 0; };
+  const auto at_end = [&] { return i >= n; };
+  const auto space = [](int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  int c = get8();
+  for (const char* what : {"width", "height", "maximum value"}) {
+    for (;;) {  // whitespace and comments
+      while (!at_end() && space(c)) c = get8();
+      if (at_end() || c != '#') break;
+      while (!at_end() && c != '\n' && c != '\r') c = get8();
+    }
+    std::int64_t value = 0;
+    while (!at_end() && c >= '0' && c <= '9') {
+      value = value * 10 + (c - '0');
+      if (value > std::numeric_limits<int>::max())
+        return std::string("corrupt PNM header: its ") + what + " is a number past 2^31 - 1";
+      c = get8();
+    }
+  }
+  return "";
 }
 
 // stb_image reads past the end of a BMP as zeros, and older releases decode a JPEG cut short
@@ -130,9 +217,14 @@ inline std::string truncation_problem(std::span<const std::uint8_t> b) {
     if (width <= 0 || bits == 0) return "";  // nonsense: the decoder reports it
     const std::int64_t rows = height < 0 ? -std::int64_t{height} : std::int64_t{height};
     const std::int64_t row_bytes = (std::int64_t{width} * bits + 31) / 32 * 4;
-    const std::int64_t need = std::int64_t{offset} + rows * row_bytes;
-    if (static_cast<std::int64_t>(n) < need)
-      return "truncated BMP: header promises " + std::to_string(need) + " bytes, file has " + std::to_string(n);
+    // rows × row_bytes can pass 2^63 (found by fuzz/image): compare without forming it.
+    const std::int64_t available = static_cast<std::int64_t>(n) - std::int64_t{offset};
+    if (available < 0 || (rows > 0 && row_bytes > available / rows)) {
+      const bool fits = rows == 0 || row_bytes <= (std::numeric_limits<std::int64_t>::max() - std::int64_t{offset}) / rows;
+      return "truncated BMP: header promises " +
+             (fits ? std::to_string(std::int64_t{offset} + rows * row_bytes) : std::string("more than 2^63")) + " bytes, file has " +
+             std::to_string(n);
+    }
   }
   return "";
 }
@@ -143,10 +235,11 @@ inline std::string truncation_problem(std::span<const std::uint8_t> b) {
 // file stores (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA); 1–4 converts, as stb does (grey is
 // replicated to RGB, alpha added as opaque or dropped). uint8_t gives 8-bit values; uint16_t
 // gives 16-bit PNG/PNM values as stored and 8-bit files scaled by 257 (so 255 → 65535).
-// `file` names the source in errors. Safe to call from several threads at once.
+// `file` names the source in errors. An image past `limits` (read from its header, before
+// decoding) is an image_file_error. Safe to call from several threads at once.
 template <class T = std::uint8_t>
 image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels = 0,
-                      const std::filesystem::path& file = "<memory>") {
+                      const std::filesystem::path& file = "<memory>", const image_limits& limits = {}) {
   static_assert(std::is_same_v<T, std::uint8_t> || std::is_same_v<T, std::uint16_t>,
                 "strata::decode_image: stb_image decodes to uint8_t or uint16_t pixels; convert with copy_pixels");
 #if STRATA_HAS_STB_IMAGE
@@ -156,10 +249,27 @@ image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw image_file_error(file, "too large for stb_image (more than 2 GiB)");
   if (const auto problem = detail::truncation_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
+  if (const auto problem = detail::jpeg_huffman_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
+  if (const auto problem = detail::pnm_header_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
 
   int w = 0, h = 0, stored = 0;
   const int len = static_cast<int>(bytes.size());
   const int want = static_cast<int>(channels);
+  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &stored)) {
+    const char* why = stbi_failure_reason();
+    throw image_file_error(file, std::string("cannot decode image: ") + (why ? why : "unknown reason") + " (stb_image, its header)");
+  }
+  const auto past_limits = [&](std::int64_t width, std::int64_t height) {
+    return width > limits.max_width || height > limits.max_height || width * height > limits.max_pixels;
+  };
+  if (w <= 0 || h <= 0)  // stb accepts some headers of an empty image (a PNM of width 0, say)
+    throw image_file_error(file, "the header says " + std::to_string(w) + "×" + std::to_string(h) +
+                                     " pixels: an image without pixels");
+  if (past_limits(w, h))
+    throw image_file_error(file, "the header says " + std::to_string(w) + "×" + std::to_string(h) +
+                                     " pixels, past the limits of " + std::to_string(limits.max_width) + "×" +
+                                     std::to_string(limits.max_height) + " and " + std::to_string(limits.max_pixels) +
+                                     " pixels (image_limits raises them); not decoded");
   T* pixels;
   if constexpr (std::is_same_v<T, std::uint8_t>)
     pixels = stbi_load_from_memory(bytes.data(), len, &w, &h, &stored, want);
@@ -172,28 +282,31 @@ image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels
                                      " (stb_image)");
   }
   const std::unique_ptr<T, void (*)(void*)> owned(pixels, stbi_image_free);
+  if (w <= 0 || h <= 0 || past_limits(w, h))  // the decoder read other dimensions than the header's
+    throw image_file_error(file, "decoded " + std::to_string(w) + "×" + std::to_string(h) +
+                                     " pixels, which the header did not say: without pixels or past the limits");
   const std::int64_t c = want ? want : stored;
   image<T> out(h, w, c);
   std::memcpy(out.data(), pixels, static_cast<std::size_t>(out.values()) * sizeof(T));
   return out;
 #else
-  (void)bytes, (void)channels, (void)file;
+  (void)bytes, (void)channels, (void)file, (void)limits;
   static_assert(detail::stb_missing<T>,
                 "strata::decode_image/read_image need stb_image: install libstb-dev (stb/stb_image.h) and link -lstb");
   return {};
 #endif
 }
 
-// Reads and decodes an image file; see decode_image for `channels` and the pixel types. Errors
-// (missing file, unknown format, corrupt or truncated data) are image_file_error naming the file
-// and stb's reason.
+// Reads and decodes an image file; see decode_image for `channels`, the pixel types and the
+// limits. Errors (missing file, unknown format, corrupt or truncated data, past the limits) are
+// image_file_error naming the file and the reason.
 template <class T = std::uint8_t>
-image<T> read_image(const std::filesystem::path& file, std::int64_t channels = 0) {
+image<T> read_image(const std::filesystem::path& file, std::int64_t channels = 0, const image_limits& limits = {}) {
 #if STRATA_HAS_STB_IMAGE
   const auto bytes = detail::read_file_bytes(file);
-  return decode_image<T>(bytes, channels, file);
+  return decode_image<T>(bytes, channels, file, limits);
 #else
-  (void)file, (void)channels;
+  (void)file, (void)channels, (void)limits;
   static_assert(detail::stb_missing<T>,
                 "strata::read_image needs stb_image: install libstb-dev (stb/stb_image.h) and link -lstb");
   return {};

@@ -140,7 +140,7 @@ struct Chain {
                   "do not match the contract in strata/layers/layer.hpp (the note names not_a_runtime_layer_at<index, "
                   "layer, input shape, precision, device>)");
     template <std::size_t I>
-    using layer_at = std::conditional_t<runtime_ok<I>, typename detail::runtime_layer_of<type_at_t<I, layers>, type_at_t<I, inputs>, T, D>,
+    using layer_at = typename std::conditional_t<runtime_ok<I>, typename detail::runtime_layer_of<type_at_t<I, layers>, type_at_t<I, inputs>, T, D>,
                                         std::type_identity<detail::invalid_layer>>::type;
     template <std::size_t I>
     using output_at = output_shape_of<type_at_t<I, layers>, type_at_t<I, inputs>>;
