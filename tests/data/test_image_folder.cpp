@@ -217,6 +217,8 @@ TEST_CASE("fuzzing's findings: an image without pixels, a JPEG Huffman table of 
   CHECK_THROWS_WITH(strata::decode_image(finding("bmp-size-overflow")), Contains("BMP"));
   // A PNM header number past 2^31 - 1, which stb 2.27 overflows an int on.
   CHECK_THROWS_WITH(strata::decode_image(finding("pnm-number-overflow")), Contains("PNM header"));
+  // A PNG chunk claiming 2 GB in a small file: stb 2.27 would allocate it before reading.
+  CHECK_THROWS_WITH(strata::decode_image(finding("png-chunk-claims-2gb")), Contains("truncated PNG") && Contains("IDAT"));
   // stb also takes a file for a JPEG when fill bytes (FF) come before its start marker.
   CHECK_THROWS_WITH(strata::decode_image(finding("jpeg-fill-bytes-before-soi-dht")), Contains("Huffman table"));
 }

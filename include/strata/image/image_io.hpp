@@ -8,6 +8,7 @@
 // cannot make stb allocate more than the limits allow.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -172,6 +173,29 @@ inline std::string pnm_header_problem(std::span<const std::uint8_t> b) {
   return "";
 }
 
+// stb_image 2.27 grows its buffer for a PNG's IDAT data to the length a chunk header claims
+// before it reads the chunk, so a 50-byte file claiming a 2 GB chunk makes it allocate 2 GB
+// (found by fuzz/image). Every chunk is walked here as stb walks them, up to IEND, and one that
+// claims more bytes than the file holds is refused first.
+inline std::string png_chunk_problem(std::span<const std::uint8_t> b) {
+  static constexpr std::uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  const std::size_t n = b.size();
+  if (n < 8 || !std::equal(signature, signature + 8, b.begin())) return "";
+  for (std::size_t p = 8; p + 8 <= n;) {
+    const std::uint64_t length = (std::uint64_t{b[p]} << 24) | (std::uint64_t{b[p + 1]} << 16) | (std::uint64_t{b[p + 2]} << 8) | b[p + 3];
+    const std::string type(reinterpret_cast<const char*>(b.data() + p + 4), 4);
+    if (length + 12 > n - p) {
+      std::string printable;
+      for (const char c : type) printable += (c >= 32 && c < 127) ? c : '?';
+      return "truncated PNG: chunk '" + printable + "' claims " + std::to_string(length) + " bytes, the file has " +
+             std::to_string(n - p - std::min<std::size_t>(n - p, 12)) + " after its header";
+    }
+    if (type == "IEND") break;
+    p += 12 + std::size_t(length);
+  }
+  return "";
+}
+
 // stb_image reads past the end of a BMP as zeros, and older releases decode a JPEG cut short
 // with its missing rows grey (2.27, Debian's, rejects the cut JPEGs tried in the tests, but the
 // check is cheap and stb is not always that one). A truncated download must not become a
@@ -251,6 +275,7 @@ image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels
   if (const auto problem = detail::truncation_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
   if (const auto problem = detail::jpeg_huffman_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
   if (const auto problem = detail::pnm_header_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
+  if (const auto problem = detail::png_chunk_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
 
   int w = 0, h = 0, stored = 0;
   const int len = static_cast<int>(bytes.size());
