@@ -219,6 +219,11 @@ TEST_CASE("fuzzing's findings: an image without pixels, a JPEG Huffman table of 
   CHECK_THROWS_WITH(strata::decode_image(finding("pnm-number-overflow")), Contains("PNM header"));
   // A PNG chunk claiming 2 GB in a small file: stb 2.27 would allocate it before reading.
   CHECK_THROWS_WITH(strata::decode_image(finding("png-chunk-claims-2gb")), Contains("truncated PNG") && Contains("IDAT"));
+  // A 16-bit grey PNM asked for as RGB (the input's first byte: 3 channels): stb 2.27 would read
+  // past its buffer; its own channel count still decodes.
+  const auto pnm16 = finding("pnm16-channel-conversion-overflow");
+  CHECK_THROWS_WITH(strata::decode_image(pnm16, 3), Contains("16-bit PNM") && Contains("channels 0 or 1"));
+  CHECK_NOTHROW(strata::decode_image<std::uint16_t>(std::span<const std::uint8_t>(pnm16), 1));
   // stb also takes a file for a JPEG when fill bytes (FF) come before its start marker.
   CHECK_THROWS_WITH(strata::decode_image(finding("jpeg-fill-bytes-before-soi-dht")), Contains("Huffman table"));
 }

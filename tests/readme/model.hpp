@@ -23,5 +23,5 @@ using namespace strata;
 extern Model<zoo::FashionNet<>> model;
 extern train::SGD<float> sgd;
 extern const decltype(train::constant(0.1)) schedule;
-extern const data::labelled_images test_set;
+extern const data::labelled_images train_set, test_set;
 extern Tensor<float, 2> batch;

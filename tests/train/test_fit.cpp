@@ -5,7 +5,11 @@
 // parameter; SGD without momentum follows w ← w − lr·(g + λw).
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "strata/layers/conv.hpp"
@@ -17,6 +21,7 @@
 #include "strata/train/fit.hpp"
 #include "strata/train/sgd.hpp"
 #include "support/autotune_guard.hpp"
+#include "support/files.hpp"
 #include "support/testing.hpp"
 
 using namespace strata;
@@ -167,4 +172,70 @@ TEST_CASE("SGD without momentum follows w - lr (g + decay w), biases exempt from
     }
   });
   CHECK(sgd.state().empty());  // no momentum buffers
+}
+
+TEST_CASE("fit writes a training log: a CSV row per logged step, curves and histograms for TensorBoard", "[train][fit][log]") {
+  const auto train_set = blobs(40, 6, 3);  // 5 steps of 8 an epoch
+  const auto test_set = blobs(16, 6, 4);
+  strata::testing::temp_dir tmp;
+  const auto rate = [](std::int64_t step) { return 0.05 / double(1 + step); };
+  std::vector<train::epoch_report> history;
+  {
+    train::training_log log({.tensorboard_dir = tmp / "run", .csv_file = tmp / "run.csv"});
+    Model<Blobs> model(2);
+    train::SGD<float> sgd;
+    history = train::fit(model, train_set, sgd, rate, {.epochs = 2, .batch_size = 8, .show_progress = false, .log = &log}, &test_set);
+  }
+  std::ifstream csv(tmp / "run.csv");
+  std::string line;
+  REQUIRE(std::getline(csv, line));
+  CHECK(line == train::training_log::csv_header);
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> cells;
+    std::stringstream cells_of(line);
+    for (std::string cell; std::getline(cells_of, cell, ',');) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.push_back("");
+    rows.push_back(cells);
+  }
+  REQUIRE(rows.size() == 10);
+  double epoch_loss[2] = {0, 0}, epoch_correct[2] = {0, 0};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    INFO("row " << i);
+    REQUIRE(rows[i].size() == 7);
+    CHECK(std::stoll(rows[i][0]) == std::int64_t(i) + 1);  // steps so far
+    const int epoch = std::stoi(rows[i][1]);
+    CHECK(epoch == (i < 5 ? 1 : 2));
+    CHECK(std::stod(rows[i][4]) == rate(std::int64_t(i)));  // the rate the step used, exactly
+    CHECK(std::stod(rows[i][5]) > 0);                       // images/s
+    CHECK(rows[i][6].empty());                              // no loss scaling in fp32
+    epoch_loss[epoch - 1] += std::stod(rows[i][2]) / 5;
+    epoch_correct[epoch - 1] += std::stod(rows[i][3]) * 8;
+  }
+  // The rows are the steps' own: over an epoch they give fit's report.
+  for (int e = 0; e < 2; ++e) {
+    CHECK(epoch_loss[e] == Approx(history[std::size_t(e)].train_loss).epsilon(1e-12));
+    CHECK(epoch_correct[e] / 40 == Approx(history[std::size_t(e)].train_accuracy).epsilon(1e-12));
+  }
+  // One event file, holding the step curves, the test results and the histograms.
+  std::vector<std::filesystem::path> events;
+  for (const auto& f : std::filesystem::directory_iterator(tmp / "run")) events.push_back(f.path());
+  REQUIRE(events.size() == 1);
+  std::ifstream in(events[0], std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* tag : {"train/loss", "train/learning_rate", "test/accuracy", "weights/0.weight", "gradients/2.bias"})
+    CHECK(bytes.find(tag) != std::string::npos);
+
+  // Every second step only; and a log_every below 1 is refused.
+  train::training_log sparse({.csv_file = tmp / "sparse.csv"});
+  Model<Blobs> model(2);
+  train::SGD<float> sgd;
+  train::fit(model, train_set, sgd, rate, {.epochs = 2, .batch_size = 8, .show_progress = false, .log = &sparse, .log_every = 2});
+  sparse.flush();
+  std::ifstream sparse_csv(tmp / "sparse.csv");
+  std::int64_t lines = 0;
+  while (std::getline(sparse_csv, line)) ++lines;
+  CHECK(lines == 1 + 5);
+  CHECK_THROWS_WITH(train::fit(model, train_set, sgd, rate, {.show_progress = false, .log = &sparse, .log_every = 0}),
+                    Catch::Contains("log_every must be at least 1"));
 }

@@ -147,8 +147,11 @@ inline std::string jpeg_huffman_problem(std::span<const std::uint8_t> b) {
 // stb_image 2.27 reads a PNM header's width, height and maximum value into an int without a
 // bound, so a long number overflows it (undefined behaviour; found by fuzz/image; 2.28 bounds
 // it). The header is read here as stb reads it (whitespace, # comments, digits; zeros past the
-// end of the file), and a number past 2^31 − 1 is refused before stb sees the file.
-inline std::string pnm_header_problem(std::span<const std::uint8_t> b) {
+// end of the file), and a number past 2^31 − 1 is refused before stb sees the file. It also
+// converts a 16-bit PNM (maximum value past 255) to another channel count with its 8-bit
+// routine and then reads twice the bytes it made (a heap overflow, found by fuzz/image), so
+// such a file is decoded with its own channels only.
+inline std::string pnm_header_problem(std::span<const std::uint8_t> b, std::int64_t channels) {
   const std::size_t n = b.size();
   if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return "";
   std::size_t i = 2;
@@ -156,13 +159,14 @@ inline std::string pnm_header_problem(std::span<const std::uint8_t> b) {
   const auto at_end = [&] { return i >= n; };
   const auto space = [](int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
   int c = get8();
+  std::int64_t value = 0;
   for (const char* what : {"width", "height", "maximum value"}) {
     for (;;) {  // whitespace and comments
       while (!at_end() && space(c)) c = get8();
       if (at_end() || c != '#') break;
       while (!at_end() && c != '\n' && c != '\r') c = get8();
     }
-    std::int64_t value = 0;
+    value = 0;
     while (!at_end() && c >= '0' && c <= '9') {
       value = value * 10 + (c - '0');
       if (value > std::numeric_limits<int>::max())
@@ -170,6 +174,11 @@ inline std::string pnm_header_problem(std::span<const std::uint8_t> b) {
       c = get8();
     }
   }
+  const std::int64_t stored = b[1] == '5' ? 1 : 3;
+  if (value > 255 && channels != 0 && channels != stored)
+    return "a 16-bit PNM (maximum value " + std::to_string(value) + ") with " + std::to_string(stored) + " channel" +
+           (stored == 1 ? "" : "s") + " cannot be converted to " + std::to_string(channels) +
+           " by stb_image 2.27 without reading past its buffer; decode it with channels 0 or " + std::to_string(stored);
   return "";
 }
 
@@ -274,7 +283,7 @@ image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels
     throw image_file_error(file, "too large for stb_image (more than 2 GiB)");
   if (const auto problem = detail::truncation_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
   if (const auto problem = detail::jpeg_huffman_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
-  if (const auto problem = detail::pnm_header_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
+  if (const auto problem = detail::pnm_header_problem(bytes, channels); !problem.empty()) throw image_file_error(file, problem);
   if (const auto problem = detail::png_chunk_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
 
   int w = 0, h = 0, stored = 0;

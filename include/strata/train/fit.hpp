@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -29,6 +30,7 @@
 #include "strata/train/progress.hpp"
 #include "strata/train/optimizer.hpp"
 #include "strata/train/schedule.hpp"
+#include "strata/train/training_log.hpp"
 
 namespace strata::train {
 
@@ -44,6 +46,12 @@ struct fit_options {
   progress_options progress = {};
   bool show_progress = true;
   loss_scale_options loss_scale = {};  // dynamic loss scaling, for fp16 models (train/loss_scaling.hpp)
+  // Where a person watches the run (train/training_log.hpp: TensorBoard event files, a CSV file):
+  // every log_every-th step's loss, accuracy, learning rate, images/s and loss scale, and after
+  // each epoch the test set's loss and accuracy and every parameter's weight and gradient
+  // histograms. Null: nothing is logged.
+  training_log* log = nullptr;
+  std::int64_t log_every = 1;
 };
 
 struct epoch_report {
@@ -136,8 +144,8 @@ inline void announce_conv_tuning(const fit_options& options) {
 // On a device other than the CPU the batch, the loss and its gradient stay there. (On the CPU x
 // and labels are the host batch as gathered; a loss may take the labels as the tensor itself.)
 template <class Model, class Optimizer, class T, class L, class D, class Labels>
-void train_on_batch(Model& model, Optimizer& optimizer, double lr, std::type_identity_t<batch_view<const T, D>> x, const Labels& labels,
-                    Tensor<T, 2, D>& gradient, progress& bar, const L& loss, loss_scaler<T, D>& scaler) {
+loss_result train_on_batch(Model& model, Optimizer& optimizer, double lr, std::type_identity_t<batch_view<const T, D>> x,
+                           const Labels& labels, Tensor<T, 2, D>& gradient, progress& bar, const L& loss, loss_scaler<T, D>& scaler) {
   const auto out = model.forward(x, true);
   if (gradient.extent(0) != out.extent(0) || gradient.extent(1) != out.extent(1))
     gradient = Tensor<T, 2, D>::uninitialized(out.shape());
@@ -145,7 +153,55 @@ void train_on_batch(Model& model, Optimizer& optimizer, double lr, std::type_ide
   model.backward(gradient);
   scaler.step(optimizer, model, lr);
   bar.step(x.extent(0), r.loss, r.correct);
+  return r;
 }
+
+// fit's side of a training_log: a row every log_every steps (the images/s over the steps since
+// the last row), and the epoch's test results and parameter histograms.
+class fit_logger {
+ public:
+  explicit fit_logger(const fit_options& options) : log_(options.log), every_(std::max<std::int64_t>(options.log_every, 1)) {
+    if (options.log_every < 1) throw error("fit: log_every must be at least 1, got " + std::to_string(options.log_every));
+  }
+  // After optimizer step `step` (counted from 0) of `epoch` on `rows` images.
+  template <class T, class D>
+  void after_step(std::int64_t step, int epoch, std::int64_t rows, const loss_result& r, double lr, const loss_scaler<T, D>& scaler) {
+    if (!log_) return;
+    rows_ += rows;
+    if ((step + 1) % every_ != 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - since_).count();
+    step_metrics m;
+    m.step = step + 1;
+    m.epoch = epoch;
+    m.loss = r.loss;
+    m.accuracy = rows ? double(r.correct) / double(rows) : 0.0;
+    m.learning_rate = lr;
+    if (started_ && seconds > 0) m.images_per_second = double(rows_) / seconds;
+    if (scaler.active()) m.loss_scale = scaler.scale();
+    log_->log_step(m);
+    since_ = now, started_ = true, rows_ = 0;
+  }
+  void start() { since_ = std::chrono::steady_clock::now(), started_ = true, rows_ = 0; }
+  template <class Model>
+  void after_epoch(Model& model, const epoch_report& report, std::int64_t steps, bool tested) {
+    if (!log_) return;
+    if (tested) {
+      log_->log_scalar("test/loss", report.test_loss, steps);
+      log_->log_scalar("test/accuracy", report.test_accuracy, steps);
+    }
+    log_->log_parameters(model, steps);
+    log_->flush();
+    start();  // the evaluation's time is not training's
+  }
+
+ private:
+  training_log* log_;
+  std::int64_t every_;
+  std::int64_t rows_ = 0;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point since_{};
+};
 
 }  // namespace detail
 
@@ -183,7 +239,7 @@ namespace detail {
 template <class Model, class Data, class L, class T, class D>
 void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std::vector<epoch_report>& history,
                   const std::function<void(const epoch_report&)>& on_epoch, const L& loss, const fit_options& options,
-                  const loss_scaler<T, D>& scaler, std::int64_t skipped_before) {
+                  const loss_scaler<T, D>& scaler, std::int64_t skipped_before, fit_logger& logger, std::int64_t steps) {
   bar.finish();
   epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(), algo::get_conv_tuning()};
   report.loss_scale = scaler.scale();
@@ -199,6 +255,7 @@ void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std:
     report.test_loss = e.loss;
     report.test_accuracy = e.accuracy;
   }
+  logger.after_epoch(model, report, steps, test != nullptr);
   history.push_back(report);
   if (on_epoch) on_epoch(report);
 }
@@ -226,7 +283,9 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
   std::vector<epoch_report> history;
   std::int64_t step = 0;
   loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
+  detail::fit_logger logger(options);
   detail::announce_conv_tuning(options);
+  logger.start();
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     const std::int64_t skipped_before = scaler.skipped_steps();
     if (options.shuffle)
@@ -235,16 +294,20 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
     std::ostringstream sink;
     progress bar = detail::epoch_progress(options, epoch, steps_per_epoch, sink);
     for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
-      detail::gather(train, order, first, std::min(options.batch_size, n - first), x, y);
+      const std::int64_t rows = std::min(options.batch_size, n - first);
+      detail::gather(train, order, first, rows, x, y);
+      const double lr = schedule(step);  // asked once per step (a schedule may count its calls)
+      loss_result r;
       if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), x, y, gradient, bar, loss, scaler);
+        r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, x, y, gradient, bar, loss, scaler);
       } else {
         const auto staged = feed.stage(x, y);
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step), staged.images, staged.labels, gradient, bar,
-                                                    loss, scaler);
+        r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, staged.images, staged.labels, gradient,
+                                                        bar, loss, scaler);
       }
+      logger.after_step(step, epoch, rows, r, lr, scaler);
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before, logger, step);
   }
   return history;
 }
@@ -280,7 +343,9 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
   std::vector<epoch_report> history;
   std::int64_t step = 0;
   loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
+  detail::fit_logger logger(options);
   detail::announce_conv_tuning(options);
+  logger.start();
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     const std::int64_t skipped_before = scaler.skipped_steps();
     std::ostringstream sink;
@@ -289,16 +354,20 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
     while (train.next(b)) {
       if (b.images.extent(0) == 0) continue;  // every record of the batch was skipped
       const Tensor<T, 2>& images = detail::batch_images(b.images, x);
+      const double lr = schedule(step);
+      loss_result r;
       if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), images, b.labels, gradient, bar, loss,
-                                                    scaler);
+        r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, images, b.labels, gradient, bar, loss,
+                                                        scaler);
       } else {
         const auto staged = feed.stage(images, b.labels);
-        detail::train_on_batch<Model, Optimizer, T>(model, optimizer, schedule(step++), staged.images, staged.labels, gradient, bar,
-                                                    loss, scaler);
+        r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, staged.images, staged.labels, gradient,
+                                                        bar, loss, scaler);
       }
+      logger.after_step(step, epoch, images.extent(0), r, lr, scaler);
+      ++step;
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before, logger, step);
   }
   return history;
 }
