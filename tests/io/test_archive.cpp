@@ -34,16 +34,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A scratch directory (support/files.hpp's temp_dir: pid in the name, removed on scope exit)
-// that can list what is in it.
+// A scratch directory (support/files.hpp's temp_dir: pid in the name, removed on scope exit).
 struct scratch_dir : strata::testing::temp_dir {
   scratch_dir() : temp_dir("strata_archive_test") {}
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
 };
 
 std::vector<std::byte> file_bytes(const fs::path& p) { return strata::testing::read_raw_bytes(p); }

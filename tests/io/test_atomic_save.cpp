@@ -33,12 +33,6 @@ namespace {
 
 struct scratch_dir : strata::testing::temp_dir {
   scratch_dir() : temp_dir("strata_atomic_save_test") {}
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
 };
 
 std::vector<std::byte> bytes_of(const std::string& s) {
