@@ -31,10 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct scratch_dir : strata::testing::temp_dir {
-  scratch_dir() : temp_dir("strata_atomic_save_test") {}
-};
-
 std::vector<std::byte> bytes_of(const std::string& s) {
   std::vector<std::byte> b(s.size());
   std::transform(s.begin(), s.end(), b.begin(), [](char c) { return static_cast<std::byte>(c); });
@@ -67,7 +63,7 @@ struct child_process {
 
 TEST_CASE("the destination holds the new bytes after a save, the old ones after a failure, and no temporary file",
           "[atomic_file]") {
-  scratch_dir dir;
+  const strata::testing::temp_dir dir("strata_atomic_save_test");
   const fs::path file = dir.path / "model.strata";
   const auto first = bytes_of("the first contents");
   const auto second = bytes_of("the second, longer contents");
@@ -194,7 +190,7 @@ TEST_CASE("the destination holds the new bytes after a save, the old ones after 
 // leftovers must appear, as they show the kills landed inside saves, not only between them.
 TEST_CASE("a saver killed at random points leaves the previous or the next checkpoint, never a partial one",
           "[atomic_file][crash]") {
-  scratch_dir dir;
+  const strata::testing::temp_dir dir("strata_atomic_save_test");
   const fs::path file = dir.path / "checkpoint.strata";
   const archive a = large_archive("A", 1.0f, 6), b = large_archive("B", 2.0f, 6);
   const std::vector<std::byte> bytes_a = encode_archive(a), bytes_b = encode_archive(b);
