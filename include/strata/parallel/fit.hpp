@@ -57,6 +57,20 @@ train::evaluation evaluate(communicator& comm, Model& model, const Data& data, s
 }
 
 namespace detail {
+// This rank's gradients on its rows of a global batch of `global_rows`: on the CPU from the host
+// batch, on a GPU after staging it there.
+template <class Model, class L>
+step_result compute_gradients_here(replica<Model>& rep, train::batch_feed<typename Model::element_type, typename Model::device_type>& feed,
+                                   const Tensor<typename Model::element_type, 2>& x, const Tensor<std::int32_t, 1>& y,
+                                   std::int64_t global_rows, const L& loss) {
+  if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
+    return rep.compute_gradients(x, y, global_rows, loss);
+  } else {
+    const auto staged = feed.stage(x, y);
+    return rep.compute_gradients(staged.images, staged.labels, global_rows, loss);
+  }
+}
+
 // Closes an epoch on every rank: rank 0's batch-norm statistics everywhere, the test set
 // evaluated in shares, the report kept and announced.
 template <class Model, class Test, class L>
@@ -111,13 +125,7 @@ std::vector<train::epoch_report> fit_ranks(communicator& comm, Model& model, con
       const std::int64_t global_rows = std::min(options.batch_size, n - first);
       const row_range mine = rows_of(global_rows, comm.rank(), comm.size());
       train::detail::gather(train_set, order, first + mine.first, mine.count, x, y);
-      step_result r;
-      if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
-        r = rep.compute_gradients(x, y, global_rows, loss);
-      } else {
-        const auto staged = feed.stage(x, y);
-        r = rep.compute_gradients(staged.images, staged.labels, global_rows, loss);
-      }
+      const step_result r = compute_gradients_here(rep, feed, x, y, global_rows, loss);
       if (optimizer) rep.step(*optimizer, schedule(step));
       if (root_steps) broadcast_parameters(comm, model, 0);
       bar.step(global_rows, r.loss, r.correct);
@@ -205,14 +213,8 @@ std::vector<train::epoch_report> fit(communicator& comm, Model& model, Loader& t
         global_rows = std::int64_t(rows);
       }
       if (global_rows == 0) continue;  // every rank skipped every record of the batch
-      const Tensor<T, 2>& images = train::detail::batch_images(b.images, x);
-      step_result r;
-      if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
-        r = rep.compute_gradients(images, b.labels, global_rows, loss);
-      } else {
-        const auto staged = feed.stage(images, b.labels);
-        r = rep.compute_gradients(staged.images, staged.labels, global_rows, loss);
-      }
+      const step_result r =
+          detail::compute_gradients_here(rep, feed, train::detail::batch_images(b.images, x), b.labels, global_rows, loss);
       rep.step(optimizer, schedule(step++));
       bar.step(global_rows, r.loss, r.correct);
     }

@@ -160,7 +160,7 @@ loss_result train_on_batch(Model& model, Optimizer& optimizer, double lr, std::t
 // the last row), and the epoch's test results and parameter histograms.
 class fit_logger {
  public:
-  explicit fit_logger(const fit_options& options) : log_(options.log), every_(std::max<std::int64_t>(options.log_every, 1)) {
+  explicit fit_logger(const fit_options& options) : log_(options.log), every_(options.log_every) {
     if (options.log_every < 1) throw error("fit: log_every must be at least 1, got " + std::to_string(options.log_every));
   }
   // After optimizer step `step` (counted from 0) of `epoch` on `rows` images.
@@ -177,12 +177,13 @@ class fit_logger {
     m.loss = r.loss;
     m.accuracy = rows ? double(r.correct) / double(rows) : 0.0;
     m.learning_rate = lr;
-    if (started_ && seconds > 0) m.images_per_second = double(rows_) / seconds;
+    if (seconds > 0) m.images_per_second = double(rows_) / seconds;
     if (scaler.active()) m.loss_scale = scaler.scale();
     log_->log_step(m);
-    since_ = now, started_ = true, rows_ = 0;
+    since_ = now, rows_ = 0;
   }
-  void start() { since_ = std::chrono::steady_clock::now(), started_ = true, rows_ = 0; }
+  // The clock of the first row's images/s starts here (and again after each epoch's evaluation).
+  void start() { since_ = std::chrono::steady_clock::now(), rows_ = 0; }
   template <class Model>
   void after_epoch(Model& model, const epoch_report& report, std::int64_t steps, bool tested) {
     if (!log_) return;
@@ -199,8 +200,7 @@ class fit_logger {
   training_log* log_;
   std::int64_t every_;
   std::int64_t rows_ = 0;
-  bool started_ = false;
-  std::chrono::steady_clock::time_point since_{};
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace detail
