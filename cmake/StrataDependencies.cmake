@@ -73,3 +73,15 @@ if(STRATA_STB_INCLUDE_DIR AND STRATA_STB_LIBRARY)
   target_link_libraries(strata_stb INTERFACE ${STRATA_STB_LIBRARY})
   set(STRATA_WITH_STB ON)
 endif()
+
+# libjpeg (Debian's libjpeg-dev, libjpeg-turbo): strata/image/jpeg_decoder.hpp decodes every JPEG
+# through it, as Pillow does. Without it a JPEG file is an error saying what to install.
+find_path(STRATA_JPEG_INCLUDE_DIR jpeglib.h)
+find_library(STRATA_JPEG_LIBRARY jpeg)
+set(STRATA_WITH_LIBJPEG OFF)
+if(STRATA_JPEG_INCLUDE_DIR AND STRATA_JPEG_LIBRARY)
+  add_library(strata_jpeg INTERFACE)
+  target_include_directories(strata_jpeg INTERFACE ${STRATA_JPEG_INCLUDE_DIR})
+  target_link_libraries(strata_jpeg INTERFACE ${STRATA_JPEG_LIBRARY})
+  set(STRATA_WITH_LIBJPEG ON)
+endif()

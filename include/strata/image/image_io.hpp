@@ -1,11 +1,12 @@
 // strata/image/image_io.hpp — image files: read_image<uint8_t or uint16_t>(path, channels) and
-// decode_image (from bytes in memory) through stb_image (PNG, JPEG, BMP, GIF, TGA, PSD, PNM …),
-// and write_png through stb_image_write. Needs Debian's libstb-dev (headers and libstb; link -lstb).
+// decode_image (from bytes in memory): JPEG through libjpeg (image/jpeg_decoder.hpp), the rest
+// through stb_image (PNG, BMP, GIF, TGA, PSD, PNM …); write_png through stb_image_write. Needs
+// Debian's libstb-dev (headers and libstb; link -lstb) and libjpeg-dev.
 //
 // Without stb the header still compiles; calling any of these then fails at compile time with a
 // named static_assert. Define STRATA_NO_STB to leave stb out even where its headers exist.
 // Decoding first reads the header alone and refuses images past image_limits, so a hostile file
-// cannot make stb allocate more than the limits allow.
+// cannot make a decoder allocate more than the limits allow.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +26,9 @@
 
 #include "strata/core/error.hpp"
 #include "strata/image/image.hpp"
+#include "strata/image/image_file_error.hpp"
+#include "strata/image/image_limits.hpp"
+#include "strata/image/jpeg_decoder.hpp"
 
 #if !defined(STRATA_NO_STB) && __has_include(<stb/stb_image.h>)
 #include <stb/stb_image.h>
@@ -40,33 +44,6 @@
 #endif
 
 namespace strata {
-
-// An image file that cannot be read, decoded or written. what() is "file '<path>': <reason>";
-// reason() alone is for callers that re-wrap it (a dataset adds the record index).
-class image_file_error : public error {
- public:
-  image_file_error(const std::filesystem::path& file, const std::string& reason)
-      : error("file '" + file.string() + "': " + reason),
-        file_(std::make_shared<const std::filesystem::path>(file)),
-        reason_(std::make_shared<const std::string>(reason)) {}
-
-  const std::filesystem::path& file() const noexcept { return *file_; }
-  const std::string& reason() const noexcept { return *reason_; }
-
- private:
-  // Shared, so copying the exception cannot throw.
-  std::shared_ptr<const std::filesystem::path> file_;
-  std::shared_ptr<const std::string> reason_;
-};
-
-// The largest image decode_image and read_image decode: checked against the file's header
-// before stb allocates anything. The defaults admit 8192 × 8192 (a photograph of 67 megapixels);
-// raise them for larger images, lower them for inputs from strangers.
-struct image_limits {
-  std::int64_t max_width = 32768;
-  std::int64_t max_height = 32768;
-  std::int64_t max_pixels = std::int64_t{1} << 26;  // width × height
-};
 
 namespace detail {
 
@@ -96,52 +73,6 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& fi
 
 inline std::uint32_t little_endian_u32(const std::uint8_t* p) noexcept {
   return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
-}
-
-// stb_image 2.27 (Debian 12's) builds a JPEG Huffman table from its 16 code counts without
-// checking that they add up to at most 256 symbols, and writes past its table when they do not
-// (found by fuzz/image and fuzz/image_folder; stb 2.28 refuses such a table). stb takes a file
-// for a JPEG when it starts with FF (fill bytes, then SOI), and it meets DHT segments before the
-// first scan and between the scans of a progressive JPEG, where its reading of the entropy-coded
-// data decides where the next marker is. So, rather than follow stb's walk, every FF C4 of such
-// a file is read as a DHT segment the way stb reads one (tables until its length is used up,
-// zeros past the end of the file), except inside the APPn and COM segments before the first scan
-// (EXIF, ICC profiles: opaque bytes stb skips by their length). A table of more than 256 codes
-// is refused before stb sees the file.
-inline std::string jpeg_huffman_problem(std::span<const std::uint8_t> b) {
-  const std::size_t n = b.size();
-  if (n < 2 || b[0] != 0xFF) return "";
-  // The opaque segments before the first scan, walked by their lengths as stb skips them.
-  std::vector<std::pair<std::size_t, std::size_t>> opaque;
-  for (std::size_t p = 0; p + 1 < n;) {
-    if (b[p] != 0xFF) break;
-    const std::uint8_t m = b[p + 1];
-    if (m == 0xFF) { ++p; continue; }
-    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { p += 2; continue; }
-    if (m == 0xDA || m == 0xD9 || p + 4 > n) break;
-    const std::size_t len = (std::size_t{b[p + 2]} << 8) | b[p + 3];
-    if ((m >= 0xE0 && m <= 0xEF) || m == 0xFE) opaque.emplace_back(p + 4, p + 2 + len);
-    p += 2 + len;
-  }
-  const auto inside_opaque = [&](std::size_t i) {
-    for (const auto& [first, end] : opaque)
-      if (i >= first && i < end) return true;
-    return false;
-  };
-  for (std::size_t i = 0; i + 1 < n; ++i) {
-    if (b[i] != 0xFF || b[i + 1] != 0xC4 || inside_opaque(i)) continue;
-    const auto at = [&](std::size_t k) -> std::int64_t { return k < n ? b[k] : 0; };
-    std::int64_t left = ((at(i + 2) << 8) | at(i + 3)) - 2;
-    for (std::size_t q = i + 4; left > 0 && q < n;) {
-      std::int64_t codes = 0;
-      for (std::size_t k = 1; k <= 16; ++k) codes += at(q + k);
-      if (codes > 256)
-        return "corrupt JPEG: a Huffman table (DHT) lists " + std::to_string(codes) + " codes, more than the 256 a table can hold";
-      q += 17 + std::size_t(codes);
-      left -= 17 + codes;
-    }
-  }
-  return "";
 }
 
 // stb_image 2.27 reads a PNM header's width, height and maximum value into an int without a
@@ -205,11 +136,10 @@ inline std::string png_chunk_problem(std::span<const std::uint8_t> b) {
   return "";
 }
 
-// stb_image reads past the end of a BMP as zeros, and older releases decode a JPEG cut short
-// with its missing rows grey (2.27, Debian's, rejects the cut JPEGs tried in the tests, but the
-// check is cheap and stb is not always that one). A truncated download must not become a
-// plausible image, so those two formats are checked for completeness here; PNG needs no check
-// (stb verifies its chunks and fails on a short one). Returns an empty string when whole.
+// stb_image reads past the end of a BMP as zeros, and libjpeg decodes a JPEG cut short with
+// its missing rows grey (a warning, which Pillow ignores too). A truncated download must not
+// become a plausible image, so those two formats are checked for completeness here; PNG needs no
+// check (stb verifies its chunks and fails on a short one). Returns an empty string when whole.
 inline std::string truncation_problem(std::span<const std::uint8_t> b) {
   const std::size_t n = b.size();
   if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) {
@@ -266,7 +196,7 @@ inline std::string truncation_problem(std::span<const std::uint8_t> b) {
 
 // Decodes an image held in memory into interleaved H×W×C pixels. `channels` 0 keeps what the
 // file stores (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA); 1–4 converts, as stb does (grey is
-// replicated to RGB, alpha added as opaque or dropped). uint8_t gives 8-bit values; uint16_t
+// replicated to RGB, alpha added as opaque or dropped); a JPEG goes to decode_jpeg. uint8_t gives 8-bit values; uint16_t
 // gives 16-bit PNG/PNM values as stored and 8-bit files scaled by 257 (so 255 → 65535).
 // `file` names the source in errors. An image past `limits` (read from its header, before
 // decoding) is an image_file_error. Safe to call from several threads at once.
@@ -274,15 +204,15 @@ template <class T = std::uint8_t>
 image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels = 0,
                       const std::filesystem::path& file = "<memory>", const image_limits& limits = {}) {
   static_assert(std::is_same_v<T, std::uint8_t> || std::is_same_v<T, std::uint16_t>,
-                "strata::decode_image: stb_image decodes to uint8_t or uint16_t pixels; convert with copy_pixels");
+                "strata::decode_image decodes to uint8_t or uint16_t pixels; convert with copy_pixels");
 #if STRATA_HAS_STB_IMAGE
   if (channels < 0 || channels > 4)
     throw error("decode_image: channels must be 0 (as stored) or 1 to 4, got " + std::to_string(channels));
   if (bytes.empty()) throw image_file_error(file, "not an image: the file is empty");
+  if (const auto problem = detail::truncation_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
+  if (detail::looks_like_jpeg(bytes)) return decode_jpeg<T>(bytes, channels, file, limits);
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw image_file_error(file, "too large for stb_image (more than 2 GiB)");
-  if (const auto problem = detail::truncation_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
-  if (const auto problem = detail::jpeg_huffman_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
   if (const auto problem = detail::pnm_header_problem(bytes, channels); !problem.empty()) throw image_file_error(file, problem);
   if (const auto problem = detail::png_chunk_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
 
@@ -293,17 +223,8 @@ image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels
     const char* why = stbi_failure_reason();
     throw image_file_error(file, std::string("cannot decode image: ") + (why ? why : "unknown reason") + " (stb_image, its header)");
   }
-  const auto past_limits = [&](std::int64_t width, std::int64_t height) {
-    return width > limits.max_width || height > limits.max_height || width * height > limits.max_pixels;
-  };
-  if (w <= 0 || h <= 0)  // stb accepts some headers of an empty image (a PNM of width 0, say)
-    throw image_file_error(file, "the header says " + std::to_string(w) + "×" + std::to_string(h) +
-                                     " pixels: an image without pixels");
-  if (past_limits(w, h))
-    throw image_file_error(file, "the header says " + std::to_string(w) + "×" + std::to_string(h) +
-                                     " pixels, past the limits of " + std::to_string(limits.max_width) + "×" +
-                                     std::to_string(limits.max_height) + " and " + std::to_string(limits.max_pixels) +
-                                     " pixels (image_limits raises them); not decoded");
+  // stb accepts some headers of an empty image (a PNM of width 0, say).
+  if (const auto problem = detail::image_size_problem(w, h, limits); !problem.empty()) throw image_file_error(file, problem);
   T* pixels;
   if constexpr (std::is_same_v<T, std::uint8_t>)
     pixels = stbi_load_from_memory(bytes.data(), len, &w, &h, &stored, want);
@@ -316,7 +237,7 @@ image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels
                                      " (stb_image)");
   }
   const std::unique_ptr<T, void (*)(void*)> owned(pixels, stbi_image_free);
-  if (w <= 0 || h <= 0 || past_limits(w, h))  // the decoder read other dimensions than the header's
+  if (!detail::image_size_problem(w, h, limits).empty())  // the decoder read other dimensions than the header's
     throw image_file_error(file, "decoded " + std::to_string(w) + "×" + std::to_string(h) +
                                      " pixels, which the header did not say: without pixels or past the limits");
   const std::int64_t c = want ? want : stored;
