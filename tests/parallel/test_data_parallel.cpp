@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -247,6 +248,44 @@ TEST_CASE("a bad label on one replica's rows ends training with its message", "[
   train::SGD<float> sgd;
   CHECK_THROWS_WITH(parallel::fit_threads(2, m, data, sgd, [](std::int64_t) { return 0.01; }, quiet(16)),
                     Catch::Contains("9"));
+}
+
+TEST_CASE("a NaN in one replica's rows stops every replica at that step, or is skipped as train::fit skips it", "[fit][divergence]") {
+  data_set data = squares(48, 4, 6);
+  data.images(21, 5) = std::numeric_limits<float>::quiet_NaN();  // batch 2 (rows 16…31); rows 24…31 are rank 1's of 2
+  {
+    Model<Small, double> m(5);
+    const auto before = parameters_of(m);
+    train::SGD<double> sgd;
+    const testing::autotune_guard rule_of_thumb(false);
+    auto o = quiet(16);
+    o.shuffle = false;
+    try {
+      parallel::fit_threads(2, m, data, sgd, decaying_rate, o);
+      FAIL("no divergence_error");
+    } catch (const train::divergence_error& e) {
+      CHECK(e.step() == 1);
+      // Whichever rank's message comes back: rank 0's rows (16…23) hold the NaN.
+      CHECK_THAT(e.what(), Catch::Contains("diverged at epoch 1, batch 2 (step 1), on rank") &&
+                               (Catch::Contains("rank 0 of 2: the input batch") ||
+                                Catch::Contains("rank 1 of 2: this rank's rows gave finite values")));
+    }
+    CHECK(parameters_of(m) != before);  // the first step was taken
+  }
+  {
+    // skip_step: every replica skips the step, and the weights are one process's, skipping it too.
+    const testing::autotune_guard rule_of_thumb(false);
+    auto o = quiet(16);
+    o.divergence.action = train::divergence_action::skip_step;
+    Model<Small, double> many(3), one(3);
+    train::SGD<double> sgd_many(momentum_and_decay()), sgd_one(momentum_and_decay());
+    const auto reports = parallel::fit_threads(2, many, data, sgd_many, decaying_rate, o);
+    const auto single = train::fit(one, data, sgd_one, decaying_rate, o);
+    CHECK(reports[0].skipped_steps == 1);
+    CHECK(single[0].skipped_steps == 1);
+    CHECK(relative_difference(parameters_of(one), parameters_of(many)) < 1e-12);
+    CHECK(std::isfinite(reports[0].train_loss));
+  }
 }
 
 TEST_CASE("checkpoints: rank 0 writes the file, every rank gets what it holds", "[checkpoint]") {

@@ -167,6 +167,30 @@ struct Chain {
       return std::get<I>(parts);
     }
 
+    // For tools that look between the parts after a pass (train/divergence.hpp): each part's
+    // values per sample in and out, its description, its output of the last forward pass (part
+    // i < size − 1; the last part's output is the caller's) and, during a backward pass as part i
+    // finishes (gradient_listener::layer_done), the dL/d(input) it wrote (i ≥ 1, when computed).
+    static constexpr std::array<std::int64_t, size> input_elements = []<std::size_t... I>(std::index_sequence<I...>) {
+      return std::array<std::int64_t, size>{type_at_t<I, inputs>::elements...};
+    }(std::make_index_sequence<size>{});
+    static constexpr std::array<std::int64_t, size> output_elements = []<std::size_t... I>(std::index_sequence<I...>) {
+      return std::array<std::int64_t, size>{output_at<I>::elements...};
+    }(std::make_index_sequence<size>{});
+    static std::string describe_part(std::size_t i) {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        std::string d;
+        ((i == I ? (void)(d = layer_traits<type_at_t<I, layers>, type_at_t<I, inputs>>::describe()) : (void)0), ...);
+        return d;
+      }(std::make_index_sequence<size>{});
+    }
+    batch_view<const T, D> output_of(std::size_t i, std::int64_t n) const {
+      return batch_view<const T, D>(outputs[i].data(), Shape{n, output_elements[i]});
+    }
+    batch_view<const T, D> input_gradient_of(std::size_t i, std::int64_t n) const {
+      return batch_view<const T, D>(gradients[i % 2].data(), Shape{n, input_elements[i]});
+    }
+
     void initialize(random_engine& rng) {
       std::apply([&](auto&... p) { (initialize_layer(p, rng), ...); }, parts);
     }

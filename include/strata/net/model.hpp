@@ -93,6 +93,12 @@ class Model {
     return y;
   }
 
+  // The last forward pass's input and outputs (while that input is alive, until the next forward).
+  batch_view<const element_type, D> last_input() const noexcept { return last_input_; }
+  batch_view<const element_type, D> last_output() const {
+    return batch_view<const element_type, D>(output_.data(), Shape{last_input_.extent(0), output_shape::elements});
+  }
+
   // Gradients of every parameter for dL/d(output) = dy, after a forward pass on the same batch
   // (whose input must still be alive).
   void backward(batch_view<const element_type, D> dy) { backward_impl(dy, batch_view<element_type, D>{}, false); }

@@ -397,6 +397,9 @@ class replica {
     return r;
   }
 
+  // dL/d(output) of this rank's rows in the last compute_gradients (its share of the global mean).
+  batch_view<const T, D> output_gradient() const { return gradient_.view(); }
+
   // The slices this rank's optimizer steps with shard_optimizer (valid after compute_gradients).
   const parameter_shard<T, D>& shard() { return reducer_.shard(); }
 

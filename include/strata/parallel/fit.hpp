@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <iterator>
@@ -71,16 +72,61 @@ step_result compute_gradients_here(replica<Model>& rep, train::batch_feed<typena
   }
 }
 
+// fit's divergence check on every rank: whether the step's global loss and this rank's (summed)
+// gradients are finite, decided together so that every rank stops or skips the same step. On a
+// stop each rank names what it finds on its own rows (a re-run of its backward pass, which sums
+// nothing); the global loss is non-finite on every rank when one rank's is.
+template <class Model>
+bool finite_everywhere(communicator& comm, Model& model, double global_loss, const train::divergence_options& o) {
+  double bad = std::isfinite(global_loss) && (!o.check_gradients || train::gradients_finite(model)) ? 0 : 1;
+  comm.all_reduce_sum(std::span<double>(&bad, 1));
+  return bad == 0;
+}
+
+template <class Model>
+train::divergence_error diverged_on_rank(communicator& comm, Model& model, replica<Model>& rep, train::detail::step_position at,
+                                         const std::string& how) {
+  std::string where;
+  if (model.last_input().extent(0) > 0) {
+    const double local_loss = 0;  // the loss of this rank's rows is not kept apart; its outputs are checked instead
+    where = train::diagnose_nonfinite(model, model.last_input(), model.last_output(), local_loss, rep.output_gradient());
+  }
+  if (where.empty()) where = "this rank's rows gave finite values throughout; another rank's did not";
+  return train::divergence_error("parallel::fit: training diverged at epoch " + std::to_string(at.epoch) + ", batch " +
+                                     std::to_string(at.batch + 1) + " (step " + std::to_string(at.step) + "), on rank " +
+                                     std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) + ": " + where + how,
+                                 at.epoch, at.step);
+}
+
+// After compute_gradients: true when the optimizer may step; otherwise stops (throws on every
+// rank) or, with skip_step, counts the skipped step, as train::fit does.
+template <class Model>
+bool may_step(communicator& comm, Model& model, replica<Model>& rep, train::detail::divergence_guard& guard,
+              const train::fit_options& options, double global_loss, train::detail::step_position at) {
+  const bool finite = finite_everywhere(comm, model, global_loss, options.divergence);
+  if (!finite && guard.stops())
+    throw diverged_on_rank(comm, model, rep, at,
+                           ". The weights are those before this step; fit_options::divergence.action = skip_step skips such steps");
+  if (guard.count(finite))
+    throw diverged_on_rank(comm, model, rep, at,
+                           ", and " + std::to_string(guard.in_a_row()) + " steps in a row were skipped (divergence.max_skipped_in_a_row)");
+  return finite;
+}
+
 // Closes an epoch on every rank: rank 0's batch-norm statistics everywhere, the test set
 // evaluated in shares, the report kept and announced.
 template <class Model, class Test, class L>
 void finish_epoch(communicator& comm, replica<Model>& rep, Model& model, train::progress& bar, int epoch, const Test* test,
                   std::vector<train::epoch_report>& history, const std::function<void(const train::epoch_report&)>& on_epoch,
-                  const L& loss) {
+                  const L& loss, std::int64_t skipped, const train::fit_options& options) {
   bar.finish();
   rep.broadcast_state_from(0);
   train::epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(),
                              algo::get_conv_tuning()};
+  report.skipped_steps = skipped;
+  if (skipped > 0 && options.show_progress && options.progress.out)
+    *options.progress.out << "  " << skipped << (skipped == 1 ? " step" : " steps")
+                          << " skipped (non-finite loss or gradients; fit_options::divergence)\n";
   if (test) {
     const train::evaluation e = evaluate(comm, model, *test, 256, loss);
     report.test_loss = e.loss;
@@ -114,8 +160,10 @@ std::vector<train::epoch_report> fit_ranks(communicator& comm, Model& model, con
   train::batch_feed<T, typename Model::device_type> feed;
   std::vector<train::epoch_report> history;
   std::int64_t step = 0;
+  train::detail::divergence_guard guard(options.divergence);
   train::detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const std::int64_t skipped_before = guard.skipped(), first_step = step;
     if (options.shuffle)
       for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
         std::swap(order[static_cast<std::size_t>(i)], order[shuffler.below(static_cast<std::uint32_t>(i + 1))]);
@@ -126,11 +174,15 @@ std::vector<train::epoch_report> fit_ranks(communicator& comm, Model& model, con
       const row_range mine = rows_of(global_rows, comm.rank(), comm.size());
       train::detail::gather(train_set, order, first + mine.first, mine.count, x, y);
       const step_result r = compute_gradients_here(rep, feed, x, y, global_rows, loss);
-      if (optimizer) rep.step(*optimizer, schedule(step));
-      if (root_steps) broadcast_parameters(comm, model, 0);
-      bar.step(global_rows, r.loss, r.correct);
+      if (may_step(comm, model, rep, guard, options, r.loss, {epoch, step - first_step, step})) {
+        if (optimizer) rep.step(*optimizer, schedule(step));
+        if (root_steps) broadcast_parameters(comm, model, 0);
+        bar.step(global_rows, r.loss, r.correct);
+      } else {
+        bar.step(0, 0.0, 0);
+      }
     }
-    finish_epoch(comm, rep, model, bar, epoch, test, history, on_epoch, loss);
+    finish_epoch(comm, rep, model, bar, epoch, test, history, on_epoch, loss, guard.skipped() - skipped_before, options);
   }
   return history;
 }
@@ -200,8 +252,10 @@ std::vector<train::epoch_report> fit(communicator& comm, Model& model, Loader& t
   data::batch b;
   std::vector<train::epoch_report> history;
   std::int64_t step = 0;
+  train::detail::divergence_guard guard(options.divergence);
   train::detail::announce_conv_tuning(options);
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const std::int64_t skipped_before = guard.skipped(), first_step = step;
     std::ostringstream sink;
     train::progress bar = train::detail::epoch_progress(options, epoch, train_set.batches_per_epoch(), sink);
     train_set.start_epoch(epoch);
@@ -215,10 +269,16 @@ std::vector<train::epoch_report> fit(communicator& comm, Model& model, Loader& t
       if (global_rows == 0) continue;  // every rank skipped every record of the batch
       const step_result r =
           detail::compute_gradients_here(rep, feed, train::detail::batch_images(b.images, x), b.labels, global_rows, loss);
-      rep.step(optimizer, schedule(step++));
-      bar.step(global_rows, r.loss, r.correct);
+      const double lr = schedule(step);
+      if (detail::may_step(comm, model, rep, guard, options, r.loss, {epoch, step - first_step, step})) {
+        rep.step(optimizer, lr);
+        bar.step(global_rows, r.loss, r.correct);
+      } else {
+        bar.step(0, 0.0, 0);
+      }
+      ++step;
     }
-    detail::finish_epoch(comm, rep, model, bar, epoch, test, history, on_epoch, loss);
+    detail::finish_epoch(comm, rep, model, bar, epoch, test, history, on_epoch, loss, guard.skipped() - skipped_before, options);
   }
   return history;
 }

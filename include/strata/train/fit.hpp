@@ -26,6 +26,7 @@
 #include "strata/layers/loss.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
 #include "strata/train/batch_feed.hpp"
+#include "strata/train/divergence.hpp"
 #include "strata/train/loss_scaling.hpp"
 #include "strata/train/progress.hpp"
 #include "strata/train/optimizer.hpp"
@@ -52,6 +53,9 @@ struct fit_options {
   // histograms. Null: nothing is logged.
   training_log* log = nullptr;
   std::int64_t log_every = 1;
+  // A step whose loss or gradients hold Inf or NaN: stop naming the first layer that produced
+  // one, or skip the step (train/divergence.hpp).
+  divergence_options divergence = {};
 };
 
 struct epoch_report {
@@ -61,7 +65,8 @@ struct epoch_report {
   double seconds = 0, images_per_second = 0;
   conv_tuning tuning = conv_tuning::timed;  // how convolution algorithms were chosen
   double loss_scale = 1;                    // S at the end of the epoch (1: the precision does not scale)
-  std::int64_t skipped_steps = 0;           // optimizer steps skipped this epoch: gradients overflowed
+  std::int64_t skipped_steps = 0;  // optimizer steps skipped this epoch: fp16 gradients overflowed, or
+                                   // non-finite with divergence_action::skip_step
 };
 
 struct evaluation {
@@ -139,20 +144,75 @@ inline void announce_conv_tuning(const fit_options& options) {
                         << "\n";
 }
 
+// fit's side of divergence_options: whether a step's loss (and, unless loss scaling checks them
+// itself, its gradients) are finite; the steps skipped, in all and in a row.
+class divergence_guard {
+ public:
+  explicit divergence_guard(const divergence_options& o) : o_(o) {
+    if (o.max_skipped_in_a_row < 1)
+      throw error("fit: divergence.max_skipped_in_a_row must be at least 1, got " + std::to_string(o.max_skipped_in_a_row));
+  }
+  template <class Model>
+  bool finite(Model& model, double loss, bool scaler_checks_gradients) const {
+    return std::isfinite(loss) && (scaler_checks_gradients || !o_.check_gradients || gradients_finite(model));
+  }
+  bool stops() const noexcept { return o_.action == divergence_action::stop; }
+  // Counts a step; true when too many in a row were skipped.
+  bool count(bool taken) {
+    in_a_row_ = taken ? 0 : in_a_row_ + 1;
+    skipped_ += taken ? 0 : 1;
+    return in_a_row_ >= o_.max_skipped_in_a_row;
+  }
+  std::int64_t skipped() const noexcept { return skipped_; }
+  std::int64_t in_a_row() const noexcept { return in_a_row_; }
+
+ private:
+  divergence_options o_;
+  std::int64_t skipped_ = 0, in_a_row_ = 0;
+};
+
+// Where a training position is, for messages: epoch e, its batch b, global step s (from 0).
+struct step_position {
+  int epoch = 0;
+  std::int64_t batch = 0, step = 0;
+};
+
 // One optimizer step on a batch: forward, loss, backward, step at rate lr. Under loss scaling
 // (fp16) the loss gradient is stored times S, and a step whose gradients overflowed is skipped.
-// On a device other than the CPU the batch, the loss and its gradient stay there. (On the CPU x
-// and labels are the host batch as gathered; a loss may take the labels as the tensor itself.)
+// A non-finite loss or gradient stops fit with the first layer that produced one, or skips the
+// step (divergence_options). On a device other than the CPU the batch, the loss and its gradient
+// stay there. (On the CPU x and labels are the host batch as gathered; a loss may take the labels
+// as the tensor itself.)
 template <class Model, class Optimizer, class T, class L, class D, class Labels>
 loss_result train_on_batch(Model& model, Optimizer& optimizer, double lr, std::type_identity_t<batch_view<const T, D>> x,
-                           const Labels& labels, Tensor<T, 2, D>& gradient, progress& bar, const L& loss, loss_scaler<T, D>& scaler) {
+                           const Labels& labels, Tensor<T, 2, D>& gradient, progress& bar, const L& loss, loss_scaler<T, D>& scaler,
+                           divergence_guard& guard, step_position at) {
   const auto out = model.forward(x, true);
   if (gradient.extent(0) != out.extent(0) || gradient.extent(1) != out.extent(1))
     gradient = Tensor<T, 2, D>::uninitialized(out.shape());
   const loss_result r = scaler.loss_gradient(out, labels, gradient.view(), loss);
   model.backward(gradient);
-  scaler.step(optimizer, model, lr);
-  bar.step(x.extent(0), r.loss, r.correct);
+  const bool finite = guard.finite(model, r.loss, scaler.active());
+  const auto diverged = [&](const std::string& how) {
+    const std::string where = diagnose_nonfinite<Model, T, D>(model, x, out, r.loss, gradient.view());
+    return divergence_error("fit: training diverged at epoch " + std::to_string(at.epoch) + ", batch " +
+                                std::to_string(at.batch + 1) + " (step " + std::to_string(at.step) + "): " +
+                                (where.empty() ? std::string("a non-finite value that a second backward pass did not reproduce")
+                                               : where) +
+                                how,
+                            at.epoch, at.step);
+  };
+  if (!finite && guard.stops())
+    throw diverged(". The weights are those before this step; fit_options::divergence.action = skip_step skips such steps");
+  const bool taken = finite && scaler.step(optimizer, model, lr);
+  if (guard.count(taken))
+    throw diverged(", and " + std::to_string(guard.in_a_row()) + " steps in a row were skipped (" +
+                   (finite ? "gradients overflowed at loss scale " + std::to_string(scaler.scale()) : std::string("non-finite")) +
+                   "; divergence.max_skipped_in_a_row)");
+  if (finite)
+    bar.step(x.extent(0), r.loss, r.correct);
+  else
+    bar.step(0, 0.0, 0);  // a skipped non-finite step: counted, but no images in the epoch's means
   return r;
 }
 
@@ -235,21 +295,24 @@ evaluation evaluate(Model& model, const Data& data, std::int64_t batch_size = 25
 
 namespace detail {
 // Closes an epoch: its report (with the test set's evaluation when given), kept and announced.
-// Under loss scaling the progress output says S and the steps skipped, after the epoch's summary.
+// Under loss scaling the progress output says S and the steps skipped, after the epoch's summary;
+// without it, steps skipped as non-finite are said when there were some.
 template <class Model, class Data, class L, class T, class D>
 void finish_epoch(Model& model, progress& bar, int epoch, const Data* test, std::vector<epoch_report>& history,
                   const std::function<void(const epoch_report&)>& on_epoch, const L& loss, const fit_options& options,
-                  const loss_scaler<T, D>& scaler, std::int64_t skipped_before, fit_logger& logger, std::int64_t steps) {
+                  const loss_scaler<T, D>& scaler, std::int64_t skipped, fit_logger& logger, std::int64_t steps) {
   bar.finish();
   epoch_report report{epoch, bar.mean_loss(), bar.accuracy(), 0, 0, bar.seconds(), bar.images_per_second(), algo::get_conv_tuning()};
   report.loss_scale = scaler.scale();
-  report.skipped_steps = scaler.skipped_steps() - skipped_before;
+  report.skipped_steps = skipped;
+  const std::string skipped_steps = std::to_string(skipped) + (skipped == 1 ? " step" : " steps") + " skipped";
   if (scaler.active() && options.show_progress && options.progress.out)
     *options.progress.out << "  " << precision_traits<T>::name << " loss scale "
                           << (report.loss_scale < 1e15 ? progress_grouped(std::int64_t(report.loss_scale))
                                                        : std::to_string(report.loss_scale))
-                          << ", " << report.skipped_steps << (report.skipped_steps == 1 ? " step" : " steps")
-                          << " skipped (gradients overflowed)\n";
+                          << ", " << skipped_steps << " (gradients overflowed)\n";
+  else if (skipped > 0 && options.show_progress && options.progress.out)
+    *options.progress.out << "  " << skipped_steps << " (non-finite loss or gradients; fit_options::divergence)\n";
   if (test) {
     const evaluation e = evaluate(model, *test, 256, loss);
     report.test_loss = e.loss;
@@ -284,10 +347,11 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
   std::int64_t step = 0;
   loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
   detail::fit_logger logger(options);
+  detail::divergence_guard guard(options.divergence);
   detail::announce_conv_tuning(options);
   logger.start();
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    const std::int64_t skipped_before = scaler.skipped_steps();
+    const std::int64_t skipped_before = guard.skipped(), first_step = step;
     if (options.shuffle)
       for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
         std::swap(order[static_cast<std::size_t>(i)], order[shuffler.below(static_cast<std::uint32_t>(i + 1))]);
@@ -298,16 +362,18 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
       detail::gather(train, order, first, rows, x, y);
       const double lr = schedule(step);  // asked once per step (a schedule may count its calls)
       loss_result r;
+      const detail::step_position at{epoch, step - first_step, step};
       if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
-        r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, x, y, gradient, bar, loss, scaler);
+        r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, x, y, gradient, bar, loss, scaler, guard, at);
       } else {
         const auto staged = feed.stage(x, y);
         r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, staged.images, staged.labels, gradient,
-                                                        bar, loss, scaler);
+                                                        bar, loss, scaler, guard, at);
       }
       logger.after_step(step, epoch, rows, r, lr, scaler);
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before, logger, step);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, guard.skipped() - skipped_before,
+                         logger, step);
   }
   return history;
 }
@@ -344,10 +410,11 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
   std::int64_t step = 0;
   loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
   detail::fit_logger logger(options);
+  detail::divergence_guard guard(options.divergence);
   detail::announce_conv_tuning(options);
   logger.start();
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    const std::int64_t skipped_before = scaler.skipped_steps();
+    const std::int64_t skipped_before = guard.skipped(), first_step = step;
     std::ostringstream sink;
     progress bar = detail::epoch_progress(options, epoch, train.batches_per_epoch(), sink);
     train.start_epoch(epoch);
@@ -356,18 +423,20 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
       const Tensor<T, 2>& images = detail::batch_images(b.images, x);
       const double lr = schedule(step);
       loss_result r;
+      const detail::step_position at{epoch, step - first_step, step};
       if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
         r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, images, b.labels, gradient, bar, loss,
-                                                        scaler);
+                                                        scaler, guard, at);
       } else {
         const auto staged = feed.stage(images, b.labels);
         r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, staged.images, staged.labels, gradient,
-                                                        bar, loss, scaler);
+                                                        bar, loss, scaler, guard, at);
       }
       logger.after_step(step, epoch, images.extent(0), r, lr, scaler);
       ++step;
     }
-    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, skipped_before, logger, step);
+    detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, guard.skipped() - skipped_before,
+                         logger, step);
   }
   return history;
 }

@@ -21,6 +21,7 @@
 #include "strata/layers/loss.hpp"
 #include "strata/numeric/half.hpp"
 #include "strata/numeric/precision_traits.hpp"
+#include "strata/train/divergence.hpp"
 
 namespace strata::train {
 
@@ -55,47 +56,6 @@ template <class T, class M, class D>
 void store_loss_gradient(TensorView<const M, 2, D> g, double scale, TensorView<T, 2, D> out, random_engine&) {
   static_assert(std::is_same_v<T, half>, "strata: on this device loss scaling is for fp16");
   out = cast<T>(g * M(scale));
-}
-
-namespace detail {
-// Whether n values are all finite. fp16: the largest magnitude's bits stay below Inf's (0x7c00); a
-// max over 16-bit lanes vectorises where a test per value with an early exit would not.
-template <class T>
-bool all_finite(const T* v, std::int64_t n) {
-  if constexpr (std::is_same_v<T, half>) {
-    const auto* bits = reinterpret_cast<const std::uint16_t*>(v);
-    std::uint16_t largest = 0;
-#if defined(_OPENMP) || defined(STRATA_HAVE_OPENMP_SIMD)
-#pragma omp simd reduction(max : largest)
-#endif
-    for (std::int64_t i = 0; i < n; ++i) largest = std::max<std::uint16_t>(largest, bits[i] & 0x7fffu);
-    return largest < 0x7c00u;
-  } else if constexpr (has_dynamic_scale<T>) {
-    return true;  // integer mantissas: always finite (they saturate)
-  } else {
-    for (std::int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(double(precision_traits<T>::to_compute(v[i])))) return false;
-    return true;
-  }
-}
-}  // namespace detail
-
-// Whether the gradients of every trainable parameter are finite (a frozen one, rate 0, may hold
-// stale values: its layer skipped them).
-// On a device the check is one reduction per tensor: Σ 0·x is 0 unless some x is Inf or NaN.
-template <class Model>
-bool gradients_finite(Model& model) {
-  bool finite = true;
-  model.visit_parameters([&](const auto& p) {
-    if (!finite || p.rate == 0) return;
-    using V = std::remove_cvref_t<decltype(p.gradient)>;
-    if constexpr (std::is_same_v<typename V::device_type, cpu>) {
-      finite = detail::all_finite(p.gradient.data(), p.gradient.size());
-    } else if (p.gradient.size() > 0) {
-      finite = std::isfinite(double(sum(cast<float>(p.gradient) * 0.0f)));
-    }
-  });
-  return finite;
 }
 
 // An optimizer that takes the factor its gradients are multiplied by as it reads them into the
@@ -145,7 +105,8 @@ class loss_scaler {
   }
 
   // After backward: the optimizer step at rate lr with the gradients divided by S — unless a
-  // trainable gradient is Inf or NaN, when the step is skipped and S halves (not below 1). After
+  // trainable gradient is Inf or NaN (gradients_finite, the detector fit uses too), when the step
+  // is skipped and S halves (not below 1). After
   // growth_interval clean steps in a row S doubles. Returns whether the step was taken.
   template <class Optimizer, class Model>
   bool step(Optimizer& optimizer, Model& model, double lr) {
