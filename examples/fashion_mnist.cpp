@@ -1,8 +1,10 @@
 // Fashion-MNIST with a small CNN, end to end: the network is a type (its summary is computed at
 // compile time and printed first), trained with SGD + Nesterov momentum under a warm-up + cosine
 // schedule, evaluated on the test set after every epoch, saved, and reloaded to check the file.
+// The training curves go to TensorBoard event files and a CSV file (--log DIR, default runs/):
+// watch them with `tensorboard --logdir runs`.
 //
-//   fashion_mnist [--data DIR] [--epochs N] [--batch N] [--lr X] [--out FILE] [--threads N]
+//   fashion_mnist [--data DIR] [--epochs N] [--batch N] [--lr X] [--out FILE] [--threads N] [--log DIR | --no-log]
 #include <strata/zoo/fashion_net.hpp>
 #include <strata/data/idx.hpp>
 #include <strata/layers/conv.hpp>
@@ -15,11 +17,13 @@
 #include <strata/train/fit.hpp>
 #include <strata/train/schedule.hpp>
 #include <strata/train/sgd.hpp>
+#include <strata/train/training_log.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 
 using namespace strata;
@@ -29,7 +33,7 @@ using namespace strata;
 using FashionNet = zoo::FashionNet<>;
 
 int main(int argc, char** argv) {
-  std::filesystem::path data_dir = data::default_fashion_mnist_dir, out = "fashion_mnist.strata";
+  std::filesystem::path data_dir = data::default_fashion_mnist_dir, out = "fashion_mnist.strata", log_dir = "runs";
   int epochs = 5;
   std::int64_t batch = 64, limit = 0;
   double lr = 0.05;
@@ -50,9 +54,11 @@ int main(int argc, char** argv) {
     else if (a == "--out") out = value("--out");
     else if (a == "--threads") set_num_threads(std::stoi(value("--threads")));
     else if (a == "--limit") limit = std::stoll(value("--limit"));
+    else if (a == "--log") log_dir = value("--log");
+    else if (a == "--no-log") log_dir.clear();
     else if (a == "--quick") quick = true, epochs = 1, limit = 3000;  // what the test suite runs
     else {
-      std::fprintf(stderr, "usage: %s [--data DIR] [--epochs N] [--batch N] [--lr X] [--out FILE] [--threads N] [--limit N] [--quick]\n",
+      std::fprintf(stderr, "usage: %s [--data DIR] [--epochs N] [--batch N] [--lr X] [--out FILE] [--threads N] [--limit N] [--log DIR | --no-log] [--quick]\n",
                    argv[0]);
       return 2;
     }
@@ -84,6 +90,15 @@ int main(int argc, char** argv) {
   // Half an epoch of linear warm-up, then a cosine decay to zero at the end of training.
   const auto schedule = train::warmup(steps_per_epoch / 2, train::cosine(lr, epochs * steps_per_epoch));
   train::fit_options options{.epochs = epochs, .batch_size = batch, .shuffle = true, .shuffle_seed = 7};
+  // Loss, accuracy, learning rate and images/s every 10 steps; test results and weight/gradient
+  // histograms every epoch.
+  std::unique_ptr<train::training_log> log;
+  if (!log_dir.empty()) {
+    log = std::make_unique<train::training_log>(
+        train::training_log_options{.tensorboard_dir = log_dir / "fashion_mnist", .csv_file = log_dir / "fashion_mnist.csv"});
+    options.log = log.get();
+    options.log_every = 10;
+  }
 
   double best = 0;
   train::fit(model, train_set, sgd, schedule, options, &test_set, [&](const train::epoch_report& r) {
@@ -101,6 +116,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   });
 
+  if (log) {
+    log->flush();
+    std::printf("\ntraining curves in %s: tensorboard --logdir %s (and %s)\n", (log_dir / "fashion_mnist").string().c_str(),
+                log_dir.string().c_str(), (log_dir / "fashion_mnist.csv").string().c_str());
+  }
   model.save(out);
   Model<FashionNet> reloaded(/*seed=*/12345);
   reloaded.load(out);

@@ -25,6 +25,7 @@
 #include "strata/train/sgd.hpp"
 #include "support/autotune_guard.hpp"
 #include "support/testing.hpp"
+#include "support/thread_checks.hpp"
 #include "parallel/training_data.hpp"
 
 using namespace strata;
@@ -91,43 +92,53 @@ TEST_CASE("the thread transport sums in rank order, bit for bit", "[collectives]
 
 TEST_CASE("started sums finish in order, gathers and scatters follow the counts, bytes as counted", "[collectives]") {
   constexpr int ranks = 3;
+  testing::thread_checks checks;
   parallel::run_threads(ranks, [&](parallel::communicator& c) {
     const int r = c.rank();
+    const auto expect = [&](bool ok, const char* what) { checks.expect(ok, "rank " + std::to_string(r) + ": " + what); };
     std::vector<float> a(5, float(r + 1)), b(2, float(10 * (r + 1)));
     c.start_all_reduce_sum(std::span<float>(a));
     c.start_all_reduce_sum(std::span<float>(b));
     c.progress();
     c.wait_all();
-    CHECK(a == std::vector<float>(5, 6.0f));
-    CHECK(b == std::vector<float>(2, 60.0f));
+    expect(a == std::vector<float>(5, 6.0f), "the first started sum");
+    expect(b == std::vector<float>(2, 60.0f), "the second started sum");
     // Sums of 5 values: rank r's chunk is [5r/3, 5(r+1)/3): 1, 2, 2 values.
     const std::int64_t chunk = 5 * (r + 1) / 3 - 5 * r / 3;
     const std::int64_t chunk_b = 2 * (r + 1) / 3 - 2 * r / 3;
     std::int64_t expected = 4 * ((5 - chunk) + 2 * chunk) + 4 * ((2 - chunk_b) + 2 * chunk_b);
-    CHECK(c.bytes_sent() == expected);
+    expect(c.bytes_sent() == expected, "the bytes sent so far");
 
     // Unequal counts: rank r owns r + 1 values.
     const std::vector<std::int64_t> counts{1, 2, 3};
     std::vector<double> mine(static_cast<std::size_t>(r + 1), double(r)), all(6);
     c.all_gather(std::span<const double>(mine), std::span<double>(all), counts);
-    CHECK(all == std::vector<double>{0, 1, 1, 2, 2, 2});
+    expect(all == std::vector<double>{0, 1, 1, 2, 2, 2}, "the gather of unequal counts");
     expected += 8 * 2 * (r + 1);
     std::vector<double> contribution(6);
     for (int i = 0; i < 6; ++i) contribution[static_cast<std::size_t>(i)] = double((r + 1) * (i + 1));
     std::vector<double> part(static_cast<std::size_t>(r + 1));
     c.reduce_scatter_sum(std::span<const double>(contribution), std::span<double>(part), counts);
     const int offset = r * (r + 1) / 2;
-    for (int i = 0; i <= r; ++i) CHECK(part[static_cast<std::size_t>(i)] == 6.0 * double(offset + i + 1));  // (1+2+3)·(i+1)
+    for (int i = 0; i <= r; ++i)  // (1+2+3)·(i+1)
+      expect(part[static_cast<std::size_t>(i)] == 6.0 * double(offset + i + 1), "the reduce-scatter's part");
     expected += 8 * (6 - (r + 1));
-    CHECK(c.bytes_sent() == expected);
+    expect(c.bytes_sent() == expected, "the bytes sent so far");
 
     std::vector<std::int32_t> word{r == 2 ? 42 : -1};
     c.broadcast(std::as_writable_bytes(std::span<std::int32_t>(word)), 2);
-    CHECK(word[0] == 42);
+    expect(word[0] == 42, "the broadcast from rank 2");
     if (r == 2) expected += 4 * 2;
-    CHECK(c.bytes_sent() == expected);
-    CHECK_THROWS_WITH(c.broadcast({}, 3), Catch::Contains("root 3 is not a rank of 3"));
+    expect(c.bytes_sent() == expected, "the bytes sent so far");
+    std::string message;
+    try {
+      c.broadcast({}, 3);
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+    expect(message.find("root 3 is not a rank of 3") != std::string::npos, "broadcast to root 3 refused, naming it");
   });
+  checks.report();
 }
 
 TEST_CASE("a failing rank ends every rank with its message, never a hang", "[collectives]") {
