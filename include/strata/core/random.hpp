@@ -135,6 +135,18 @@ class random_engine {
   std::uint64_t seed() const noexcept { return seed_; }
   std::uint64_t stream() const noexcept { return stream_; }
 
+  // Where the engine is, whole: what a checkpoint keeps so that a resumed run draws what the
+  // uninterrupted run would have drawn next.
+  struct state_type {
+    std::uint64_t seed = 0, stream = 0, position = 0;
+    float spare = 0.0f;  // the second normal of a Box–Muller pair, when has_spare
+    bool has_spare = false;
+    bool operator==(const state_type&) const = default;
+  };
+  state_type state() const noexcept { return {seed_, stream_, position_, spare_, has_spare_}; }
+  explicit random_engine(const state_type& s) noexcept
+      : seed_(s.seed), stream_(s.stream), position_(s.position), spare_(s.spare), has_spare_(s.has_spare) {}
+
  private:
   std::uint64_t seed_;
   std::uint64_t stream_;

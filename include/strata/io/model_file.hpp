@@ -94,14 +94,11 @@ void read_tensor(const io::archive& a, const std::string& name, const V& into) {
 }
 }  // namespace detail
 
-// Writes model to path.
-template <class M, class Path>
-void save_model(M& model, const Path& path) {
+namespace detail {
+// The model's parameters and state as archive entries (what a model file and a checkpoint hold).
+template <class M>
+void append_model(io::archive& a, M& model) {
   using T = typename M::element_type;
-  io::archive a;
-  a.kind = "strata-model";
-  a.signature = M::signature();
-  a.version = 1;
   model.visit_parameters([&](const auto& p) {
     if constexpr (std::is_floating_point_v<T>)  // binary layers' latent weights are fp32 or fp64
       if (p.binarized.rows > 0) return detail::append_binarized(a, p);
@@ -117,16 +114,12 @@ void save_model(M& model, const Path& path) {
     model.visit_parameters([&](const auto& p) { exponent(p.name, p.value); });
     model.visit_state(exponent);
   }
-  io::write_archive(std::filesystem::path(path), a);
 }
 
-// Loads what save_model wrote. A file from another architecture or precision, a truncated or a
-// corrupted file, or an entry of the wrong type or size throws io::archive_error saying which;
-// the model is then left as it was.
-template <class M, class Path>
-void load_model(M& model, const Path& path) {
+// Every entry append_model wrote, checked for presence, type and size before any is read.
+template <class M>
+void check_model(const io::archive& a, M& model) {
   using T = typename M::element_type;
-  const io::archive a = io::read_archive(std::filesystem::path(path), "strata-model", M::signature());
   constexpr io::element_code code = io::element_code_of<T>();
   model.visit_parameters([&](const auto& p) {
     if (p.binarized.rows > 0) {
@@ -144,6 +137,12 @@ void load_model(M& model, const Path& path) {
     model.visit_parameters([&](const auto& p) { check(p.name, p.value); });
     model.visit_state(check);
   }
+}
+
+// Reads what append_model wrote (after check_model).
+template <class M>
+void read_model(const io::archive& a, M& model) {
+  using T = typename M::element_type;
   model.visit_parameters([&](const auto& p) {
     if constexpr (std::is_floating_point_v<T>)
       if (p.binarized.rows > 0) return detail::read_binarized(a, p);
@@ -163,6 +162,28 @@ void load_model(M& model, const Path& path) {
     model.visit_parameters([&](const auto& p) { exponent(p.name, p.value); });
     model.visit_state(exponent);
   }
+}
+}  // namespace detail
+
+// Writes model to path.
+template <class M, class Path>
+void save_model(M& model, const Path& path) {
+  io::archive a;
+  a.kind = "strata-model";
+  a.signature = M::signature();
+  a.version = 1;
+  detail::append_model(a, model);
+  io::write_archive(std::filesystem::path(path), a);
+}
+
+// Loads what save_model wrote. A file from another architecture or precision, a truncated or a
+// corrupted file, or an entry of the wrong type or size throws io::archive_error saying which;
+// the model is then left as it was.
+template <class M, class Path>
+void load_model(M& model, const Path& path) {
+  const io::archive a = io::read_archive(std::filesystem::path(path), "strata-model", M::signature());
+  detail::check_model(a, model);
+  detail::read_model(a, model);
 }
 
 }  // namespace strata

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <sstream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,17 +101,47 @@ inline bool get_conv_transforms() {
   return r.transforms.load(std::memory_order_relaxed);
 }
 
-// Writes every decision made so far (one line per key: key, then algorithm), so a later run can
-// make the same decisions without timing (load_conv_plan).
-inline void save_conv_plan(const std::string& path) {
+// Every decision made so far as a plan's text: "strata-conv-plan 1", then one line per key (key,
+// then algorithm). save_conv_plan writes it to a file; a training checkpoint keeps it.
+inline std::string conv_plan_text() {
   auto& r = detail::registry();
   std::lock_guard<std::mutex> lock(r.mutex);
+  std::string out = "strata-conv-plan 1\n";
+  for (const auto& [key, i] : r.index) out += key + ' ' + r.choices[i].algorithm + '\n';
+  for (const auto& [key, name] : r.planned)
+    if (!r.index.count(key)) out += key + ' ' + name + '\n';
+  return out;
+}
+
+// Makes the decisions of a plan's text (conv_plan_text) and switches to conv_tuning::plan;
+// `source` names where the text came from in errors. A malformed plan throws, naming the line;
+// the current plan and mode are then unchanged.
+inline void use_conv_plan_text(const std::string& text, const std::string& source) {
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line) || line != "strata-conv-plan 1")
+    throw error("load_conv_plan: " + source + " is not a strata conv plan (its first line must be 'strata-conv-plan 1')");
+  std::map<std::string, std::string> planned;
+  for (int number = 2; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    const auto space = line.find(' ');
+    if (space == std::string::npos || space == 0 || space + 1 == line.size())
+      throw error("load_conv_plan: " + source + " line " + std::to_string(number) + ": expected '<key> <algorithm>'");
+    planned[line.substr(0, space)] = line.substr(space + 1);
+  }
+  auto& r = detail::registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.planned = std::move(planned);
+  r.tuning = conv_tuning::plan;
+}
+
+// Writes every decision made so far, so a later run can make the same decisions without timing
+// (load_conv_plan).
+inline void save_conv_plan(const std::string& path) {
+  const std::string text = conv_plan_text();
   std::ofstream out(path);
   if (!out) throw error("save_conv_plan: cannot write " + path);
-  out << "strata-conv-plan 1\n";
-  for (const auto& [key, i] : r.index) out << key << ' ' << r.choices[i].algorithm << '\n';
-  for (const auto& [key, name] : r.planned)
-    if (!r.index.count(key)) out << key << ' ' << name << '\n';
+  out << text;
   if (!out.flush()) throw error("save_conv_plan: writing " + path + " failed");
 }
 
@@ -118,21 +150,8 @@ inline void save_conv_plan(const std::string& path) {
 inline void load_conv_plan(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw error("load_conv_plan: cannot read " + path);
-  std::string line;
-  if (!std::getline(in, line) || line != "strata-conv-plan 1")
-    throw error("load_conv_plan: " + path + " is not a strata conv plan (its first line must be 'strata-conv-plan 1')");
-  std::map<std::string, std::string> planned;
-  for (int number = 2; std::getline(in, line); ++number) {
-    if (line.empty()) continue;
-    const auto space = line.find(' ');
-    if (space == std::string::npos || space == 0 || space + 1 == line.size())
-      throw error("load_conv_plan: " + path + " line " + std::to_string(number) + ": expected '<key> <algorithm>'");
-    planned[line.substr(0, space)] = line.substr(space + 1);
-  }
-  auto& r = detail::registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.planned = std::move(planned);
-  r.tuning = conv_tuning::plan;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  use_conv_plan_text(text, path);
 }
 
 }  // namespace strata::algo

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "strata/core/error.hpp"
@@ -30,6 +31,7 @@ template <class T = float, class D = cpu>
 class Adam {
  public:
   using master_type = master_t<T>;
+  static constexpr std::string_view checkpoint_kind = "adam";  // its name in a checkpoint
 
   explicit Adam(adam_options o = {}, std::uint64_t rounding_seed = 0) : options_(o), rounding_(rounding_seed, 0xADu) {
     if (o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1)
@@ -92,6 +94,16 @@ class Adam {
   std::int64_t steps() const noexcept { return t_; }
   // Master copies (empty when T is its own master precision).
   std::vector<Tensor<master_type, 1, D>>& master_copies() noexcept { return masters_.copies(); }
+  // Everything a checkpoint keeps to continue exactly (train/checkpoint.hpp): the moments, the
+  // master copies, the step count and the rounding stream.
+  template <class F>
+  void visit_checkpoint(F&& f) {
+    f("first", first_);
+    f("second", second_);
+    f("master", masters_.copies());
+    f("steps", t_);
+    f("rounding", rounding_);
+  }
 
  private:
   adam_options options_;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <numeric>
 #include <sstream>
@@ -26,6 +27,7 @@
 #include "strata/layers/loss.hpp"
 #include "strata/layers/softmax_cross_entropy.hpp"
 #include "strata/train/batch_feed.hpp"
+#include "strata/train/checkpoint.hpp"
 #include "strata/train/divergence.hpp"
 #include "strata/train/loss_scaling.hpp"
 #include "strata/train/progress.hpp"
@@ -56,6 +58,13 @@ struct fit_options {
   // A step whose loss or gradients hold Inf or NaN: stop naming the first layer that produced
   // one, or skip the step (train/divergence.hpp).
   divergence_options divergence = {};
+  // Checkpoints (train/checkpoint.hpp): every checkpoint_every optimizer steps (0: never) the
+  // whole training state goes to checkpoint_file, atomically. resume_from continues the run such a
+  // file holds where it stopped, to the bits of the uninterrupted run when convolution algorithms
+  // are chosen deterministically (conv_tuning); `epochs` still counts the whole run's epochs.
+  std::filesystem::path checkpoint_file = {};
+  std::int64_t checkpoint_every = 0;
+  std::filesystem::path resume_from = {};
 };
 
 struct epoch_report {
@@ -169,6 +178,39 @@ class divergence_guard {
  private:
   divergence_options o_;
   std::int64_t skipped_ = 0, in_a_row_ = 0;
+};
+
+// fit's side of checkpoints: the resume position (the run's start when not resuming), and a
+// save after every checkpoint_every-th step.
+class checkpointer {
+ public:
+  explicit checkpointer(const fit_options& o) : o_(o) {
+    if (o.checkpoint_every < 0) throw error("fit: checkpoint_every must be non-negative, got " + std::to_string(o.checkpoint_every));
+    if (o.checkpoint_every > 0 && o.checkpoint_file.empty())
+      throw error("fit: checkpoint_every is " + std::to_string(o.checkpoint_every) + " but checkpoint_file is empty");
+  }
+  template <class Model, class Optimizer, class Scaler>
+  training_position start(Model& model, Optimizer& optimizer, Scaler& scaler, std::int64_t steps_per_epoch) const {
+    if (o_.resume_from.empty()) return {};
+    const training_position at = load_training_checkpoint(o_.resume_from, model, optimizer, scaler);
+    if (at.epoch < 1 || at.batch < 0 || at.batch >= std::max<std::int64_t>(1, steps_per_epoch))
+      throw error("fit: " + o_.resume_from.string() + " stands at batch " + std::to_string(at.batch) + " of epoch " +
+                  std::to_string(at.epoch) + ", but an epoch here has " + std::to_string(steps_per_epoch) +
+                  " batches (resume with the data set and batch size of the checkpointed run)");
+    return at;
+  }
+  // After global step `step` (from 0), batch `batch` of `epoch`, of an epoch of `batches` batches.
+  template <class Model, class Optimizer, class Scaler>
+  void after_step(Model& model, Optimizer& optimizer, Scaler& scaler, int epoch, std::int64_t batch, std::int64_t batches,
+                  std::int64_t step) const {
+    if (o_.checkpoint_every == 0 || (step + 1) % o_.checkpoint_every != 0) return;
+    const bool epoch_done = batch + 1 >= batches;
+    save_training_checkpoint(o_.checkpoint_file, model, optimizer,
+                             {epoch_done ? epoch + 1 : epoch, epoch_done ? 0 : batch + 1, step + 1}, scaler);
+  }
+
+ private:
+  const fit_options& o_;
 };
 
 // Where a training position is, for messages: epoch e, its batch b, global step s (from 0).
@@ -344,20 +386,24 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
   Tensor<std::int32_t, 1> y;
   batch_feed<T, typename Model::device_type> feed;
   std::vector<epoch_report> history;
-  std::int64_t step = 0;
   loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
+  const detail::checkpointer checkpoints(options);
+  const training_position resume = checkpoints.start(model, optimizer, scaler, steps_per_epoch);
+  std::int64_t step = resume.step;
   detail::fit_logger logger(options);
   detail::divergence_guard guard(options.divergence);
   detail::announce_conv_tuning(options);
   logger.start();
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    const std::int64_t skipped_before = guard.skipped(), first_step = step;
-    if (options.shuffle)
+    if (options.shuffle)  // every epoch's shuffle, also those a resumed run replays to reach its order
       for (std::int64_t i = n - 1; i > 0; --i)  // Fisher–Yates
         std::swap(order[static_cast<std::size_t>(i)], order[shuffler.below(static_cast<std::uint32_t>(i + 1))]);
+    if (epoch < resume.epoch) continue;  // finished before the checkpoint
+    const std::int64_t first_batch = epoch == resume.epoch ? resume.batch : 0;
+    const std::int64_t skipped_before = guard.skipped(), first_step = step - first_batch;
     std::ostringstream sink;
-    progress bar = detail::epoch_progress(options, epoch, steps_per_epoch, sink);
-    for (std::int64_t first = 0; first < n; first += options.batch_size, ++step) {
+    progress bar = detail::epoch_progress(options, epoch, steps_per_epoch - first_batch, sink);
+    for (std::int64_t first = first_batch * options.batch_size; first < n; first += options.batch_size, ++step) {
       const std::int64_t rows = std::min(options.batch_size, n - first);
       detail::gather(train, order, first, rows, x, y);
       const double lr = schedule(step);  // asked once per step (a schedule may count its calls)
@@ -371,6 +417,7 @@ std::vector<epoch_report> fit(Model& model, const Data& train, Optimizer& optimi
                                                         bar, loss, scaler, guard, at);
       }
       logger.after_step(step, epoch, rows, r, lr, scaler);
+      checkpoints.after_step(model, optimizer, scaler, epoch, step - first_step, steps_per_epoch, step);
     }
     detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, guard.skipped() - skipped_before,
                          logger, step);
@@ -407,23 +454,29 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
   batch_feed<T, typename Model::device_type> feed;
   data::batch b;
   std::vector<epoch_report> history;
-  std::int64_t step = 0;
   loss_scaler<T, typename Model::device_type> scaler(options.loss_scale, options.shuffle_seed);
+  const detail::checkpointer checkpoints(options);
+  const std::int64_t batches = train.batches_per_epoch();
+  const training_position resume = checkpoints.start(model, optimizer, scaler, batches);
+  std::int64_t step = resume.step;
   detail::fit_logger logger(options);
   detail::divergence_guard guard(options.divergence);
   detail::announce_conv_tuning(options);
   logger.start();
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    const std::int64_t skipped_before = guard.skipped(), first_step = step;
+  for (int epoch = resume.epoch; epoch <= options.epochs; ++epoch) {  // a loader's epoch e is start_epoch(e): no replay
+    const std::int64_t first_batch = epoch == resume.epoch ? resume.batch : 0;
+    const std::int64_t skipped_before = guard.skipped();
     std::ostringstream sink;
-    progress bar = detail::epoch_progress(options, epoch, train.batches_per_epoch(), sink);
+    progress bar = detail::epoch_progress(options, epoch, batches - first_batch, sink);
     train.start_epoch(epoch);
-    while (train.next(b)) {
+    std::int64_t batch = 0;
+    while (batch < first_batch && train.next(b)) ++batch;  // made again and passed over: the order and draws stay the loader's
+    for (; train.next(b); ++batch) {
       if (b.images.extent(0) == 0) continue;  // every record of the batch was skipped
       const Tensor<T, 2>& images = detail::batch_images(b.images, x);
       const double lr = schedule(step);
       loss_result r;
-      const detail::step_position at{epoch, step - first_step, step};
+      const detail::step_position at{epoch, batch, step};
       if constexpr (std::is_same_v<typename Model::device_type, cpu>) {
         r = detail::train_on_batch<Model, Optimizer, T>(model, optimizer, lr, images, b.labels, gradient, bar, loss,
                                                         scaler, guard, at);
@@ -433,6 +486,7 @@ std::vector<epoch_report> fit(Model& model, Loader& train, Optimizer& optimizer,
                                                         bar, loss, scaler, guard, at);
       }
       logger.after_step(step, epoch, images.extent(0), r, lr, scaler);
+      checkpoints.after_step(model, optimizer, scaler, epoch, batch, batches, step);
       ++step;
     }
     detail::finish_epoch(model, bar, epoch, test, history, on_epoch, loss, options, scaler, guard.skipped() - skipped_before,

@@ -83,6 +83,14 @@ class loss_scaler {
   double scale() const noexcept { return scale_; }                   // S for the next batch
   std::int64_t skipped_steps() const noexcept { return skipped_; }   // since construction
   std::int64_t clean_steps() const noexcept { return clean_; }       // in a row, since S last changed
+  // Everything a checkpoint keeps to continue exactly (train/checkpoint.hpp).
+  template <class F>
+  void visit_checkpoint(F&& f) {
+    f("scale", scale_);
+    f("skipped", skipped_);
+    f("clean", clean_);
+    f("rounding", rounding_);
+  }
 
   // The loss of `outputs` and, into `gradient`, dL/d(outputs)·S stored in T. A precision that is its
   // own master gets the loss's gradient directly (unchanged from before scaling existed); others get

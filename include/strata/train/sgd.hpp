@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "strata/core/error.hpp"
@@ -28,6 +29,7 @@ template <class T = float, class D = cpu>
 class SGD {
  public:
   using master_type = master_t<T>;
+  static constexpr std::string_view checkpoint_kind = "sgd";  // its name in a checkpoint
 
   explicit SGD(sgd_options o = {}, std::uint64_t rounding_seed = 0) : options_(o), rounding_(rounding_seed, 0x56u) {
     if (o.momentum < 0 || o.momentum >= 1) throw error("SGD: momentum must be in [0, 1), got " + std::to_string(o.momentum));
@@ -77,6 +79,14 @@ class SGD {
   std::vector<Tensor<master_type, 1, D>>& state() noexcept { return velocity_; }
   // Master copies (empty when T is its own master precision).
   std::vector<Tensor<master_type, 1, D>>& master_copies() noexcept { return masters_.copies(); }
+  // Everything a checkpoint keeps to continue exactly (train/checkpoint.hpp): f(name, tensors)
+  // for the momentum buffers and master copies, f(name, engine) for the rounding stream.
+  template <class F>
+  void visit_checkpoint(F&& f) {
+    f("velocity", velocity_);
+    f("master", masters_.copies());
+    f("rounding", rounding_);
+  }
 
  private:
   sgd_options options_;
