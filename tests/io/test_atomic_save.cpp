@@ -214,7 +214,9 @@ TEST_CASE("a saver killed at random points leaves the previous or the next check
   const double save_ms = std::chrono::duration<double, std::milli>(save_time).count();
   INFO("seed " << seed << ", one save " << save_ms << " ms, delays up to " << max_delay_us << " us");
 
-  while (kills < 100 && std::chrono::steady_clock::now() < deadline) {
+  // At least 20 kills however slow a round is here (a sanitizer build checks a 6 MB file slowly),
+  // and up to 100 while the 6 s last.
+  while (kills < 100 && (kills < 20 || std::chrono::steady_clock::now() < deadline)) {
     child_process child;
     child.pid = ::fork();
     REQUIRE(child.pid >= 0);
@@ -257,7 +259,6 @@ TEST_CASE("a saver killed at random points leaves the previous or the next check
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   WARN(kills << " kills in " << seconds << " s (one save " << save_ms << " ms): the file was A " << found_a
              << " times, B " << found_b << " times; " << leftovers << " kills inside a save");
-  CHECK(kills >= 20);
   CHECK(found_a > 0);
   CHECK(found_b > 0);  // the child replaced the file; it was A when the test began
   CHECK(leftovers > 0);
