@@ -92,10 +92,8 @@ train::divergence_error diverged_on_rank(communicator& comm, Model& model, repli
     where = train::diagnose_nonfinite(model, model.last_input(), model.last_output(), local_loss, rep.output_gradient());
   }
   if (where.empty()) where = "this rank's rows gave finite values throughout; another rank's did not";
-  return train::divergence_error("parallel::fit: training diverged at epoch " + std::to_string(at.epoch) + ", batch " +
-                                     std::to_string(at.batch + 1) + " (step " + std::to_string(at.step) + "), on rank " +
-                                     std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) + ": " + where + how,
-                                 at.epoch, at.step);
+  return train::detail::diverged_at("parallel::fit", at,
+                                    ", on rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size()), where, how);
 }
 
 // After compute_gradients: true when the optimizer may step; otherwise stops (throws on every

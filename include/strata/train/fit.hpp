@@ -219,6 +219,14 @@ struct step_position {
   std::int64_t batch = 0, step = 0;
 };
 
+// "<who>: training diverged at epoch e, batch b (step s)<place>: <where><how>", as an error.
+inline divergence_error diverged_at(const std::string& who, step_position at, const std::string& place, const std::string& where,
+                                    const std::string& how) {
+  return divergence_error(who + ": training diverged at epoch " + std::to_string(at.epoch) + ", batch " + std::to_string(at.batch + 1) +
+                              " (step " + std::to_string(at.step) + ")" + place + ": " + where + how,
+                          at.epoch, at.step);
+}
+
 // One optimizer step on a batch: forward, loss, backward, step at rate lr. Under loss scaling
 // (fp16) the loss gradient is stored times S, and a step whose gradients overflowed is skipped.
 // A non-finite loss or gradient stops fit with the first layer that produced one, or skips the
@@ -237,12 +245,9 @@ loss_result train_on_batch(Model& model, Optimizer& optimizer, double lr, std::t
   const bool finite = guard.finite(model, r.loss, scaler.active());
   const auto diverged = [&](const std::string& how) {
     const std::string where = diagnose_nonfinite<Model, T, D>(model, x, out, r.loss, gradient.view());
-    return divergence_error("fit: training diverged at epoch " + std::to_string(at.epoch) + ", batch " +
-                                std::to_string(at.batch + 1) + " (step " + std::to_string(at.step) + "): " +
-                                (where.empty() ? std::string("a non-finite value that a second backward pass did not reproduce")
-                                               : where) +
-                                how,
-                            at.epoch, at.step);
+    return diverged_at("fit", at, "",
+                       where.empty() ? std::string("a non-finite value that a second backward pass did not reproduce") : where,
+                       how);
   };
   if (!finite && guard.stops())
     throw diverged(". The weights are those before this step; fit_options::divergence.action = skip_step skips such steps");
