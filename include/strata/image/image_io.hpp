@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <initializer_list>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -136,9 +137,35 @@ inline std::string png_chunk_problem(std::span<const std::uint8_t> b) {
   return "";
 }
 
+// TGA has no magic number: stb takes a file for one when its 18-byte header passes stb's test
+// (the rules below; every other format's second byte is past 1, so none is mistaken for one).
+// stb then reads past the end as zeros, so a header of a few bytes became an image of up to
+// image_limits' 67 megapixels, every one decoded (fuzz/image_folder found it: such inputs made
+// it 10 times slower). The pixel data the header promises must be there: all of it when
+// uncompressed; at least one packet per 128 pixels when run-length encoded. Empty when whole,
+// or when this is not a TGA header.
+inline std::string tga_size_problem(std::span<const std::uint8_t> b) {
+  const auto at = [&](std::size_t i) -> std::int64_t { return i < b.size() ? b[i] : 0; };  // stb reads zeros past the end
+  const std::int64_t id_length = at(0), colormap = at(1), type = at(2);
+  const std::int64_t palette_length = at(5) | at(6) << 8, palette_bits = at(7);
+  const std::int64_t width = at(12) | at(13) << 8, height = at(14) | at(15) << 8, bits = at(16);
+  const auto one_of = [](std::int64_t v, std::initializer_list<std::int64_t> set) { return std::find(set.begin(), set.end(), v) != set.end(); };
+  if (b.size() < 2 || colormap > 1 || width < 1 || height < 1) return "";
+  if (colormap == 1 && !(one_of(type, {1, 9}) && one_of(palette_bits, {8, 15, 16, 24, 32}) && one_of(bits, {8, 16}))) return "";
+  if (colormap == 0 && !(one_of(type, {2, 3, 10, 11}) && one_of(bits, {8, 15, 16, 24, 32}))) return "";
+  const std::int64_t pixel_bytes = (bits + 7) / 8, pixels = width * height;
+  const bool run_length = type >= 9;
+  const std::int64_t data = run_length ? (pixels + 127) / 128 * (1 + pixel_bytes) : pixels * pixel_bytes;
+  const std::int64_t needed = 18 + id_length + (colormap == 1 ? palette_length * ((palette_bits + 7) / 8) : 0) + data;
+  if (static_cast<std::int64_t>(b.size()) >= needed) return "";
+  return "truncated TGA: its header promises " + std::to_string(width) + "×" + std::to_string(height) + " pixels of " +
+         std::to_string(bits) + " bits" + (run_length ? ", run-length encoded, in at least " : " in ") + std::to_string(needed) +
+         " bytes; the file has " + std::to_string(b.size());
+}
+
 // stb_image reads past the end of a BMP as zeros, and libjpeg decodes a JPEG cut short with
 // its missing rows grey (a warning, which Pillow ignores too). A truncated download must not
-// become a plausible image, so those two formats are checked for completeness here; PNG needs no
+// become a plausible image, so those two formats (and TGA, above) are checked for completeness here; PNG needs no
 // check (stb verifies its chunks and fails on a short one). Returns an empty string when whole.
 inline std::string truncation_problem(std::span<const std::uint8_t> b) {
   const std::size_t n = b.size();
@@ -189,7 +216,7 @@ inline std::string truncation_problem(std::span<const std::uint8_t> b) {
              std::to_string(n);
     }
   }
-  return "";
+  return tga_size_problem(b);
 }
 
 }  // namespace detail
