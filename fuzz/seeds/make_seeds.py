@@ -68,6 +68,32 @@ b = io.BytesIO()
 Image.new("I;16", (4, 4), 1000).save(b, "PNG")
 put("image", "grey16.png", b"\x80" + b.getvalue())  # 16-bit pixels asked for
 
+# Formats Pillow cannot write, by hand: Radiance HDR (run-length encoded and flat) and PSD (raw
+# and run-length encoded), so the fuzzer starts inside those decoders too.
+hdr_header = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n"
+hdr_rle = hdr_header + b"-Y 2 +X 8\n"
+for row in range(2):
+    hdr_rle += bytes([2, 2, 0, 8])
+    hdr_rle += bytes([8]) + bytes((row * 40 + x * 30) % 256 for x in range(8))  # red: a dump of 8
+    hdr_rle += bytes([128 + 8, 90 + row])                                          # green: a run of 8
+    hdr_rle += bytes([3, 10, 20, 30, 128 + 5, 40])                                 # blue: a dump of 3, a run of 5
+    hdr_rle += bytes([128 + 8, 129])                                               # exponent
+put("image", "rgb.hdr", b"\x03" + hdr_rle)
+put("image", "flat.hdr", b"\x00" + hdr_header + b"-Y 2 +X 4\n" + bytes((i * 37) % 256 if i % 4 != 3 else 128 for i in range(32)))
+
+
+def psd(width, height, planes, run_length):
+    out = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, 8, 3) + struct.pack(">III", 0, 0, 0)
+    if not run_length:
+        return out + struct.pack(">H", 0) + b"".join(planes)
+    rows = [bytes([width - 1]) + plane[y * width:(y + 1) * width] for plane in planes for y in range(height)]
+    return out + struct.pack(">H", 1) + b"".join(struct.pack(">H", len(r)) for r in rows) + b"".join(rows)
+
+
+planes = [bytes((x * 31 + k * 70) % 256 for x in range(12)) for k in range(3)]
+put("image", "rgb.psd", b"\x03" + psd(4, 3, planes, False))
+put("image", "rle.psd", b"\x00" + psd(4, 3, planes, True))
+
 
 # image_folder's names map bytes onto its alphabet "abc.png/jpgbmpABC_0-" by index.
 alphabet = "abc.png/jpgbmpABC_0-"
