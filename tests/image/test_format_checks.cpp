@@ -1,7 +1,8 @@
 // The checks strata makes before a decoder sees an image file (image/format_checks.hpp): every
 // format decodes whole, and a file cut anywhere is refused or, where the cut leaves out only
 // what the decoder never reads (a trailer), decodes to the same pixels; never a different image.
-// PSD, PGM/PPM and GIF files are written here byte by byte; the rest by stb_image_write.
+// PSD (support/psd_file.hpp), PGM/PPM and GIF files are written byte by byte; the rest by
+// stb_image_write.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -15,9 +16,12 @@
 
 #include "strata/image/image_io.hpp"
 #include "support/files.hpp"
+#include "support/psd_file.hpp"
 
 using Catch::Matchers::Contains;
 using strata::testing::bytes;
+using strata::testing::psd_file;
+using strata::testing::put_big_endian;
 
 namespace {
 
@@ -28,40 +32,6 @@ strata::image<std::uint8_t> pattern(std::int64_t h, std::int64_t w, std::int64_t
     for (std::int64_t x = 0; x < w; ++x)
       for (std::int64_t k = 0; k < c; ++k) im(y, x, k) = static_cast<std::uint8_t>((y * 31 + x * 17 + k * 101 + seed) % 256);
   return im;
-}
-
-void put_big_endian(bytes& out, std::uint64_t value, int n) {
-  for (int i = n - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-}
-
-// A PSD of an RGB image (3 channels), 8 bits raw or run-length encoded (PackBits, one literal
-// packet per row, preceded by the row-length table), or 16 bits raw (each value ×257).
-bytes psd(const strata::image<std::uint8_t>& im, bool run_length, int depth = 8) {
-  bytes out = {'8', 'B', 'P', 'S', 0, 1, 0, 0, 0, 0, 0, 0};
-  const auto h = im.height(), w = im.width();
-  put_big_endian(out, 3, 2);
-  put_big_endian(out, std::uint64_t(h), 4);
-  put_big_endian(out, std::uint64_t(w), 4);
-  put_big_endian(out, std::uint64_t(depth), 2);
-  put_big_endian(out, 3, 2);                                  // RGB
-  put_big_endian(out, 0, 4);                                  // colour mode data
-  put_big_endian(out, 4, 4), out.insert(out.end(), 4, 0xEE);  // image resources: 4 bytes stb skips
-  put_big_endian(out, 0, 4);                                  // layers
-  put_big_endian(out, run_length ? 1 : 0, 2);
-  if (run_length) {
-    REQUIRE(w <= 128);
-    for (std::int64_t i = 0; i < 3 * h; ++i) put_big_endian(out, std::uint64_t(1 + w), 2);
-    for (std::int64_t k = 0; k < 3; ++k)
-      for (std::int64_t y = 0; y < h; ++y) {
-        out.push_back(static_cast<std::uint8_t>(w - 1));
-        for (std::int64_t x = 0; x < w; ++x) out.push_back(im(y, x, k));
-      }
-  } else {
-    for (std::int64_t k = 0; k < 3; ++k)
-      for (std::int64_t y = 0; y < h; ++y)
-        for (std::int64_t x = 0; x < w; ++x) put_big_endian(out, depth == 16 ? im(y, x, k) * 257u : im(y, x, k), depth / 8);
-  }
-  return out;
 }
 
 // A binary PGM (1 channel) or PPM (3), 8 bits or 16 (each value ×257, big-endian).
@@ -141,21 +111,21 @@ std::size_t shortest_decoding_prefix(const bytes& file, const strata::image<std:
 
 TEST_CASE("PSD: raw and run-length encoded, 8 and 16 bits, decode to their pixels; cut anywhere they are refused", "[image][io][fuzz]") {
   const auto im = pattern(5, 7, 3);
-  for (const auto& [file, what] : {std::pair{psd(im, false), "raw"}, std::pair{psd(im, true), "run-length"},
-                                   std::pair{psd(im, false, 16), "16-bit raw"}}) {
+  for (const auto& [file, what] : {std::pair{psd_file(im, false), "raw"}, std::pair{psd_file(im, true), "run-length"},
+                                   std::pair{psd_file(im, false, 16), "16-bit raw"}}) {
     INFO(what);
     CHECK(strata::decode_image(file, 3) == im);
     CHECK(shortest_decoding_prefix(file, im, 3) == file.size());
   }
-  const auto cut = psd(pattern(512, 512, 3), false);
+  const auto cut = psd_file(pattern(512, 512, 3), false);
   CHECK_THROWS_WITH(strata::decode_image(std::span(cut).first(50), 0, "cut.psd"),
                     Contains("cut.psd") && Contains("truncated PSD") && Contains("512×512 pixels, 3 channels of 8 bits") &&
                         Contains("uncompressed in 786476 bytes; the file has 50"));
   // A section that claims more bytes than the file has.
-  bytes sections = psd(im, false);
+  bytes sections = psd_file(im, false);
   sections[33] = 0xFF;  // the image resources' length: 255 bytes, not 4
   CHECK_THROWS_WITH(strata::decode_image(sections), Contains("truncated PSD") && Contains("sections before the pixels need"));
-  bytes no_channels = psd(im, false);
+  bytes no_channels = psd_file(im, false);
   no_channels[13] = 0;
   CHECK_THROWS_WITH(strata::decode_image(no_channels), Contains("a PSD of 0 channels holds no pixels"));
 }

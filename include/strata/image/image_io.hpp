@@ -1,6 +1,7 @@
 // strata/image/image_io.hpp — image files: read_image<uint8_t or uint16_t>(path, channels) and
-// decode_image (from bytes in memory): JPEG through libjpeg (image/jpeg_decoder.hpp), the rest
-// through stb_image (PNG, BMP, GIF, TGA, PSD, PNM …); write_png through stb_image_write. Needs
+// decode_image (from bytes in memory): JPEG through libjpeg (image/jpeg_decoder.hpp), PSD by
+// strata (image/psd_decoder.hpp), the rest through stb_image (PNG, BMP, GIF, TGA, PNM, HDR …),
+// after the checks of image/format_checks.hpp; write_png through stb_image_write. Needs
 // Debian's libstb-dev (headers and libstb; link -lstb) and libjpeg-dev.
 //
 // Without stb the header still compiles; calling any of these then fails at compile time with a
@@ -31,6 +32,7 @@
 #include "strata/image/image_file_error.hpp"
 #include "strata/image/image_limits.hpp"
 #include "strata/image/jpeg_decoder.hpp"
+#include "strata/image/psd_decoder.hpp"
 
 #if !defined(STRATA_NO_STB) && __has_include(<stb/stb_image.h>)
 #include <stb/stb_image.h>
@@ -93,6 +95,7 @@ image<T> decode_image(std::span<const std::uint8_t> bytes, std::int64_t channels
   if (bytes.empty()) throw image_file_error(file, "not an image: the file is empty");
   if (const auto problem = detail::truncation_problem(bytes); !problem.empty()) throw image_file_error(file, problem);
   if (detail::looks_like_jpeg(bytes)) return decode_jpeg<T>(bytes, channels, file, limits);
+  if (detail::looks_like_psd(bytes)) return decode_psd<T>(bytes, channels, file, limits);
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw image_file_error(file, "too large for stb_image (more than 2 GiB)");
   if (const auto problem = detail::pnm_header_problem(bytes, channels); !problem.empty()) throw image_file_error(file, problem);
