@@ -17,6 +17,7 @@
 
 #include "support/errors.hpp"
 #include "support/files.hpp"
+#include "support/images.hpp"
 #include "strata/data/image_folder.hpp"
 #include "strata/image/image_io.hpp"
 
@@ -26,20 +27,11 @@ using strata::data::image_folder_dataset;
 using Catch::Matchers::Contains;
 
 using strata::testing::bytes;
+using strata::testing::pattern_image;
 using strata::testing::temp_dir;
 using strata::testing::write_raw;
 
 namespace {
-
-
-// h × w × c pixels, value (seed + y·31 + x·17 + c·101) mod 256: distinct per position and channel.
-strata::image<std::uint8_t> test_image(std::int64_t h, std::int64_t w, std::int64_t c, int seed = 0) {
-  strata::image<std::uint8_t> im(h, w, c);
-  for (std::int64_t y = 0; y < h; ++y)
-    for (std::int64_t x = 0; x < w; ++x)
-      for (std::int64_t k = 0; k < c; ++k) im(y, x, k) = static_cast<std::uint8_t>((seed + y * 31 + x * 17 + k * 101) % 256);
-  return im;
-}
 
 // Pixels that deflate and JPEG cannot shrink much, so cutting the file cuts the image data.
 strata::image<std::uint8_t> noise_image(std::int64_t h, std::int64_t w, std::int64_t c, std::uint32_t seed = 7) {
@@ -68,7 +60,7 @@ static_assert(strata::data::Dataset<image_folder_dataset>);
 TEST_CASE("write_png then read_image gives the same pixels, for 1 to 4 channels", "[image][io]") {
   temp_dir tmp;
   for (std::int64_t c = 1; c <= 4; ++c) {
-    const auto im = test_image(5, 7, c, int(c));
+    const auto im = pattern_image(5, 7, c, int(c));
     const auto file = tmp / ("c" + std::to_string(c) + ".png");
     strata::write_png(file, im);
     const auto back = strata::read_image(file);
@@ -79,7 +71,7 @@ TEST_CASE("write_png then read_image gives the same pixels, for 1 to 4 channels"
 
 TEST_CASE("read_image converts to a forced channel count and to 16 bits", "[image][io]") {
   temp_dir tmp;
-  auto rgb = test_image(3, 4, 3);
+  auto rgb = pattern_image(3, 4, 3);
   rgb(1, 2, 0) = 255, rgb(1, 2, 1) = 255, rgb(1, 2, 2) = 255;
   rgb(0, 0, 0) = 0, rgb(0, 0, 1) = 0, rgb(0, 0, 2) = 0;
   strata::write_png(tmp / "rgb.png", rgb);
@@ -106,7 +98,7 @@ TEST_CASE("read_image converts to a forced channel count and to 16 bits", "[imag
 
 TEST_CASE("write_png accepts a planar or strided view", "[image][io]") {
   temp_dir tmp;
-  const auto im = test_image(4, 6, 3, 9);
+  const auto im = pattern_image(4, 6, 3, 9);
   // The same pixels stored C×H×W.
   std::vector<std::uint8_t> planar(static_cast<std::size_t>(im.values()));
   for (std::int64_t c = 0; c < 3; ++c)
@@ -223,7 +215,7 @@ TEST_CASE("read_image errors name the file and the reason", "[image][io]") {
 
 TEST_CASE("images past the limits are refused from their header, before decoding", "[image][io][limits]") {
   temp_dir tmp;
-  strata::write_png(tmp / "small.png", test_image(48, 64, 3));
+  strata::write_png(tmp / "small.png", pattern_image(48, 64, 3));
   CHECK(strata::read_image(tmp / "small.png").width() == 64);
   CHECK_THROWS_WITH(strata::read_image(tmp / "small.png", 0, {.max_width = 32}),
                     Contains((tmp / "small.png").string()) && Contains("64×48") && Contains("past the limits") &&
@@ -244,7 +236,7 @@ TEST_CASE("images past the limits are refused from their header, before decoding
   // An image folder passes its limits on to every file it decodes.
   const fs::path root = tmp / "folder";
   fs::create_directories(root / "a");
-  strata::write_png(root / "a/x.png", test_image(48, 64, 1));
+  strata::write_png(root / "a/x.png", pattern_image(48, 64, 1));
   CHECK(image_folder_dataset(root).get(0).image.width() == 64);
   CHECK_THROWS_WITH(image_folder_dataset(root, {.limits = {.max_pixels = 100}}).get(0), Contains("past the limits"));
 }
@@ -257,7 +249,7 @@ TEST_CASE("fuzzing's findings: an image without pixels, corrupt JPEG Huffman tab
   // A whole JPEG whose first Huffman table's counts add up to 16 × 255 codes: stb 2.27 wrote
   // past its table (fuzz/regressions/image_folder); libjpeg, which decodes JPEGs now, refuses it.
   temp_dir tmp;
-  write_jpg(tmp / "good.jpg", test_image(8, 8, 3));
+  write_jpg(tmp / "good.jpg", pattern_image(8, 8, 3));
   std::ifstream in(tmp / "good.jpg", std::ios::binary);
   std::vector<std::uint8_t> jpg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(strata::decode_image(jpg).width() == 8);
@@ -308,8 +300,8 @@ TEST_CASE("image_folder_dataset: sorted classes, labels by folder, files sorted,
   temp_dir tmp;
   const auto root = tmp / "set";
   for (const char* d : {"dog", "bird", "cat", "cat/more", ".cache", "bird/.thumbs"}) fs::create_directories(root / d);
-  const auto b0 = test_image(2, 3, 3, 1), c0 = test_image(4, 4, 1, 2), c1 = test_image(3, 2, 3, 3),
-             c2 = test_image(5, 1, 4, 4), d0 = test_image(6, 5, 3, 5);
+  const auto b0 = pattern_image(2, 3, 3, 1), c0 = pattern_image(4, 4, 1, 2), c1 = pattern_image(3, 2, 3, 3),
+             c2 = pattern_image(5, 1, 4, 4), d0 = pattern_image(6, 5, 3, 5);
   strata::write_png(root / "bird/b0.png", b0);
   strata::write_png(root / "cat/a.PNG", c0);      // extensions in any case
   write_bmp(root / "cat/b.Bmp", c1);              // BMP is lossless: exact pixels too
@@ -401,12 +393,12 @@ TEST_CASE("an empty root, a root without class folders or a class without images
   CHECK_THAT(empty.what(), Contains(root.string()));
   CHECK_THAT(empty.what(), Contains("no class folders"));
 
-  strata::write_png(root / "loose.png", test_image(2, 2, 1));  // images, but not in class folders
+  strata::write_png(root / "loose.png", pattern_image(2, 2, 1));  // images, but not in class folders
   CHECK_THROWS_WITH(image_folder_dataset{root}, Contains("no class folders"));
 
   fs::create_directories(root / "full");
   fs::create_directories(root / "hollow");
-  strata::write_png(root / "full/x.png", test_image(2, 2, 1));
+  strata::write_png(root / "full/x.png", pattern_image(2, 2, 1));
   write_raw(root / "hollow/readme.txt", {'x'});
   const auto hollow = caught_data_error([&] { image_folder_dataset{root}; });
   CHECK(hollow.file() == root / "hollow");

@@ -16,23 +16,16 @@
 
 #include "strata/image/image_io.hpp"
 #include "support/files.hpp"
+#include "support/images.hpp"
 #include "support/psd_file.hpp"
 
 using Catch::Matchers::Contains;
 using strata::testing::bytes;
+using strata::testing::pattern_image;
 using strata::testing::psd_file;
 using strata::testing::put_big_endian;
 
 namespace {
-
-// h × w × c pixels, value (y·31 + x·17 + c·101 + seed) mod 256.
-strata::image<std::uint8_t> pattern(std::int64_t h, std::int64_t w, std::int64_t c, int seed = 0) {
-  strata::image<std::uint8_t> im(h, w, c);
-  for (std::int64_t y = 0; y < h; ++y)
-    for (std::int64_t x = 0; x < w; ++x)
-      for (std::int64_t k = 0; k < c; ++k) im(y, x, k) = static_cast<std::uint8_t>((y * 31 + x * 17 + k * 101 + seed) % 256);
-  return im;
-}
 
 // A binary PGM (1 channel) or PPM (3), 8 bits or 16 (each value ×257, big-endian).
 bytes pnm(const strata::image<std::uint8_t>& im, bool sixteen) {
@@ -110,14 +103,14 @@ std::size_t shortest_decoding_prefix(const bytes& file, const strata::image<std:
 }  // namespace
 
 TEST_CASE("PSD: raw and run-length encoded, 8 and 16 bits, decode to their pixels; cut anywhere they are refused", "[image][io][fuzz]") {
-  const auto im = pattern(5, 7, 3);
+  const auto im = pattern_image(5, 7, 3);
   for (const auto& [file, what] : {std::pair{psd_file(im, false), "raw"}, std::pair{psd_file(im, true), "run-length"},
                                    std::pair{psd_file(im, false, 16), "16-bit raw"}}) {
     INFO(what);
     CHECK(strata::decode_image(file, 3) == im);
     CHECK(shortest_decoding_prefix(file, im, 3) == file.size());
   }
-  const auto cut = psd_file(pattern(512, 512, 3), false);
+  const auto cut = psd_file(pattern_image(512, 512, 3), false);
   CHECK_THROWS_WITH(strata::decode_image(std::span(cut).first(50), 0, "cut.psd"),
                     Contains("cut.psd") && Contains("truncated PSD") && Contains("512×512 pixels, 3 channels of 8 bits") &&
                         Contains("uncompressed in 786476 bytes; the file has 50"));
@@ -135,19 +128,19 @@ TEST_CASE("PGM and PPM, 8 and 16 bits, decode to their pixels; cut inside the pi
   for (const std::int64_t c : {1, 3})
     for (const bool sixteen : {false, true}) {
       INFO(c << " channels, " << (sixteen ? 16 : 8) << " bits");
-      const auto im = pattern(6, 5, c);
+      const auto im = pattern_image(6, 5, c);
       const auto file = pnm(im, sixteen);
       CHECK(strata::decode_image(file) == im);
       CHECK(shortest_decoding_prefix(file, im, 0) == file.size());
     }
-  const auto cut = pnm(pattern(64, 64, 3), false);
+  const auto cut = pnm(pattern_image(64, 64, 3), false);
   CHECK_THROWS_WITH(strata::decode_image(std::span(cut).first(cut.size() - 1), 0, "cut.ppm"),
                     Contains("cut.ppm") && Contains("truncated PNM: its header promises 64×64 pixels of 3 channels at 8 bits") &&
                         Contains("the file has 12287 bytes after the header"));
 }
 
 TEST_CASE("GIF decodes to its pixels; cut before its image data ends it is refused", "[image][io][fuzz]") {
-  const auto grey = pattern(23, 31, 1);
+  const auto grey = pattern_image(23, 31, 1);
   const auto file = gif(grey);
   const auto rgb = strata::decode_image(file, 3);
   REQUIRE(rgb.height() == 23);
@@ -189,7 +182,7 @@ TEST_CASE("HDR: flat and run-length encoded decode; cut anywhere they are refuse
 }
 
 TEST_CASE("PNG, BMP, TGA and JPEG cut anywhere are refused or decode to the whole image", "[image][io][fuzz]") {
-  const auto im = pattern(9, 11, 3);
+  const auto im = pattern_image(9, 11, 3);
   const auto written = [&](auto write) {
     bytes out;
     REQUIRE(write(&out) != 0);

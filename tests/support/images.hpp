@@ -1,4 +1,5 @@
-// Shared by the augmentation and data tests: images of random pixels, planar copies.
+// Shared by the augmentation, data and image tests: images of patterned or random pixels, planar
+// copies.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,15 @@
 #include "strata/image/image.hpp"
 
 namespace strata::testing {
+
+// h × w × c pixels, value (seed + y·31 + x·17 + c·101) mod 256: distinct per position and channel.
+inline image<std::uint8_t> pattern_image(std::int64_t h, std::int64_t w, std::int64_t c, int seed = 0) {
+  image<std::uint8_t> im(h, w, c);
+  for (std::int64_t y = 0; y < h; ++y)
+    for (std::int64_t x = 0; x < w; ++x)
+      for (std::int64_t k = 0; k < c; ++k) im(y, x, k) = static_cast<std::uint8_t>((seed + y * 31 + x * 17 + k * 101) % 256);
+  return im;
+}
 
 // Pixels uniform over the type's whole range, seeded.
 template <class T>
