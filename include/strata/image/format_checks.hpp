@@ -147,12 +147,32 @@ inline std::int64_t big_endian_at(std::span<const std::uint8_t> b, std::size_t a
 // stream; stb decodes the first four channels. stb skips a section that runs past the end and
 // reads zeros from there on, so a 40-byte header became up to 67 megapixels of black. The
 // pixel data is walked here as stb decodes it (without writing pixels), and must be in the file.
+inline bool looks_like_psd(std::span<const std::uint8_t> b) noexcept {
+  return b.size() >= 4 && b[0] == '8' && b[1] == 'B' && b[2] == 'P' && b[3] == 'S';
+}
+
+// A PSD's header fields and where its pixel data starts (after the three sections and the
+// compression word), read as stb reads them: zeros past the end. pixels_at may lie past the end.
+struct psd_layout {
+  std::int64_t version, channels, height, width, depth, mode, compression, pixels_at;
+};
+
+inline psd_layout read_psd_layout(std::span<const std::uint8_t> b) noexcept {
+  psd_layout l{};
+  l.version = big_endian_at(b, 4, 2), l.channels = big_endian_at(b, 12, 2);
+  l.height = big_endian_at(b, 14, 4), l.width = big_endian_at(b, 18, 4);
+  l.depth = big_endian_at(b, 22, 2), l.mode = big_endian_at(b, 24, 2);
+  std::int64_t p = 26;
+  for (int section = 0; section < 3; ++section) p += 4 + big_endian_at(b, std::size_t(std::min<std::int64_t>(p, std::int64_t(b.size()))), 4);
+  l.compression = big_endian_at(b, std::size_t(std::min<std::int64_t>(p, std::int64_t(b.size()))), 2);
+  l.pixels_at = p + 2;
+  return l;
+}
+
 inline std::string psd_size_problem(std::span<const std::uint8_t> b) {
+  if (!looks_like_psd(b)) return "";
   const std::size_t n = b.size();
-  if (n < 4 || b[0] != '8' || b[1] != 'B' || b[2] != 'P' || b[3] != 'S') return "";
-  const std::int64_t version = big_endian_at(b, 4, 2), channels = big_endian_at(b, 12, 2);
-  const std::int64_t height = big_endian_at(b, 14, 4), width = big_endian_at(b, 18, 4);
-  const std::int64_t depth = big_endian_at(b, 22, 2), mode = big_endian_at(b, 24, 2);
+  const auto [version, channels, height, width, depth, mode, compression, pixels_at] = read_psd_layout(b);
   // stb itself refuses other versions, depths, colour modes and more than 16 channels; the
   // image limits refuse an empty or oversized image (stb's own maximum side is 2^24).
   constexpr std::int64_t max_side = std::int64_t{1} << 24;
@@ -162,13 +182,10 @@ inline std::string psd_size_problem(std::span<const std::uint8_t> b) {
   const std::string promise = "truncated PSD: its header promises " + std::to_string(width) + "×" + std::to_string(height) +
                               " pixels, " + std::to_string(channels) + " channel" + (channels == 1 ? "" : "s") + " of " +
                               std::to_string(depth) + " bits";
-  std::int64_t p = 26;
-  for (int section = 0; section < 3; ++section) p += 4 + big_endian_at(b, std::size_t(std::min<std::int64_t>(p, std::int64_t(n))), 4);
-  p += 2;  // the compression word
   const auto file_size = static_cast<std::int64_t>(n);
+  std::int64_t p = pixels_at;
   if (p > file_size)
     return promise + ", but its sections before the pixels need " + std::to_string(p) + " bytes and the file has " + std::to_string(n);
-  const std::int64_t compression = big_endian_at(b, std::size_t(p - 2), 2);
   if (compression > 1) return "";  // stb refuses it by name
   const std::int64_t planes = std::min<std::int64_t>(channels, 4), pixels = width * height;
   if (compression == 0) {
@@ -330,8 +347,8 @@ inline std::string gif_size_problem(std::span<const std::uint8_t> b) {
 
 // stb_image reads past the end of a BMP as zeros, and libjpeg decodes a JPEG cut short with
 // its missing rows grey (a warning, which Pillow ignores too). A truncated download must not
-// become a plausible image, so those two formats (and TGA, PSD, HDR and GIF, above) are checked
-// for completeness here, and PNM in pnm_header_problem; PNG and PIC need no check (stb verifies
+// become a plausible image, so those two formats (and TGA, HDR and GIF, above) are checked for
+// completeness here, PNM in pnm_header_problem and PSD by decode_psd; PNG and PIC need no check (stb verifies
 // PNG's chunks and each of PIC's reads, and fails on a short file). Returns an empty string
 // when whole.
 inline std::string truncation_problem(std::span<const std::uint8_t> b) {
@@ -383,7 +400,7 @@ inline std::string truncation_problem(std::span<const std::uint8_t> b) {
              std::to_string(n);
     }
   }
-  for (const auto check : {&tga_size_problem, &psd_size_problem, &hdr_size_problem, &gif_size_problem})
+  for (const auto check : {&tga_size_problem, &hdr_size_problem, &gif_size_problem})
     if (auto problem = check(b); !problem.empty()) return problem;
   return "";
 }

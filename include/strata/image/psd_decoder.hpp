@@ -20,13 +20,6 @@
 #include "strata/image/image_limits.hpp"
 
 namespace strata {
-namespace detail {
-
-inline bool looks_like_psd(std::span<const std::uint8_t> b) noexcept {
-  return b.size() >= 4 && b[0] == '8' && b[1] == 'B' && b[2] == 'P' && b[3] == 'S';
-}
-
-}  // namespace detail
 
 // Decodes a PSD held in memory into H×W×C pixels; `channels` 0 gives 4 (RGBA; alpha opaque when
 // the file has none), 1–4 convert as stb_image converts (grey is (77 r + 150 g + 29 b) / 256).
@@ -42,9 +35,7 @@ image<T> decode_psd(std::span<const std::uint8_t> b, std::int64_t channels = 0, 
   if (channels < 0 || channels > 4) throw image_file_error(file, "channels must be 0 (as stored) or 1 to 4, got " + std::to_string(channels));
   if (!detail::looks_like_psd(b)) throw image_file_error(file, "not a PSD: no 8BPS signature");
   if (const auto problem = detail::psd_size_problem(b); !problem.empty()) throw image_file_error(file, problem);
-  const auto be = [&](std::int64_t at, int n) { return detail::big_endian_at(b, std::size_t(at), n); };
-  const std::int64_t version = be(4, 2), channel_count = be(12, 2), height = be(14, 4), width = be(18, 4);
-  const std::int64_t depth = be(22, 2), mode = be(24, 2);
+  const auto [version, channel_count, height, width, depth, mode, compression, pixels_at] = detail::read_psd_layout(b);
   const auto refuse = [&](const std::string& why) { return image_file_error(file, why); };
   if (version != 1) throw refuse("PSD version " + std::to_string(version) + " is not read (only 1; 2 is the large-document PSB)");
   if (channel_count > 16) throw refuse("corrupt PSD: " + std::to_string(channel_count) + " channels (at most 16)");
@@ -52,10 +43,7 @@ image<T> decode_psd(std::span<const std::uint8_t> b, std::int64_t channels = 0, 
   if (mode != 3) throw refuse("PSD colour mode " + std::to_string(mode) + " is not read (only RGB, mode 3)");
   if (const auto problem = detail::image_size_problem(width, height, limits); !problem.empty()) throw refuse(problem);
 
-  std::int64_t p = 26;
-  for (int section = 0; section < 3; ++section) p += 4 + be(p, 4);  // colour mode data, image resources, layers
-  const std::int64_t compression = be(p, 2);
-  p += 2;
+  std::int64_t p = pixels_at;
   if (compression > 1) throw refuse("PSD compression " + std::to_string(compression) + " is not read (only raw and run-length)");
 
   // The planes in the range stb reads them in: 0–65535 for raw 16-bit pixels asked for as
